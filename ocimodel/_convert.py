@@ -1,0 +1,39 @@
+"""attrs converters and validators shared by the spec types."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ocimodel.hashing import Hash
+from ocimodel.mediatype import MediaType
+
+
+def strings(items: Iterable[str]) -> tuple[str, ...]:
+    """Any iterable of strings as a tuple (a lone string is refused, not split into letters)."""
+    if isinstance(items, str):
+        raise TypeError(f"expected a sequence of strings, got the string {items!r}")
+    return tuple(items)
+
+
+def names(items: Iterable[str]) -> frozenset[str]:
+    """Any iterable of strings as a frozenset (a lone string is refused)."""
+    return frozenset(strings(items))
+
+
+def media_type(value: str) -> MediaType:
+    return value if isinstance(value, MediaType) else MediaType(value)
+
+
+def optional_media_type(value: str | None) -> MediaType | None:
+    return None if value is None else media_type(value)
+
+
+def digest(value: Hash | str) -> Hash:
+    """A :class:`Hash`, parsing a ``"sha256:…"`` string if given one."""
+    return value if isinstance(value, Hash) else Hash.parse(value)
+
+
+def non_negative(_: object, attribute: object, value: int) -> None:
+    if value < 0:
+        name = getattr(attribute, "name", "value")
+        raise ValueError(f"{name} must not be negative, got {value}")

@@ -1,0 +1,269 @@
+"""Every error ocimodel raises on purpose, in one place.
+
+All of them derive from :class:`OCIError`, so ``except ocimodel.errors.OCIError`` catches anything
+the library means to report. The branches are the things a caller can act on::
+
+    OCIError
+    ├── BadNameError           (ValueError)  a registry, repository, tag or digest reference is malformed
+    ├── BadDigestError         (ValueError)  a digest string is malformed or names an unsupported algorithm
+    ├── BadPlatformError       (ValueError)  a platform string is malformed
+    ├── BadJSONError           (ValueError)  a document is not JSON, or not the JSON the spec describes
+    ├── DigestMismatch                       content does not hash to the digest that names it
+    │   └── SizeMismatch                     content is longer or shorter than its descriptor says
+    ├── UnsupportedMediaType                 a media type that cannot be handled here (schema 1 included)
+    ├── ManifestTooLarge                     a manifest body is larger than the configured cap
+    └── RegistryError                        a registry answered with an error status
+        ├── Unauthorized                     401 / UNAUTHORIZED: credentials missing or rejected
+        ├── Denied                           403 / DENIED: authenticated, but not allowed
+        ├── NotFound                         404 / *_UNKNOWN: no such repository, manifest, blob or upload
+        ├── TooManyRequests                  429 / TOOMANYREQUESTS: rate limited
+        ├── InvalidRequest                   400 / *_INVALID, UNSUPPORTED: the registry refused what was sent
+        └── ServerError                      5xx / UNKNOWN, UNAVAILABLE: the registry failed
+
+The ``Bad*Error`` classes are also :class:`ValueError`, so code that already guards parsing with
+``except ValueError`` keeps working. Messages say what was expected; they never contain
+credentials (URLs in registry errors are redacted by the transport before they get here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+
+if TYPE_CHECKING:
+    from ocimodel.hashing import Hash
+
+__all__ = [
+    "BadDigestError",
+    "BadJSONError",
+    "BadNameError",
+    "BadPlatformError",
+    "Denied",
+    "Diagnostic",
+    "DigestMismatch",
+    "InvalidRequest",
+    "ManifestTooLarge",
+    "NotFound",
+    "OCIError",
+    "RegistryError",
+    "ServerError",
+    "SizeMismatch",
+    "TooManyRequests",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "registry_error_class",
+]
+
+
+class OCIError(Exception):
+    """Root of every error ocimodel raises on purpose."""
+
+
+class BadNameError(OCIError, ValueError):
+    """A registry, repository, tag or digest reference could not be parsed.
+
+    The message names the part that is wrong and what it may contain.
+    """
+
+
+class BadDigestError(OCIError, ValueError):
+    """A digest string (``algorithm:hex``) is malformed or uses an unsupported algorithm."""
+
+
+class BadPlatformError(OCIError, ValueError):
+    """A platform string is not ``os/arch[/variant][:os.version]``."""
+
+
+class BadJSONError(OCIError, ValueError):
+    """A document is not valid JSON, or does not have the shape the spec describes.
+
+    :ivar what: the kind of document, e.g. ``"image manifest"``.
+    :ivar problems: one entry per bad field, each naming its JSON path (``$.layers[3].digest``).
+    """
+
+    def __init__(self, what: str, problems: Sequence[str]) -> None:
+        self.what = what
+        self.problems = tuple(problems)
+        super().__init__(f"invalid {what}: " + "; ".join(self.problems))
+
+    def __reduce__(self) -> tuple[type[BadJSONError], tuple[str, tuple[str, ...]]]:
+        return (type(self), (self.what, self.problems))
+
+
+class DigestMismatch(OCIError):
+    """Content does not hash to the digest that names it.
+
+    Raised by every verifying reader when a blob or manifest turns out not to be what its
+    descriptor promised. Nothing that failed verification is handed on as verified.
+
+    :ivar what: what was being read, e.g. ``"blob sha256:ab…"``.
+    :ivar expected: the digest the content should have had.
+    :ivar actual: the digest the content really had (``None`` if the read stopped early).
+    """
+
+    def __init__(self, what: str, expected: Hash, actual: Hash | None, message: str = "") -> None:
+        self.what = what
+        self.expected = expected
+        self.actual = actual
+        super().__init__(message or f"{what}: content does not match its digest: expected {expected}, got {actual}")
+
+    def __reduce__(self) -> tuple[type[DigestMismatch], tuple[str, Hash, Hash | None, str]]:
+        return (type(self), (self.what, self.expected, self.actual, str(self)))
+
+
+class SizeMismatch(DigestMismatch):
+    """Content is longer or shorter than its descriptor says (a kind of digest mismatch).
+
+    :ivar expected_size: the size the descriptor promised.
+    :ivar actual_size: the bytes seen (for an over-long stream, at least this many).
+    """
+
+    def __init__(self, what: str, expected: Hash, expected_size: int, actual_size: int, message: str = "") -> None:
+        self.expected_size = expected_size
+        self.actual_size = actual_size
+        relation = "at least " if actual_size > expected_size else ""
+        super().__init__(
+            what,
+            expected,
+            None,
+            message or f"{what}: expected {expected_size} bytes, got {relation}{actual_size}",
+        )
+
+    def __reduce__(self) -> tuple[type[SizeMismatch], tuple[str, Hash, int, int, str]]:  # type: ignore[override]
+        return (type(self), (self.what, self.expected, self.expected_size, self.actual_size, str(self)))
+
+
+class UnsupportedMediaType(OCIError):
+    """A media type that cannot be handled where it was met (Docker schema 1 included)."""
+
+
+class ManifestTooLarge(OCIError):
+    """A manifest body is larger than the configured cap (4 MiB by default)."""
+
+
+@attrs.frozen
+class Diagnostic:
+    """One entry of a distribution-spec error body: ``{"code", "message", "detail"}``."""
+
+    code: str
+    message: str = ""
+    detail: object = None
+
+    def __str__(self) -> str:
+        text = f"{self.code}: {self.message}" if self.message else self.code
+        if self.detail not in (None, "", {}, []):
+            text += f"; {self.detail}"
+        return text
+
+
+class RegistryError(OCIError):
+    """A registry answered with an error status.
+
+    :ivar status: the HTTP status code.
+    :ivar method: the request method.
+    :ivar url: the request URL, with secrets redacted.
+    :ivar diagnostics: the parsed distribution-spec ``errors`` list (may be empty).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str = "",
+        url: str = "",
+        diagnostics: Sequence[Diagnostic] = (),
+    ) -> None:
+        self.status = status
+        self.method = method
+        self.url = url
+        self.diagnostics = tuple(diagnostics)
+        super().__init__(message)
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The distribution-spec error codes the registry sent, in order."""
+        return tuple(d.code for d in self.diagnostics)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        state = {"status": self.status, "method": self.method, "url": self.url, "diagnostics": self.diagnostics}
+        return (_rebuild_registry_error, (type(self), str(self), state))
+
+
+def _rebuild_registry_error(cls: type[RegistryError], message: str, state: dict[str, object]) -> RegistryError:
+    return cls(message, **state)  # type: ignore[arg-type]
+
+
+class Unauthorized(RegistryError):
+    """401 or ``UNAUTHORIZED``: credentials are missing or were rejected."""
+
+
+class Denied(RegistryError):
+    """403 or ``DENIED``: the credentials are valid but not allowed to do this."""
+
+
+class NotFound(RegistryError):
+    """404 or ``BLOB_UNKNOWN``, ``MANIFEST_UNKNOWN``, ``NAME_UNKNOWN``, ``BLOB_UPLOAD_UNKNOWN``."""
+
+
+class TooManyRequests(RegistryError):
+    """429 or ``TOOMANYREQUESTS``: the registry is rate limiting this client."""
+
+
+class InvalidRequest(RegistryError):
+    """400-class refusal: ``*_INVALID``, ``MANIFEST_BLOB_UNKNOWN``, ``UNSUPPORTED``, …"""
+
+
+class ServerError(RegistryError):
+    """5xx, ``UNKNOWN`` or ``UNAVAILABLE``: the registry itself failed."""
+
+
+# Distribution-spec codes (plus distribution's UNAVAILABLE), each mapped to the branch a caller acts on.
+_CODE_CLASSES: dict[str, type[RegistryError]] = {
+    "UNAUTHORIZED": Unauthorized,
+    "DENIED": Denied,
+    "BLOB_UNKNOWN": NotFound,
+    "BLOB_UPLOAD_UNKNOWN": NotFound,
+    "MANIFEST_UNKNOWN": NotFound,
+    "NAME_UNKNOWN": NotFound,
+    "TOOMANYREQUESTS": TooManyRequests,
+    "BLOB_UPLOAD_INVALID": InvalidRequest,
+    "DIGEST_INVALID": InvalidRequest,
+    "MANIFEST_BLOB_UNKNOWN": InvalidRequest,
+    "MANIFEST_INVALID": InvalidRequest,
+    "MANIFEST_UNVERIFIED": InvalidRequest,
+    "NAME_INVALID": InvalidRequest,
+    "SIZE_INVALID": InvalidRequest,
+    "TAG_INVALID": InvalidRequest,
+    "UNSUPPORTED": InvalidRequest,
+    "METHOD_UNKNOWN": InvalidRequest,
+    "UNKNOWN": ServerError,
+    "UNAVAILABLE": ServerError,
+}
+
+_STATUS_CLASSES: dict[int, type[RegistryError]] = {
+    401: Unauthorized,
+    403: Denied,
+    404: NotFound,
+    429: TooManyRequests,
+}
+
+
+def registry_error_class(status: int, codes: Sequence[str] = ()) -> type[RegistryError]:
+    """Pick the :class:`RegistryError` subclass for an HTTP status and its error codes.
+
+    The first known error code decides, since registries are more precise in codes than in
+    statuses (some answer 400 or 401 where 404 or 403 is meant); without one, the status decides.
+    """
+    for code in codes:
+        if code in _CODE_CLASSES:
+            return _CODE_CLASSES[code]
+    if status in _STATUS_CLASSES:
+        return _STATUS_CLASSES[status]
+    if status >= 500:
+        return ServerError
+    if 400 <= status < 500:
+        return InvalidRequest
+    return RegistryError
