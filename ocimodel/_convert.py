@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+from ocimodel._frozen import FrozenMap, freeze
 from ocimodel.hashing import Hash
 from ocimodel.mediatype import MediaType
 
@@ -18,6 +19,11 @@ def strings(items: Iterable[str]) -> tuple[str, ...]:
 def names(items: Iterable[str]) -> frozenset[str]:
     """Any iterable of strings as a frozenset (a lone string is refused)."""
     return frozenset(strings(items))
+
+
+def string_map(items: Mapping[str, str] | None) -> FrozenMap[str, str]:
+    """Any mapping of strings (or ``None``) as an immutable map."""
+    return freeze(items)
 
 
 def media_type(value: str) -> MediaType:

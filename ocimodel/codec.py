@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Final, Self, TypeVar
+from typing import Any, ClassVar, Final, Self, TypeVar, cast
 
 import attrs
 import cattrs
@@ -201,7 +201,7 @@ def _json_fields(cls: type[Any]) -> list[tuple[attrs.Attribute[Any], _JSONField]
 
 def _structure_factory(cls: type[T], conv: cattrs.Converter) -> Callable[[Any, Any], T]:
     renames = {field.name: override(rename=spec.key) for field, spec in _json_fields(cls)}
-    inner = make_dict_structure_fn(cls, conv, **renames)
+    inner = make_dict_structure_fn(cls, conv, **cast(dict[str, Any], renames))
 
     def structure(value: Any, _: Any) -> T:
         if not isinstance(value, dict):
@@ -215,9 +215,9 @@ def _unstructure_factory(cls: type[Any], conv: cattrs.Converter) -> Callable[[An
     """Fields in declaration order; optional ones left out while they hold their (empty) default."""
     plan = []
     for field, spec in _json_fields(cls):
-        default = field.default
+        default: Any = field.default
         if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-            default = default.factory()  # type: ignore[call-arg]
+            default = default.factory()
         always = spec.always or default is attrs.NOTHING
         plan.append((field.name, spec.key, always, default, conv.get_unstructure_hook(field.type)))
 
@@ -267,11 +267,11 @@ def _problems(exc: BaseException, path: str = "$") -> list[str]:
     """One ``path: problem`` line per failure in a cattrs error tree, with JSON keys in the path."""
     if isinstance(exc, cattrs.ClassValidationError):
         keys = {field.name: spec.key for field, spec in _json_fields(exc.cl)} if _is_spec_class(exc.cl) else {}
-        with_notes, without = exc.group_exceptions()
-        problems = [p for inner, note in with_notes for p in _problems(inner, f"{path}.{keys.get(note.name, note.name)}")]
+        fields, without = exc.group_exceptions()
+        problems = [p for inner, note in fields for p in _problems(inner, f"{path}.{keys.get(note.name, note.name)}")]
     elif isinstance(exc, cattrs.IterableValidationError):
-        with_notes, without = exc.group_exceptions()
-        problems = [p for inner, note in with_notes for p in _problems(inner, f"{path}[{json.dumps(note.index)}]")]
+        items, without = exc.group_exceptions()
+        problems = [p for inner, note in items for p in _problems(inner, f"{path}[{json.dumps(note.index)}]")]
     else:
         return [f"{path}: {_describe(exc)}"]
     return problems + [f"{path}: {_describe(inner)}" for inner in without]
@@ -294,7 +294,7 @@ def structure(value: object, cls: type[T]) -> T:
 def from_json(data: bytes | str, cls: type[T]) -> T:
     """Parse JSON into ``cls``; a :class:`Document` also keeps ``data`` as its raw bytes."""
     if isinstance(cls, type) and issubclass(cls, Document):
-        return cls.from_json(data)  # type: ignore[return-value]
+        return cls.from_json(data)
     return structure(_load(data, _kind(cls)), cls)
 
 
@@ -336,4 +336,3 @@ class Document:
     def digest(self, algorithm: str = "sha256") -> Hash:
         """The digest of :meth:`to_json`, which is how registries address the document."""
         return Hash.of(self.to_json(), algorithm)
-

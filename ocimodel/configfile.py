@@ -14,7 +14,7 @@ from typing import ClassVar
 import attrs
 
 from ocimodel import _convert
-from ocimodel._frozen import FrozenMap, freeze
+from ocimodel._frozen import FrozenMap
 from ocimodel.codec import Document, json_key
 from ocimodel.hashing import Hash
 from ocimodel.platform import Platform
@@ -56,13 +56,13 @@ class Config:
     cmd: tuple[str, ...] = attrs.field(default=(), converter=_convert.strings, metadata=json_key("Cmd"))
     healthcheck: HealthConfig | None = attrs.field(default=None, metadata=json_key("Healthcheck"))
     domainname: str | None = attrs.field(default=None, metadata=json_key("Domainname"))
-    entrypoint: tuple[str, ...] = attrs.field(
-        default=(), converter=_convert.strings, metadata=json_key("Entrypoint")
-    )
+    entrypoint: tuple[str, ...] = attrs.field(default=(), converter=_convert.strings, metadata=json_key("Entrypoint"))
     env: tuple[str, ...] = attrs.field(default=(), converter=_convert.strings, metadata=json_key("Env"))
     hostname: str | None = attrs.field(default=None, metadata=json_key("Hostname"))
     image: str | None = attrs.field(default=None, metadata=json_key("Image"))
-    labels: Mapping[str, str] = attrs.field(factory=FrozenMap, converter=freeze, metadata=json_key("Labels"))
+    labels: Mapping[str, str] = attrs.field(
+        factory=FrozenMap, converter=_convert.string_map, metadata=json_key("Labels")
+    )
     on_build: tuple[str, ...] = attrs.field(default=(), converter=_convert.strings, metadata=json_key("OnBuild"))
     open_stdin: bool = attrs.field(default=False, metadata=json_key("OpenStdin"))
     stdin_once: bool = attrs.field(default=False, metadata=json_key("StdinOnce"))
@@ -124,9 +124,7 @@ class ConfigFile(Document):
     config: Config = attrs.field(factory=Config, metadata=json_key("config", always=True))
     os_version: str | None = attrs.field(default=None, metadata=json_key("os.version"))
     variant: str | None = attrs.field(default=None, metadata=json_key("variant"))
-    os_features: tuple[str, ...] = attrs.field(
-        default=(), converter=_convert.strings, metadata=json_key("os.features")
-    )
+    os_features: tuple[str, ...] = attrs.field(default=(), converter=_convert.strings, metadata=json_key("os.features"))
 
     def platform(self) -> Platform | None:
         """The platform this image is for, or ``None`` if the config names none."""

@@ -8,7 +8,7 @@ from typing import ClassVar
 import attrs
 
 from ocimodel import _convert
-from ocimodel._frozen import FrozenMap, freeze
+from ocimodel._frozen import FrozenMap
 from ocimodel.codec import json_key
 from ocimodel.hashing import Hash
 from ocimodel.mediatype import MediaType
@@ -37,7 +37,7 @@ class Descriptor:
     data: bytes | None = attrs.field(default=None, repr=False, metadata=json_key("data"))
     urls: tuple[str, ...] = attrs.field(default=(), converter=_convert.strings, metadata=json_key("urls"))
     annotations: Mapping[str, str] = attrs.field(
-        factory=FrozenMap, converter=freeze, metadata=json_key("annotations")
+        factory=FrozenMap, converter=_convert.string_map, metadata=json_key("annotations")
     )
     platform: Platform | None = attrs.field(default=None, metadata=json_key("platform"))
     artifact_type: MediaType | None = attrs.field(

@@ -6,6 +6,7 @@ documents that serialise and parse back equal. Use them as any Hypothesis strate
     from hypothesis import given
     from ocimodel.hypothesis import manifests
 
+
     @given(manifests())
     def test_my_tool_keeps_the_digest(manifest):
         assert my_tool(manifest.to_json()).digest() == manifest.digest()
@@ -16,7 +17,7 @@ This module needs ``hypothesis`` installed (it is not a dependency of ocimodel i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
@@ -29,7 +30,7 @@ from ocimodel.name import Reference, Repository, parse_reference
 from ocimodel.platform import Platform
 
 __all__ = [
-    "annotations",
+    "annotation_maps",
     "config_files",
     "descriptors",
     "hashes",
@@ -54,13 +55,15 @@ _LAYER_TYPES = [
     MediaType.OCI_RESTRICTED_LAYER_GZIP,
 ]
 _KNOWN_TYPES = sorted(value for key, value in vars(MediaType).items() if key.isupper())
-_WORDS = st.from_regex(r"[a-z][a-z0-9]{0,11}", fullmatch=True)
+_WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)
 _SHORT_TEXT = st.text(max_size=24)
 
 
 def hashes(algorithms: Sequence[str] = ("sha256",)) -> st.SearchStrategy[Hash]:
     """Digests of random content, with one of ``algorithms``."""
-    return st.builds(lambda algorithm, data: Hash.of(data, algorithm), st.sampled_from(algorithms), st.binary(max_size=32))
+    return st.builds(
+        lambda algorithm, data: Hash.of(data, algorithm), st.sampled_from(algorithms), st.binary(max_size=32)
+    )
 
 
 def media_types() -> st.SearchStrategy[MediaType]:
@@ -69,7 +72,7 @@ def media_types() -> st.SearchStrategy[MediaType]:
     return st.one_of(st.sampled_from(_KNOWN_TYPES), made_up)
 
 
-def annotations() -> st.SearchStrategy[dict[str, str]]:
+def annotation_maps() -> st.SearchStrategy[dict[str, str]]:
     """Annotation maps with OCI-style keys (possibly empty)."""
     keys = _WORDS.map(lambda word: f"org.opencontainers.image.{word}")
     return st.dictionaries(keys, _SHORT_TEXT, max_size=3)
@@ -90,7 +93,7 @@ def platforms() -> st.SearchStrategy[Platform]:
 
 def times() -> st.SearchStrategy[datetime]:
     """Timezone-aware times that RFC 3339 can express (whole-minute UTC offsets)."""
-    offsets = st.just(timezone.utc) | st.integers(-23 * 60 - 59, 23 * 60 + 59).map(
+    offsets = st.just(UTC) | st.integers(-23 * 60 - 59, 23 * 60 + 59).map(
         lambda minutes: timezone(timedelta(minutes=minutes))
     )
     return st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=offsets)
@@ -110,7 +113,7 @@ def descriptors(draw: st.DrawFn, media_type: st.SearchStrategy[MediaType] | None
         digest,
         data=data,
         urls=draw(st.lists(_WORDS.map(lambda word: f"https://example.com/{word}"), max_size=2)),
-        annotations=draw(annotations()),
+        annotations=draw(annotation_maps()),
         platform=draw(st.none() | platforms()),
         artifact_type=draw(st.none() | media_types()),
     )
@@ -128,7 +131,7 @@ def manifests() -> st.SearchStrategy[Manifest]:
         media_type=st.sampled_from([None, MediaType.OCI_MANIFEST, MediaType.DOCKER_MANIFEST_SCHEMA2]),
         config=descriptors(st.sampled_from([MediaType.OCI_CONFIG, MediaType.DOCKER_CONFIG, MediaType.OCI_EMPTY])),
         layers=st.lists(layer_descriptors(), max_size=4),
-        annotations=annotations(),
+        annotations=annotation_maps(),
         subject=st.none() | descriptors(st.just(MediaType.OCI_MANIFEST)),
         artifact_type=st.none() | media_types(),
     )
@@ -143,7 +146,7 @@ def index_manifests() -> st.SearchStrategy[IndexManifest]:
         IndexManifest,
         media_type=st.sampled_from([None, MediaType.OCI_INDEX, MediaType.DOCKER_MANIFEST_LIST]),
         manifests=st.lists(descriptors(manifest_types), max_size=4),
-        annotations=annotations(),
+        annotations=annotation_maps(),
         subject=st.none() | descriptors(st.just(MediaType.OCI_MANIFEST)),
         artifact_type=st.none() | media_types(),
     )
@@ -159,7 +162,7 @@ def _configs() -> st.SearchStrategy[Config]:
         env=st.lists(_WORDS.map(lambda word: f"{word.upper()}=1"), max_size=3),
         user=optional_text,
         working_dir=st.none() | _WORDS.map(lambda word: f"/{word}"),
-        labels=annotations(),
+        labels=annotation_maps(),
         exposed_ports=st.frozensets(st.integers(1, 65535).map(lambda port: f"{port}/tcp"), max_size=3),
         volumes=st.frozensets(_WORDS.map(lambda word: f"/{word}"), max_size=2),
         stop_signal=st.none() | st.sampled_from(["SIGTERM", "SIGINT"]),
@@ -205,8 +208,19 @@ _PLAIN_COMPONENT = st.from_regex(r"[a-z0-9]{1,8}(?:[_-][a-z0-9]{1,8}){0,2}", ful
     lambda text: text != "localhost"
 )
 _REGISTRIES = st.sampled_from(
-    ["gcr.io", "us-docker.pkg.dev", "registry.example.com:5000", "localhost:5000", "localhost", "127.0.0.1:5000"]
-    + ["[::1]:5000", "10.0.0.2:5000", "docker.io", "index.docker.io", "ghcr.io"]
+    [
+        "gcr.io",
+        "us-docker.pkg.dev",
+        "registry.example.com:5000",
+        "localhost:5000",
+        "localhost",
+        "127.0.0.1:5000",
+        "[::1]:5000",
+        "10.0.0.2:5000",
+        "docker.io",
+        "index.docker.io",
+        "ghcr.io",
+    ]
 )
 
 
@@ -240,4 +254,3 @@ def references() -> st.SearchStrategy[Reference]:
 def repositories() -> st.SearchStrategy[Repository]:
     """Parsed repositories, on Docker Hub and elsewhere."""
     return _repository_strings().map(Repository)
-

@@ -8,7 +8,7 @@ from typing import ClassVar
 import attrs
 
 from ocimodel import _convert
-from ocimodel._frozen import FrozenMap, freeze
+from ocimodel._frozen import FrozenMap
 from ocimodel.codec import Document, json_key
 from ocimodel.descriptor import Descriptor
 from ocimodel.mediatype import MediaType
@@ -46,7 +46,7 @@ class Manifest(Document):
         default=(), converter=_descriptors, metadata=json_key("layers", always=True)
     )
     annotations: Mapping[str, str] = attrs.field(
-        factory=FrozenMap, converter=freeze, metadata=json_key("annotations")
+        factory=FrozenMap, converter=_convert.string_map, metadata=json_key("annotations")
     )
     subject: Descriptor | None = attrs.field(default=None, metadata=json_key("subject"))
     artifact_type: MediaType | None = attrs.field(
@@ -73,7 +73,7 @@ class IndexManifest(Document):
         default=(), converter=_descriptors, metadata=json_key("manifests", always=True)
     )
     annotations: Mapping[str, str] = attrs.field(
-        factory=FrozenMap, converter=freeze, metadata=json_key("annotations")
+        factory=FrozenMap, converter=_convert.string_map, metadata=json_key("annotations")
     )
     subject: Descriptor | None = attrs.field(default=None, metadata=json_key("subject"))
     artifact_type: MediaType | None = attrs.field(

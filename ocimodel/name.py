@@ -15,7 +15,7 @@ The rules, as go-containerregistry's ``pkg/name``:
   ``/`` follows; otherwise the whole string is a repository on the default registry
   (``index.docker.io``; ``docker.io`` is always rewritten to it), where a one-component repository
   gets the ``library/`` namespace.
-- Repositories are 1–255 characters of ``a-z0-9_-./``; tags 1–128 of ``A-Za-z0-9_.-``; digests are
+- Repositories are 1 to 255 characters of ``a-z0-9_-./``; tags 1 to 128 of ``A-Za-z0-9_.-``; digests are
   ``sha256:`` (or ``sha512:``) and the right number of lower-case hex digits.
 - A missing tag defaults to ``latest``. ``strict=True`` turns every default off: the registry, the
   tag and Docker Hub's ``library/`` must all be written out.
@@ -97,9 +97,7 @@ def _check_tag(tag: str, text: str) -> None:
     if not 1 <= len(tag) <= 128:
         raise BadNameError(f"bad tag in {text!r}: a tag must be 1 to 128 characters long")
     if not _TAG_CHARS.fullmatch(tag):
-        raise BadNameError(
-            f"bad tag {tag!r} in {text!r}: a tag may contain only letters, digits, '_', '.' and '-'"
-        )
+        raise BadNameError(f"bad tag {tag!r} in {text!r}: a tag may contain only letters, digits, '_', '.' and '-'")
 
 
 def _split_tag(text: str) -> tuple[str, str | None]:
@@ -409,7 +407,8 @@ def parse_reference(
                 text, strict=strict, insecure=insecure, default_registry=default_registry, default_tag=default_tag
             )
         except BadNameError as digest_error:
-            # Blame the digest only if something after the '@' looks like one ('algorithm:…').
-            if ":" in text.rpartition("@")[2]:
-                raise digest_error from None
-            raise tag_error from None
+            # Blame the tag only if one was written ('repo:t@g') and what follows '@' is no digest.
+            before, _, after = text.rpartition("@")
+            if ":" not in after and ":" in before.rpartition("/")[2]:
+                raise tag_error from None
+            raise digest_error from None

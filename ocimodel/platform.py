@@ -67,9 +67,7 @@ class Platform:
         default=(), converter=strings, eq=frozenset, metadata=json_key("os.features")
     )
     variant: str | None = attrs.field(default=None, metadata=json_key("variant"))
-    features: tuple[str, ...] = attrs.field(
-        default=(), converter=strings, eq=frozenset, metadata=json_key("features")
-    )
+    features: tuple[str, ...] = attrs.field(default=(), converter=strings, eq=frozenset, metadata=json_key("features"))
 
     @classmethod
     def parse(cls, text: str) -> Platform:

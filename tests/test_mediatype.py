@@ -93,5 +93,6 @@ def test_parameters_and_case_do_not_change_the_classification(header: str) -> No
 
 def test_a_media_type_is_a_string() -> None:
     assert isinstance(M.OCI_LAYER, str)
-    assert {M.OCI_LAYER: 1}["application/vnd.oci.image.layer.v1.tar"] == 1
+    lookup: dict[str, int] = {M.OCI_LAYER: 1}
+    assert lookup["application/vnd.oci.image.layer.v1.tar"] == 1
     assert repr(M.OCI_EMPTY) == "MediaType('application/vnd.oci.empty.v1+json')"

@@ -35,7 +35,17 @@ def test_parse(text: str, os: str, architecture: str, variant: str | None, os_ve
 
 @pytest.mark.parametrize(
     "text",
-    ["", "linux", "linux/", "/amd64", "linux/arm/v7/extra", "linux/arm/", "linux/amd64:", "linux/amd64:1:2", "linux//v7"],
+    [
+        "",
+        "linux",
+        "linux/",
+        "/amd64",
+        "linux/arm/v7/extra",
+        "linux/arm/",
+        "linux/amd64:",
+        "linux/amd64:1:2",
+        "linux//v7",
+    ],
 )
 def test_parse_refuses_malformed_platforms(text: str) -> None:
     with pytest.raises(BadPlatformError, match="bad platform") as caught:
@@ -70,12 +80,13 @@ def test_json_field_names_follow_the_spec() -> None:
 
 def test_equality_ignores_feature_order_but_nothing_else() -> None:
     assert Platform("amd64", "linux", features=["a", "b"]) == Platform("amd64", "linux", features=["b", "a"])
-    assert hash(Platform("amd64", "linux", features=["a", "b"])) == hash(Platform("amd64", "linux", features=["b", "a"]))
+    assert hash(Platform("amd64", "linux", features=["a", "b"])) == hash(
+        Platform("amd64", "linux", features=["b", "a"])
+    )
     assert Platform("arm64", "linux") != Platform("arm64", "linux", variant="v8")
 
 
-def P(text: str) -> Platform:
-    return Platform.parse(text)
+P = Platform.parse
 
 
 @pytest.mark.parametrize(
