@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any
 from ocimodel._version import __version__
 
 if TYPE_CHECKING:
-    from ocimodel import codec, errors, name
+    from ocimodel import codec, compression, empty, errors, layer, mutate, name, random, validate
     from ocimodel.codec import from_json, to_json
     from ocimodel.configfile import Config, ConfigFile, HealthConfig, History, RootFS
     from ocimodel.descriptor import Descriptor
     from ocimodel.errors import OCIError
     from ocimodel.hashing import Hash, Hasher, VerifyingReader
+    from ocimodel.image import Image, UncompressedImage
+    from ocimodel.index import ImageIndex
+    from ocimodel.layer import Layer, UncompressedLayer
     from ocimodel.manifest import IndexManifest, Manifest
     from ocimodel.mediatype import MediaType
     from ocimodel.platform import Platform
@@ -34,19 +37,30 @@ __all__ = [
     "Hasher",
     "HealthConfig",
     "History",
+    "Image",
+    "ImageIndex",
     "IndexManifest",
+    "Layer",
     "Manifest",
     "MediaType",
     "OCIError",
     "Platform",
     "RootFS",
+    "UncompressedImage",
+    "UncompressedLayer",
     "VerifyingReader",
     "__version__",
     "codec",
+    "compression",
+    "empty",
     "errors",
     "from_json",
+    "layer",
+    "mutate",
     "name",
+    "random",
     "to_json",
+    "validate",
 ]
 
 _ATTRIBUTES = {
@@ -61,13 +75,18 @@ _ATTRIBUTES = {
     "Hasher": "hashing",
     "VerifyingReader": "hashing",
     "IndexManifest": "manifest",
+    "Image": "image",
+    "UncompressedImage": "image",
+    "ImageIndex": "index",
+    "Layer": "layer",
+    "UncompressedLayer": "layer",
     "Manifest": "manifest",
     "MediaType": "mediatype",
     "Platform": "platform",
     "from_json": "codec",
     "to_json": "codec",
 }
-_SUBMODULES = {"codec", "errors", "hypothesis", "name"}
+_SUBMODULES = {"codec", "compression", "empty", "errors", "hypothesis", "layer", "mutate", "name", "random", "validate"}
 
 
 def __getattr__(attribute: str) -> Any:

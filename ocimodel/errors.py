@@ -12,6 +12,12 @@ the library means to report. The branches are the things a caller can act on::
     │   └── SizeMismatch                     content is longer or shorter than its descriptor says
     ├── UnsupportedMediaType                 a media type that cannot be handled here (schema 1 included)
     ├── ManifestTooLarge                     a manifest body is larger than the configured cap
+    ├── NoSuchBlob             (LookupError) an image or index has no layer, blob or child with that digest
+    ├── NoMatchingPlatform     (LookupError) no child of an index suits the platform asked for
+    ├── BadLayerError          (ValueError)  content that cannot be a layer, or a layer that cannot be unpacked
+    ├── NotComputed                          a single-pass layer was asked for its digest before being read
+    ├── StreamConsumed                       a single-pass layer was read a second time
+    ├── ValidationError                      an image, index or layer disagrees with itself (``validate``)
     └── RegistryError                        a registry answered with an error status
         ├── Unauthorized                     401 / UNAUTHORIZED: credentials missing or rejected
         ├── Denied                           403 / DENIED: authenticated, but not allowed
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BadDigestError",
     "BadJSONError",
+    "BadLayerError",
     "BadNameError",
     "BadPlatformError",
     "Denied",
@@ -45,14 +52,19 @@ __all__ = [
     "DigestMismatch",
     "InvalidRequest",
     "ManifestTooLarge",
+    "NoMatchingPlatform",
+    "NoSuchBlob",
+    "NotComputed",
     "NotFound",
     "OCIError",
     "RegistryError",
     "ServerError",
     "SizeMismatch",
+    "StreamConsumed",
     "TooManyRequests",
     "Unauthorized",
     "UnsupportedMediaType",
+    "ValidationError",
     "registry_error_class",
 ]
 
@@ -141,6 +153,32 @@ class UnsupportedMediaType(OCIError):
 
 class ManifestTooLarge(OCIError):
     """A manifest body is larger than the configured cap (4 MiB by default)."""
+
+
+class NoSuchBlob(OCIError, LookupError):
+    """An image or index has no layer, blob or child with the digest asked for."""
+
+
+class NoMatchingPlatform(OCIError, LookupError):
+    """No child of an index suits the platform asked for; the message lists those available."""
+
+
+class BadLayerError(OCIError, ValueError):
+    """Content that cannot become a layer (a socket, a file that changed while read), or a layer
+    that cannot be unpacked safely (a path that escapes the root)."""
+
+
+class NotComputed(OCIError):
+    """A single-pass (stream) layer was asked for its digest, diff_id or size before its content
+    was read once through :meth:`~ocimodel.Layer.compressed`; read it first (writers do)."""
+
+
+class StreamConsumed(OCIError):
+    """A single-pass (stream) layer's content was asked for a second time."""
+
+
+class ValidationError(OCIError):
+    """An image, index or layer disagrees with itself: ``validate`` names the first inconsistency."""
 
 
 @attrs.frozen

@@ -10,6 +10,7 @@ from ocimodel import errors
 from ocimodel.errors import (
     BadDigestError,
     BadJSONError,
+    BadLayerError,
     BadNameError,
     BadPlatformError,
     Denied,
@@ -32,11 +33,11 @@ from ocimodel.errors import (
 def test_every_public_error_is_an_oci_error() -> None:
     classes = [getattr(errors, n) for n in errors.__all__ if isinstance(getattr(errors, n), type)]
     exceptions = [c for c in classes if issubclass(c, BaseException)]
-    assert len(exceptions) == 16
+    assert len(exceptions) == 22
     assert all(issubclass(c, OCIError) for c in exceptions)
 
 
-@pytest.mark.parametrize("cls", [BadNameError, BadDigestError, BadPlatformError, BadJSONError])
+@pytest.mark.parametrize("cls", [BadNameError, BadDigestError, BadPlatformError, BadJSONError, BadLayerError])
 def test_parse_errors_are_value_errors(cls: type[Exception]) -> None:
     assert issubclass(cls, ValueError)
 

@@ -1,0 +1,84 @@
+"""Small binary-stream adapters shared by the layer sources and sinks."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+
+class IteratorReader(io.RawIOBase):
+    """A binary reader over an iterator of byte chunks (a generator that produces a tar, say).
+
+    Closing the reader closes the generator, so its ``finally`` blocks and open files run.
+    """
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        view = memoryview(buffer).cast("B")
+        count = min(len(view), len(self._pending))
+        view[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+            super().close()
+
+
+class PrefixedReader(io.RawIOBase):
+    """A binary reader that gives ``head`` (bytes already read from ``rest``) and then ``rest``."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        super().__init__()
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            count = min(len(view), len(self._head))
+            view[:count] = self._head[:count]
+            self._head = self._head[count:]
+            return count
+        data = self._rest.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._rest.close()
+            finally:
+                super().close()
+
+
+def binary(stream: io.RawIOBase) -> IO[bytes]:
+    """Type a raw reader of ours as the binary file object it behaves as.
+
+    Our readers derive from :class:`io.RawIOBase` (no extra buffering, so no extra copy), which
+    has every method of a binary file that a reader needs; typeshed does not count it as
+    ``IO[bytes]``, hence this cast.
+    """
+    return cast(IO[bytes], stream)

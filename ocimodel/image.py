@@ -1,0 +1,189 @@
+"""The abstract :class:`Image` and its two cores, and a plain in-memory image."""
+
+from __future__ import annotations
+
+import io
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import IO
+
+from ocimodel._memo import memoized
+from ocimodel.configfile import ConfigFile
+from ocimodel.descriptor import Descriptor
+from ocimodel.errors import BadJSONError, NoSuchBlob
+from ocimodel.hashing import Hash
+from ocimodel.layer import Layer
+from ocimodel.manifest import Manifest
+from ocimodel.mediatype import MediaType
+
+__all__ = ["BlobLayer", "Image", "MemoryImage", "UncompressedImage"]
+
+
+class Image(ABC):
+    """A container image: a manifest, a config and layers.
+
+    Subclass it and implement the *compressed core*, which is what registries serve:
+
+    - :meth:`raw_manifest`: the manifest's bytes,
+    - :meth:`raw_config_file`: the config's bytes,
+    - :meth:`layer_by_digest`: the layer the manifest names by that (compressed) digest.
+
+    Everything else is derived, and small results are memoised (thread-safely): the parsed
+    :meth:`manifest` and :meth:`config_file`, :meth:`digest`, :meth:`layers`,
+    :meth:`layer_by_diff_id`, :meth:`descriptor`. Images built from uncompressed layers and a
+    config, whose manifest is to be synthesised, subclass :class:`UncompressedImage` instead.
+
+    The raw bytes are the truth: a manifest is never re-serialised, so its digest is what the
+    bytes hash to.
+    """
+
+    @abstractmethod
+    def raw_manifest(self) -> bytes:
+        """The manifest, as bytes."""
+
+    @abstractmethod
+    def raw_config_file(self) -> bytes:
+        """The config blob, as bytes."""
+
+    @abstractmethod
+    def layer_by_digest(self, digest: Hash) -> Layer:
+        """The layer with this compressed digest; :class:`~ocimodel.errors.NoSuchBlob` if none."""
+
+    def media_type(self) -> MediaType:
+        """The manifest's media type (its ``mediaType`` field; OCI if it has none)."""
+        return self.manifest().media_type or MediaType.OCI_MANIFEST
+
+    @memoized
+    def manifest(self) -> Manifest:
+        """The parsed manifest (it keeps the raw bytes)."""
+        return Manifest.from_json(self.raw_manifest())
+
+    @memoized
+    def digest(self) -> Hash:
+        """The manifest's digest: the image's address in a registry."""
+        return Hash.sha256(self.raw_manifest())
+
+    def size(self) -> int:
+        """The manifest's length in bytes."""
+        return len(self.raw_manifest())
+
+    @memoized
+    def config_file(self) -> ConfigFile:
+        """The parsed config (it keeps the raw bytes)."""
+        return ConfigFile.from_json(self.raw_config_file())
+
+    def config_name(self) -> Hash:
+        """The config's digest, which Docker calls the image ID."""
+        return Hash.sha256(self.raw_config_file())
+
+    def config_layer(self) -> Layer:
+        """The config blob as a layer-like blob (for writers, which upload it like a layer)."""
+        return BlobLayer(self.raw_config_file(), self.manifest().config.media_type)
+
+    def layers(self) -> list[Layer]:
+        """The layers, base first."""
+        return [self.layer_by_digest(descriptor.digest) for descriptor in self.manifest().layers]
+
+    def layer_by_diff_id(self, diff_id: Hash) -> Layer:
+        """The layer whose uncompressed digest is ``diff_id`` (matched through the config's order)."""
+        diff_ids = self.config_file().rootfs.diff_ids
+        layers = self.manifest().layers
+        if len(diff_ids) != len(layers):
+            raise BadJSONError(
+                "image config", [f"$.rootfs.diff_ids: names {len(diff_ids)} layers but the manifest has {len(layers)}"]
+            )
+        for candidate, descriptor in zip(diff_ids, layers, strict=True):
+            if candidate == diff_id:
+                return self.layer_by_digest(descriptor.digest)
+        raise NoSuchBlob(f"image {self.digest()} has no layer with diff_id {diff_id}")
+
+    def descriptor(self) -> Descriptor:
+        """The descriptor an index uses for this image (media type, size, digest)."""
+        return Descriptor(self.media_type(), self.size(), self.digest())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+class UncompressedImage(Image):
+    """An image made of a config and uncompressed layers; the manifest is synthesised.
+
+    Implement :meth:`raw_config_file` and :meth:`layer_by_diff_id` (and :meth:`media_type`, a
+    Docker schema 2 manifest by default, as go-containerregistry's). The manifest lists the layers
+    in the config's ``rootfs.diff_ids`` order, each described by its own :meth:`Layer.descriptor`,
+    which compresses it once if it is not compressed yet.
+    """
+
+    @abstractmethod
+    def layer_by_diff_id(self, diff_id: Hash) -> Layer:
+        """The layer whose uncompressed digest is ``diff_id``."""
+
+    def media_type(self) -> MediaType:
+        return MediaType.DOCKER_MANIFEST_SCHEMA2
+
+    @memoized
+    def raw_manifest(self) -> bytes:
+        media_type = self.media_type()
+        config = self.raw_config_file()
+        config_type = (
+            MediaType.DOCKER_CONFIG if media_type == MediaType.DOCKER_MANIFEST_SCHEMA2 else MediaType.OCI_CONFIG
+        )
+        layers = [self.layer_by_diff_id(diff_id).descriptor() for diff_id in self.config_file().rootfs.diff_ids]
+        manifest = Manifest(media_type=media_type, config=Descriptor.of(config, config_type), layers=layers)
+        return manifest.to_json()
+
+    def layer_by_digest(self, digest: Hash) -> Layer:
+        for diff_id, descriptor in zip(self.config_file().rootfs.diff_ids, self.manifest().layers, strict=True):
+            if descriptor.digest == digest:
+                return self.layer_by_diff_id(diff_id)
+        raise NoSuchBlob(f"image {self.digest()} has no layer with digest {digest}")
+
+
+class BlobLayer(Layer):
+    """Bytes in memory served as a blob (a config, a small artifact), taken as they are."""
+
+    def __init__(self, data: bytes, media_type: str) -> None:
+        self._data = bytes(data)
+        self._media_type = MediaType(media_type)
+
+    def digest(self) -> Hash:
+        return Hash.sha256(self._data)
+
+    def size(self) -> int:
+        return len(self._data)
+
+    def media_type(self) -> MediaType:
+        return self._media_type
+
+    def open_compressed(self) -> IO[bytes]:
+        return io.BytesIO(self._data)
+
+    def uncompressed(self) -> IO[bytes]:
+        return self.compressed()
+
+    def diff_id(self) -> Hash:
+        return self.digest()
+
+
+class MemoryImage(Image):
+    """An image from its raw manifest, raw config and the layers the manifest names.
+
+    Useful in tests, and for images assembled in code whose manifest is already written.
+    """
+
+    def __init__(self, raw_manifest: bytes, raw_config_file: bytes, layers: Iterable[Layer]) -> None:
+        self._raw_manifest = bytes(raw_manifest)
+        self._raw_config = bytes(raw_config_file)
+        self._layers = {layer.digest(): layer for layer in layers}
+
+    def raw_manifest(self) -> bytes:
+        return self._raw_manifest
+
+    def raw_config_file(self) -> bytes:
+        return self._raw_config
+
+    def layer_by_digest(self, digest: Hash) -> Layer:
+        try:
+            return self._layers[digest]
+        except KeyError:
+            raise NoSuchBlob(f"image {self.digest()} has no layer with digest {digest}") from None

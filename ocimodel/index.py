@@ -1,0 +1,148 @@
+"""The abstract :class:`ImageIndex`, its children, platform selection, and an in-memory index."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from typing import TypeAlias
+
+from ocimodel._memo import memoized
+from ocimodel.descriptor import Descriptor
+from ocimodel.errors import NoMatchingPlatform, NoSuchBlob
+from ocimodel.hashing import Hash
+from ocimodel.image import Image
+from ocimodel.layer import Layer
+from ocimodel.manifest import IndexManifest
+from ocimodel.mediatype import MediaType
+from ocimodel.platform import Platform
+
+__all__ = ["Child", "ImageIndex", "MemoryIndex"]
+
+#: What an index entry resolves to: an image, a nested index, or (rarely) a plain blob.
+Child: TypeAlias = "Image | ImageIndex | Layer"
+
+#: go-containerregistry's assumption for index entries that carry no platform.
+_DEFAULT_PLATFORM = Platform("amd64", "linux")
+
+
+class ImageIndex(ABC):
+    """An image index (or Docker manifest list): manifests of images or nested indexes.
+
+    Subclass it and implement :meth:`raw_manifest`, :meth:`image` and :meth:`image_index` (and
+    :meth:`layer` if entries may point at plain blobs). Derived: :meth:`index_manifest`,
+    :meth:`digest`, :meth:`children` (lazily, each child fetched only when used) and
+    :meth:`image_for` (platform selection with the one matching rule).
+    """
+
+    @abstractmethod
+    def raw_manifest(self) -> bytes:
+        """The index, as bytes."""
+
+    @abstractmethod
+    def image(self, digest: Hash) -> Image:
+        """The child image with this manifest digest."""
+
+    @abstractmethod
+    def image_index(self, digest: Hash) -> ImageIndex:
+        """The child index with this digest."""
+
+    def layer(self, digest: Hash) -> Layer:
+        """A child that is a plain blob rather than a manifest (unusual; not supported by default)."""
+        raise NoSuchBlob(f"index {self.digest()} cannot serve the blob {digest}")
+
+    def media_type(self) -> MediaType:
+        """The index's media type (its ``mediaType`` field; OCI if it has none)."""
+        return self.index_manifest().media_type or MediaType.OCI_INDEX
+
+    @memoized
+    def index_manifest(self) -> IndexManifest:
+        """The parsed index (it keeps the raw bytes)."""
+        return IndexManifest.from_json(self.raw_manifest())
+
+    @memoized
+    def digest(self) -> Hash:
+        """The index's digest."""
+        return Hash.sha256(self.raw_manifest())
+
+    def size(self) -> int:
+        """The index's length in bytes."""
+        return len(self.raw_manifest())
+
+    def descriptor(self) -> Descriptor:
+        """The descriptor a parent index uses for this one."""
+        return Descriptor(self.media_type(), self.size(), self.digest())
+
+    def child(self, descriptor: Descriptor) -> Child:
+        """What an entry points at, chosen by its media type (anything unknown is a blob)."""
+        if descriptor.media_type.is_index():
+            return self.image_index(descriptor.digest)
+        if descriptor.media_type.is_image():
+            return self.image(descriptor.digest)
+        return self.layer(descriptor.digest)
+
+    def children(self) -> Iterator[tuple[Descriptor, Child]]:
+        """Each entry with what it points at, in order; a child is made only when reached."""
+        for descriptor in self.index_manifest().manifests:
+            yield descriptor, self.child(descriptor)
+
+    def image_for(self, platform: Platform) -> Image:
+        """The first image (depth first, in order) whose platform matches; entries without a
+        platform count as ``linux/amd64``. Raises :class:`~ocimodel.errors.NoMatchingPlatform`
+        listing what is there."""
+        found = self._find(platform)
+        if found is None:
+            available = ", ".join(sorted(set(self._platforms()))) or "none"
+            raise NoMatchingPlatform(f"index {self.digest()} has no image for {platform}; it has: {available}")
+        return found
+
+    def _find(self, platform: Platform) -> Image | None:
+        for descriptor in self.index_manifest().manifests:
+            if descriptor.media_type.is_index():
+                nested = self.image_index(descriptor.digest)._find(platform)
+                if nested is not None:
+                    return nested
+            elif descriptor.media_type.is_image() and (descriptor.platform or _DEFAULT_PLATFORM).matches(platform):
+                return self.image(descriptor.digest)
+        return None
+
+    def _platforms(self) -> Iterator[str]:
+        for descriptor in self.index_manifest().manifests:
+            if descriptor.media_type.is_index():
+                yield from self.image_index(descriptor.digest)._platforms()
+            elif descriptor.media_type.is_image():
+                yield str(descriptor.platform or _DEFAULT_PLATFORM)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+class MemoryIndex(ImageIndex):
+    """An index from its raw manifest and the children it names, all in memory."""
+
+    def __init__(self, raw_manifest: bytes, children: Iterable[Child] = ()) -> None:
+        self._raw_manifest = bytes(raw_manifest)
+        self._children = {child.digest(): child for child in children}
+
+    def raw_manifest(self) -> bytes:
+        return self._raw_manifest
+
+    def _lookup(self, digest: Hash, kind: type[Image] | type[ImageIndex] | type[Layer]) -> Child:
+        child = self._children.get(digest)
+        if not isinstance(child, kind):
+            raise NoSuchBlob(f"index {self.digest()} has no {kind.__name__} child {digest}")
+        return child
+
+    def image(self, digest: Hash) -> Image:
+        child = self._lookup(digest, Image)
+        assert isinstance(child, Image)
+        return child
+
+    def image_index(self, digest: Hash) -> ImageIndex:
+        child = self._lookup(digest, ImageIndex)
+        assert isinstance(child, ImageIndex)
+        return child
+
+    def layer(self, digest: Hash) -> Layer:
+        child = self._lookup(digest, Layer)
+        assert isinstance(child, Layer)
+        return child

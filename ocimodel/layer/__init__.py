@@ -1,0 +1,27 @@
+"""Layers: the abstract :class:`Layer`, its cores, and layers made from anything.
+
+- :func:`from_bytes`, :func:`from_file`, :func:`from_opener`: a tar, gzip'd, zstd'd or plain (the
+  compression is found from the content, not the name);
+- :func:`from_files` and :func:`from_directory`: reproducible tars (sorted entries, one mtime,
+  uid and gid 0), generated as they are read;
+- :func:`stream`: a single-pass layer over a stream, for content that can be read only once.
+
+A layer made from uncompressed content is compressed once, into a temporary file, the first time
+its digest or compressed bytes are needed.
+"""
+
+from ocimodel.layer._base import Layer, UncompressedLayer
+from ocimodel.layer._sources import from_bytes, from_directory, from_file, from_files, from_opener, stream
+from ocimodel.layer._stream import StreamLayer
+
+__all__ = [
+    "Layer",
+    "StreamLayer",
+    "UncompressedLayer",
+    "from_bytes",
+    "from_directory",
+    "from_file",
+    "from_files",
+    "from_opener",
+    "stream",
+]

@@ -1,0 +1,208 @@
+"""Layers from anything: bytes, files, openers, mappings of files, directories, streams."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from ocimodel._memo import memoized
+from ocimodel._streams import IteratorReader, binary
+from ocimodel.compression import Compression, detect
+from ocimodel.errors import BadLayerError
+from ocimodel.hashing import Hash
+from ocimodel.layer._base import Layer, UncompressedLayer
+from ocimodel.layer._stream import StreamLayer
+from ocimodel.layer._tar import directory_entries, mapping_entries, tar_chunks
+from ocimodel.mediatype import MediaType
+
+Opener = Callable[[], IO[bytes]]
+
+_DEFAULT_FOR = {Compression.GZIP: MediaType.DOCKER_LAYER, Compression.ZSTD: MediaType.OCI_LAYER_ZSTD}
+
+
+def _compressed_media_type(found: Compression, media_type: str | None) -> MediaType:
+    if media_type is None:
+        return _DEFAULT_FOR[found]
+    chosen = MediaType(media_type)
+    declared = Compression.of(chosen.compression())
+    if chosen.is_layer() and declared is not found:
+        raise BadLayerError(f"the content is {found.value}-compressed but media type {chosen} says {declared.value}")
+    return chosen
+
+
+class _CompressedLayer(Layer):
+    """Compressed bytes from an opener; digest and size cost one hashing pass, remembered."""
+
+    def __init__(self, opener: Opener, media_type: MediaType) -> None:
+        self._opener = opener
+        self._media_type = media_type
+
+    def media_type(self) -> MediaType:
+        return self._media_type
+
+    def open_compressed(self) -> IO[bytes]:
+        return self._opener()
+
+    @memoized
+    def _measure(self) -> tuple[Hash, int]:
+        with self._opener() as stream:
+            return Hash.of_stream(stream)
+
+    def digest(self) -> Hash:
+        return self._measure()[0]
+
+    def size(self) -> int:
+        return self._measure()[1]
+
+
+class _BytesLayer(_CompressedLayer):
+    def __init__(self, data: bytes, media_type: MediaType) -> None:
+        super().__init__(lambda: io.BytesIO(data), media_type)
+        self._data = data
+
+    @memoized
+    def _measure(self) -> tuple[Hash, int]:
+        return Hash.sha256(self._data), len(self._data)
+
+
+class _UncompressedSource(UncompressedLayer):
+    """An uncompressed tar from an opener, compressed (once) as its media type says."""
+
+    def __init__(self, opener: Opener, media_type: MediaType, level: int | None, diff_id: Hash | None = None) -> None:
+        self._opener = opener
+        self._media_type = media_type
+        self._diff_id = diff_id
+        self.compression_level = level
+
+    def media_type(self) -> MediaType:
+        return self._media_type
+
+    def open_uncompressed(self) -> IO[bytes]:
+        return self._opener()
+
+    def known_diff_id(self) -> Hash | None:
+        return self._diff_id
+
+
+class _DeferredLayer(Layer):
+    """A layer whose kind (compressed or not) is learnt from its content's magic on first use,
+    so that making it does no I/O."""
+
+    def __init__(self, opener: Opener, media_type: str | None, level: int | None) -> None:
+        self._opener = opener
+        self._requested = media_type
+        self._level = level
+
+    @memoized
+    def _inner(self) -> Layer:
+        with self._opener() as stream:
+            found = detect(stream.read(4))
+        if found is Compression.NONE:
+            return _UncompressedSource(self._opener, MediaType(self._requested or MediaType.DOCKER_LAYER), self._level)
+        return _CompressedLayer(self._opener, _compressed_media_type(found, self._requested))
+
+    def digest(self) -> Hash:
+        return self._inner().digest()
+
+    def size(self) -> int:
+        return self._inner().size()
+
+    def media_type(self) -> MediaType:
+        return self._inner().media_type()
+
+    def open_compressed(self) -> IO[bytes]:
+        return self._inner().open_compressed()
+
+    def compressed(self) -> IO[bytes]:
+        return self._inner().compressed()
+
+    def uncompressed(self) -> IO[bytes]:
+        return self._inner().uncompressed()
+
+    def diff_id(self) -> Hash:
+        return self._inner().diff_id()
+
+
+def from_bytes(data: bytes, *, media_type: str | None = None, compression_level: int | None = None) -> Layer:
+    """A layer from a tar in memory, gzip'd, zstd'd or plain (found from its first bytes).
+
+    A plain tar is compressed as ``media_type`` says (gzip'd Docker layer by default).
+    """
+    data = bytes(data)
+    found = detect(data[:4])
+    if found is Compression.NONE:
+        return _UncompressedSource(
+            lambda: io.BytesIO(data),
+            MediaType(media_type or MediaType.DOCKER_LAYER),
+            compression_level,
+            Hash.sha256(data),
+        )
+    return _BytesLayer(data, _compressed_media_type(found, media_type))
+
+
+def from_opener(opener: Opener, *, media_type: str | None = None, compression_level: int | None = None) -> Layer:
+    """A layer from a callable that opens a fresh stream of the tar (compressed or not) each time."""
+    return _DeferredLayer(opener, media_type, compression_level)
+
+
+def from_file(
+    path: str | os.PathLike[str], *, media_type: str | None = None, compression_level: int | None = None
+) -> Layer:
+    """A layer from a tar file on disk, compressed or not (found from its first bytes, on first use)."""
+    location = os.fspath(path)
+    return _DeferredLayer(lambda: Path(location).open("rb"), media_type, compression_level)
+
+
+def _epoch(mtime: int | datetime) -> int:
+    return int(mtime.timestamp()) if isinstance(mtime, datetime) else int(mtime)
+
+
+def from_files(
+    files: Mapping[str, bytes],
+    *,
+    mtime: int | datetime = 0,
+    media_type: str = MediaType.DOCKER_LAYER,
+    compression_level: int | None = None,
+) -> Layer:
+    """A reproducible layer holding ``{path: content}``: sorted regular files, mode 0644, one mtime.
+
+    The same mapping always gives the same diff_id (and, with the same compressor, digest).
+    """
+    entries = mapping_entries(files)
+    stamp = _epoch(mtime)
+    return _UncompressedSource(
+        lambda: binary(IteratorReader(tar_chunks(entries, stamp))), MediaType(media_type), compression_level
+    )
+
+
+def from_directory(
+    path: str | os.PathLike[str],
+    *,
+    mtime: int | datetime = 0,
+    media_type: str = MediaType.DOCKER_LAYER,
+    compression_level: int | None = None,
+) -> Layer:
+    """A reproducible layer of a directory's contents: entries sorted, one mtime, uid and gid 0.
+
+    Permission bits and symbolic links are kept; special files are refused. Nothing is read until
+    the layer is used, and the tar is produced as it is consumed, so memory does not grow with the
+    directory.
+    """
+    root = os.fspath(path)
+    stamp = _epoch(mtime)
+    return _UncompressedSource(
+        lambda: binary(IteratorReader(tar_chunks(directory_entries(root), stamp))),
+        MediaType(media_type),
+        compression_level,
+    )
+
+
+def stream(
+    source: IO[bytes], *, media_type: str = MediaType.DOCKER_LAYER, compression_level: int | None = None
+) -> StreamLayer:
+    """A single-pass layer from a stream of uncompressed tar; see :class:`StreamLayer`."""
+    return StreamLayer(source, media_type=media_type, compression_level=compression_level)

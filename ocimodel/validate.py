@@ -1,0 +1,113 @@
+"""The oracle: recompute every digest, size and diff_id, and cross-check manifest, config and layers.
+
+Each function returns ``None`` for something consistent and raises an
+:class:`~ocimodel.errors.OCIError` naming the first inconsistency otherwise: a
+:class:`~ocimodel.errors.ValidationError`, or the error that reading the content raised (a
+:class:`~ocimodel.errors.DigestMismatch`, a :class:`~ocimodel.errors.BadJSONError`, …).
+With ``fast=True`` no blob is read: only manifests, configs and what they say are checked.
+"""
+
+from __future__ import annotations
+
+from ocimodel._streams import PrefixedReader
+from ocimodel.compression import Compression, decompressing_reader, detect
+from ocimodel.errors import ValidationError
+from ocimodel.hashing import Hash
+from ocimodel.image import Image
+from ocimodel.index import ImageIndex
+from ocimodel.layer import Layer
+
+__all__ = ["image", "index", "layer"]
+
+_CHUNK = 1 << 20
+
+
+def _expect(what: str, expected: object, actual: object) -> None:
+    if expected != actual:
+        raise ValidationError(f"{what}: expected {expected}, got {actual}")
+
+
+def layer(subject: Layer) -> None:
+    """Read the layer both ways and check its digest, size and diff_id against what it claims."""
+    digest, size, diff_id = subject.digest(), subject.size(), subject.diff_id()
+    with subject.compressed() as stream:  # verifies digest and size as it reads
+        head = stream.read(4)
+        found = detect(head)
+        compressed_hash = Hash.of_stream(PrefixedReader(head, stream))
+    _expect(f"layer {digest}: compressed content", (digest, size), compressed_hash)
+    declared = subject.media_type().compression()
+    if subject.media_type().is_layer() and Compression.of(declared) is not found and found is not Compression.NONE:
+        raise ValidationError(f"layer {digest}: media type {subject.media_type()} but the content is {found.value}")
+    with subject.uncompressed() as stream:
+        _expect(f"layer {digest}: diff_id of uncompressed()", diff_id, Hash.of_stream(stream)[0])
+    with subject.compressed() as raw, decompressing_reader(raw, found) as stream:
+        _expect(f"layer {digest}: diff_id of decompressed compressed()", diff_id, Hash.of_stream(stream)[0])
+
+
+def image(subject: Image, *, fast: bool = False) -> None:
+    """Check an image: manifest and config digests and sizes, the config's diff_ids against the
+    layers, every layer's descriptor against the layer, and (unless ``fast``) every layer's bytes."""
+    raw = subject.raw_manifest()
+    digest = Hash.sha256(raw)
+    _expect("image digest", digest, subject.digest())
+    _expect(f"image {digest}: size", len(raw), subject.size())
+    manifest = subject.manifest()
+    if manifest.media_type is not None:
+        _expect(f"image {digest}: media type", manifest.media_type, subject.media_type())
+    raw_config = subject.raw_config_file()
+    _expect(f"image {digest}: config digest", manifest.config.digest, Hash.sha256(raw_config))
+    _expect(f"image {digest}: config size", manifest.config.size, len(raw_config))
+    _expect(f"image {digest}: config name", manifest.config.digest, subject.config_name())
+    if manifest.config.data is not None:
+        _expect(f"image {digest}: inline config data", manifest.config.data, raw_config)
+    image_config = manifest.config.media_type.is_config()
+    diff_ids: tuple[Hash, ...] = ()
+    if image_config:
+        config_file = subject.config_file()
+        _expect(f"image {digest}: rootfs type", "layers", config_file.rootfs.type)
+        diff_ids = config_file.rootfs.diff_ids
+        _expect(f"image {digest}: number of diff_ids", len(manifest.layers), len(diff_ids))
+        non_empty = [entry for entry in config_file.history if not entry.empty_layer]
+        if config_file.history and len(non_empty) != len(manifest.layers):
+            raise ValidationError(
+                f"image {digest}: {len(non_empty)} history entries add layers, "
+                f"but the manifest has {len(manifest.layers)} layers"
+            )
+    layers = subject.layers()
+    _expect(f"image {digest}: number of layers", len(manifest.layers), len(layers))
+    for position, (descriptor, found) in enumerate(zip(manifest.layers, layers, strict=True)):
+        what = f"image {digest}: layer {position}"
+        _expect(f"{what} digest", descriptor.digest, found.digest())
+        _expect(f"{what} size", descriptor.size, found.size())
+        _expect(f"{what} media type", descriptor.media_type, found.media_type())
+        _expect(f"{what} by digest", descriptor.digest, subject.layer_by_digest(descriptor.digest).digest())
+        if image_config:
+            _expect(f"{what} diff_id", diff_ids[position], found.diff_id())
+            _expect(f"{what} by diff_id", descriptor.digest, subject.layer_by_diff_id(diff_ids[position]).digest())
+        if not fast and descriptor.media_type.is_distributable():
+            layer(found)
+
+
+def index(subject: ImageIndex, *, fast: bool = False) -> None:
+    """Check an index: its digest and size, and each child against its entry, recursively."""
+    raw = subject.raw_manifest()
+    digest = Hash.sha256(raw)
+    _expect("index digest", digest, subject.digest())
+    _expect(f"index {digest}: size", len(raw), subject.size())
+    manifest = subject.index_manifest()
+    if manifest.media_type is not None:
+        _expect(f"index {digest}: media type", manifest.media_type, subject.media_type())
+    for position, (descriptor, child) in enumerate(subject.children()):
+        what = f"index {digest}: entry {position}"
+        _expect(f"{what} digest", descriptor.digest, child.digest())
+        _expect(f"{what} size", descriptor.size, child.size())
+        if isinstance(child, Image):
+            _expect(f"{what} media type", descriptor.media_type, child.media_type())
+            image(child, fast=fast)
+        elif isinstance(child, ImageIndex):
+            _expect(f"{what} media type", descriptor.media_type, child.media_type())
+            index(child, fast=fast)
+        elif not fast:
+            with child.compressed() as stream:
+                while stream.read(_CHUNK):
+                    pass
