@@ -22,7 +22,7 @@ from functools import cache
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 from ocimodel._streams import binary
-from ocimodel.errors import UnsupportedMediaType
+from ocimodel.errors import BadLayerError, OCIError, UnsupportedMediaType
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -167,29 +167,40 @@ def decompressing_reader(raw: IO[bytes], compression: Compression, *, backend: s
         inner = importlib.import_module("zstandard").ZstdDecompressor().stream_reader(raw, read_across_frames=True)
     else:
         inner = importlib.import_module(name).ZstdFile(raw, mode="rb")
-    return binary(_ClosingReader(inner, raw))
+    return binary(_ClosingReader(inner, raw, compression))
 
 
 class _ClosingReader(io.RawIOBase):
     """A decompressor's reader that also closes (and drains to verification) the stream beneath."""
 
-    def __init__(self, inner: IO[bytes], raw: IO[bytes]) -> None:
+    def __init__(self, inner: IO[bytes], raw: IO[bytes], compression: Compression) -> None:
         super().__init__()
-        self._inner, self._raw = inner, raw
+        self._inner, self._raw, self._compression = inner, raw, compression
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer).cast("B")
-        data = self._inner.read(len(view))
+        try:
+            data = self._inner.read(len(view))
+        except OCIError:
+            raise
+        except Exception as error:  # each decompressor has its own errors (OSError, zlib.error, ZstdError, ...)
+            # Corrupt input is most often a blob that does not match its digest: read the rest,
+            # so a verifying reader beneath can say so, before blaming the compression.
+            self._drain()
+            raise BadLayerError(f"the content is not valid {self._compression.value}: {error}") from error
         if not data:
-            # Read whatever the decompressor left (padding, a trailer) so a verifying reader
-            # beneath sees its end and checks the digest.
-            while self._raw.read(_CHUNK):
-                pass
+            self._drain()
         view[: len(data)] = data
         return len(data)
+
+    def _drain(self) -> None:
+        """Read whatever the decompressor left (padding, a trailer, the rest of a corrupt stream)
+        so that a verifying reader beneath sees its end and checks the digest."""
+        while self._raw.read(_CHUNK):
+            pass
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
