@@ -21,9 +21,14 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
+from ocimodel import empty, mutate
+from ocimodel.compression import zstd_backends
 from ocimodel.configfile import Config, ConfigFile, HealthConfig, History, RootFS
 from ocimodel.descriptor import Descriptor
 from ocimodel.hashing import Hash
+from ocimodel.image import Image
+from ocimodel.index import ImageIndex
+from ocimodel.layer import Layer, from_files
 from ocimodel.manifest import IndexManifest, Manifest
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Reference, Repository, parse_reference
@@ -32,10 +37,14 @@ from ocimodel.platform import Platform
 __all__ = [
     "annotation_maps",
     "config_files",
+    "file_maps",
+    "images",
     "descriptors",
     "hashes",
     "index_manifests",
+    "indexes",
     "layer_descriptors",
+    "layers",
     "manifests",
     "media_types",
     "platforms",
@@ -254,3 +263,47 @@ def references() -> st.SearchStrategy[Reference]:
 def repositories() -> st.SearchStrategy[Repository]:
     """Parsed repositories, on Docker Hub and elsewhere."""
     return _repository_strings().map(Repository)
+
+
+def file_maps() -> st.SearchStrategy[dict[str, bytes]]:
+    """``{path: content}`` mappings for :func:`ocimodel.layer.from_files` (nested paths, small files)."""
+    paths = st.lists(_WORDS, min_size=1, max_size=3).map("/".join)
+    return st.dictionaries(paths, st.binary(max_size=2048), max_size=5)
+
+
+def layers() -> st.SearchStrategy[Layer]:
+    """Reproducible layers of generated files, gzip'd, zstd'd (when available) or plain."""
+    kinds = [MediaType.DOCKER_LAYER, MediaType.OCI_LAYER_GZIP, MediaType.OCI_LAYER]
+    if zstd_backends():
+        kinds.append(MediaType.OCI_LAYER_ZSTD)
+    return st.builds(lambda files, kind: from_files(files, media_type=kind), file_maps(), st.sampled_from(kinds))
+
+
+@st.composite
+def images(draw: st.DrawFn) -> Image:
+    """Valid images: generated layers (with history) on the empty image, maybe re-configured,
+    annotated or turned into an OCI manifest."""
+    addenda = [
+        mutate.Addendum(each, History(created_by=draw(st.none() | _SHORT_TEXT)))
+        for each in draw(st.lists(layers(), max_size=3))
+    ]
+    image = mutate.append(empty.image, *addenda)
+    if draw(st.booleans()):
+        image = mutate.config(image, draw(_configs()))
+    if draw(st.booleans()):
+        image = mutate.annotations(image, draw(annotation_maps()))
+    if draw(st.booleans()):
+        image = mutate.config_media_type(mutate.media_type(image, MediaType.OCI_MANIFEST), MediaType.OCI_CONFIG)
+    return image
+
+
+@st.composite
+def indexes(draw: st.DrawFn) -> ImageIndex:
+    """Valid indexes of generated images, each entry with a platform, sometimes nested."""
+    children = draw(st.lists(images(), min_size=1, max_size=3))
+    index = mutate.append_manifests(
+        empty.index, *(mutate.IndexAddendum(child, platform=draw(platforms())) for child in children)
+    )
+    if draw(st.booleans()):
+        index = mutate.append_manifests(empty.index, index)
+    return index

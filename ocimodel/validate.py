@@ -83,7 +83,8 @@ def image(subject: Image, *, fast: bool = False) -> None:
         _expect(f"{what} by digest", descriptor.digest, subject.layer_by_digest(descriptor.digest).digest())
         if image_config:
             _expect(f"{what} diff_id", diff_ids[position], found.diff_id())
-            _expect(f"{what} by diff_id", descriptor.digest, subject.layer_by_diff_id(diff_ids[position]).digest())
+            if diff_ids.count(diff_ids[position]) == 1:  # the same content may be there twice, compressed differently
+                _expect(f"{what} by diff_id", descriptor.digest, subject.layer_by_diff_id(diff_ids[position]).digest())
         if not fast and descriptor.media_type.is_distributable():
             layer(found)
 

@@ -14,6 +14,7 @@ from ocimodel.configfile import ConfigFile, RootFS
 from ocimodel.descriptor import Descriptor
 from ocimodel.errors import BadJSONError, NoMatchingPlatform, NoSuchBlob
 from ocimodel.hashing import Hash
+from ocimodel.hypothesis import images, indexes
 from ocimodel.image import Image, MemoryImage, UncompressedImage
 from ocimodel.index import ImageIndex, MemoryIndex
 from ocimodel.layer import Layer
@@ -239,3 +240,15 @@ def test_built_images_validate(sizes: list[int], seed: int) -> None:
     assert copy.digest() == image.digest()
     validate.image(copy)
     assert Manifest.from_json(image.raw_manifest()).layers == image.manifest().layers
+
+
+@settings(max_examples=25)
+@given(images())
+def test_generated_images_validate(image: Image) -> None:
+    validate.image(image)
+
+
+@settings(max_examples=10)
+@given(indexes())
+def test_generated_indexes_validate(index: ImageIndex) -> None:
+    validate.index(index)
