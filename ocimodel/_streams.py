@@ -44,6 +44,18 @@ class IteratorReader(io.RawIOBase):
             super().close()
 
 
+def read_head(stream: IO[bytes], size: int) -> bytes:
+    """The first ``size`` bytes of ``stream`` (fewer only at its end), even from a reader that
+    returns short reads, as sockets do."""
+    head = b""
+    while len(head) < size:
+        chunk = stream.read(size - len(head))
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
 class PrefixedReader(io.RawIOBase):
     """A binary reader that gives ``head`` (bytes already read from ``rest``) and then ``rest``."""
 

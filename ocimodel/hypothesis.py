@@ -37,10 +37,10 @@ from ocimodel.platform import Platform
 __all__ = [
     "annotation_maps",
     "config_files",
-    "file_maps",
-    "images",
     "descriptors",
+    "file_maps",
     "hashes",
+    "images",
     "index_manifests",
     "indexes",
     "layer_descriptors",

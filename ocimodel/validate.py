@@ -9,7 +9,7 @@ With ``fast=True`` no blob is read: only manifests, configs and what they say ar
 
 from __future__ import annotations
 
-from ocimodel._streams import PrefixedReader
+from ocimodel._streams import PrefixedReader, read_head
 from ocimodel.compression import Compression, decompressing_reader, detect
 from ocimodel.errors import ValidationError
 from ocimodel.hashing import Hash
@@ -31,7 +31,7 @@ def layer(subject: Layer) -> None:
     """Read the layer both ways and check its digest, size and diff_id against what it claims."""
     digest, size, diff_id = subject.digest(), subject.size(), subject.diff_id()
     with subject.compressed() as stream:  # verifies digest and size as it reads
-        head = stream.read(4)
+        head = read_head(stream, 4)
         found = detect(head)
         compressed_hash = Hash.of_stream(PrefixedReader(head, stream))
     _expect(f"layer {digest}: compressed content", (digest, size), compressed_hash)

@@ -350,3 +350,25 @@ def test_every_kind_of_layer_validates(files: dict[str, bytes], media_type: Medi
     assert again().diff_id() == made.diff_id()
     with decompressing_reader(made.compressed(), Compression.of(media_type.compression())) as stream:
         assert Hash.sha256(stream.read()) == made.diff_id()
+
+
+def test_compression_is_found_through_short_reads() -> None:
+    class Trickle(io.RawIOBase):
+        """Gives one byte per read, as a slow socket may."""
+
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+            if not self.data:
+                return 0
+            buffer[0], self.data = self.data[0], self.data[1:]
+            return 1
+
+    packed = gzip.compress(TAR)
+    trickling = layer.from_opener(lambda: Trickle(packed))  # type: ignore[arg-type, return-value]
+    assert trickling.diff_id() == Hash.sha256(TAR)
+    assert trickling.media_type() == MediaType.DOCKER_LAYER

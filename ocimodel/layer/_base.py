@@ -14,7 +14,7 @@ from typing import IO
 import attrs
 
 from ocimodel._memo import memoized, peek
-from ocimodel._streams import PrefixedReader, binary
+from ocimodel._streams import PrefixedReader, binary, read_head
 from ocimodel.compression import CompressingReader, Compression, decompressing_reader, detect
 from ocimodel.descriptor import Descriptor
 from ocimodel.hashing import Hash, Hasher, VerifyingReader
@@ -66,7 +66,7 @@ class Layer(ABC):
     def uncompressed(self) -> IO[bytes]:
         """The uncompressed tar, decompressed from :meth:`compressed` (so verified through it)."""
         stream = self.compressed()
-        head = stream.read(4)
+        head = read_head(stream, 4)
         return decompressing_reader(binary(PrefixedReader(head, stream)), detect(head))
 
     @memoized

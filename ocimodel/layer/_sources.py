@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO
 
 from ocimodel._memo import memoized
-from ocimodel._streams import IteratorReader, binary
+from ocimodel._streams import IteratorReader, binary, read_head
 from ocimodel.compression import Compression, detect
 from ocimodel.errors import BadLayerError
 from ocimodel.hashing import Hash
@@ -100,7 +100,7 @@ class _DeferredLayer(Layer):
     @memoized
     def _inner(self) -> Layer:
         with self._opener() as stream:
-            found = detect(stream.read(4))
+            found = detect(read_head(stream, 4))
         if found is Compression.NONE:
             return _UncompressedSource(self._opener, MediaType(self._requested or MediaType.DOCKER_LAYER), self._level)
         return _CompressedLayer(self._opener, _compressed_media_type(found, self._requested))
