@@ -10,7 +10,7 @@ from typing import IO
 
 import attrs
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ocimodel import empty, layer, mutate, random, validate
@@ -358,6 +358,9 @@ def layer_entries(draw: st.DrawFn) -> list[Entry]:
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(layer_entries(), min_size=1, max_size=4))
+@example(  # a file replaces a directory, and a directory the file: the old contents stay gone
+    [[("d", "dir", b""), ("d/a", "dir", b"")], [("d", "file", b"")], [("d", "dir", b"")]]
+)
 def test_extract_matches_the_reference_model_of_whiteouts(layers: list[list[Entry]]) -> None:
     image = mutate.append(empty.image, *(layer.from_bytes(layer_tar(entries)) for entries in layers))
     with mutate.extract(image) as stream:

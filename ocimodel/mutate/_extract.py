@@ -53,7 +53,7 @@ def _ancestors(name: str) -> Iterator[str]:
 def flattened_tar(image: Image) -> Iterator[bytes]:
     """The image's filesystem as one tar: upper layers win, whiteouts and opaque directories hide
     what lies beneath them (in lower layers only), and a non-directory hides a lower directory's
-    contents. Links whose relative target escapes the root are dropped; paths that escape it raise.
+    contents (even if a layer above it makes that path a directory again). Links whose relative target escapes the root are dropped; paths that escape it raise.
     """
     out = TarChunks()
     seen: dict[str, bool] = {}  # path -> is not a directory
@@ -74,6 +74,10 @@ def flattened_tar(image: Image) -> Iterator[bytes]:
                         continue
                     if (member.issym() or member.islnk()) and escapes_root(member, name):
                         continue
+                    if not member.isdir():
+                        # A non-directory replaces whatever lay beneath it, even when a layer
+                        # above replaces it in turn: lower layers' children of it are gone.
+                        layer_opaque.add(name)
                     if name in seen or name in hidden:
                         continue
                     if any(seen.get(a) or a in hidden or a in opaque for a in _ancestors(name)):
