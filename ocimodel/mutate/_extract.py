@@ -51,9 +51,12 @@ def _ancestors(name: str) -> Iterator[str]:
 
 
 def flattened_tar(image: Image) -> Iterator[bytes]:
-    """The image's filesystem as one tar: upper layers win, whiteouts and opaque directories hide
-    what lies beneath them (in lower layers only), and a non-directory hides a lower directory's
-    contents (even if a layer above it makes that path a directory again). Links whose relative target escapes the root are dropped; paths that escape it raise.
+    """The image's filesystem as one tar.
+
+    Upper layers win; whiteouts and opaque directories hide what lies beneath them (in lower
+    layers only); a non-directory hides a lower directory's contents, even if a layer above it
+    makes that path a directory again. Links whose relative target escapes the root are dropped;
+    paths that escape it raise.
     """
     out = TarChunks()
     seen: dict[str, bool] = {}  # path -> is not a directory
