@@ -10,7 +10,33 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 
-class IteratorReader(io.RawIOBase):
+_CHUNK = 1 << 20
+
+
+class Reader(io.RawIOBase):
+    """Base of ocimodel's binary readers: a subclass implements ``readinto``; reading everything
+    at once goes in 1 MiB steps (the standard library's default is 8 KiB)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readall(self) -> bytes:
+        out = bytearray()
+        chunk = bytearray(_CHUNK)
+        while count := self.readinto(chunk):
+            out += memoryview(chunk)[:count]
+        return bytes(out)
+
+
+def take(pending: memoryview, buffer: WriteableBuffer) -> tuple[int, memoryview]:
+    """Copy what fits of ``pending`` into ``buffer``; return how much, and what is left."""
+    view = memoryview(buffer).cast("B")
+    count = min(len(view), len(pending))
+    view[:count] = pending[:count]
+    return count, pending[count:]
+
+
+class IteratorReader(Reader):
     """A binary reader over an iterator of byte chunks (a generator that produces a tar, say).
 
     Closing the reader closes the generator, so its ``finally`` blocks and open files run.
@@ -21,19 +47,13 @@ class IteratorReader(io.RawIOBase):
         self._chunks = chunks
         self._pending = memoryview(b"")
 
-    def readable(self) -> bool:
-        return True
-
     def readinto(self, buffer: WriteableBuffer) -> int:
         while not self._pending:
             chunk = next(self._chunks, None)
             if chunk is None:
                 return 0
             self._pending = memoryview(chunk)
-        view = memoryview(buffer).cast("B")
-        count = min(len(view), len(self._pending))
-        view[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
+        count, self._pending = take(self._pending, buffer)
         return count
 
     def close(self) -> None:
@@ -56,7 +76,7 @@ def read_head(stream: IO[bytes], size: int) -> bytes:
     return head
 
 
-class PrefixedReader(io.RawIOBase):
+class PrefixedReader(Reader):
     """A binary reader that gives ``head`` (bytes already read from ``rest``) and then ``rest``."""
 
     def __init__(self, head: bytes, rest: IO[bytes]) -> None:
@@ -64,16 +84,11 @@ class PrefixedReader(io.RawIOBase):
         self._head = memoryview(head)
         self._rest = rest
 
-    def readable(self) -> bool:
-        return True
-
     def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
         if self._head:
-            count = min(len(view), len(self._head))
-            view[:count] = self._head[:count]
-            self._head = self._head[count:]
+            count, self._head = take(self._head, buffer)
             return count
+        view = memoryview(buffer).cast("B")
         data = self._rest.read(len(view))
         view[: len(data)] = data
         return len(data)

@@ -15,13 +15,12 @@ from __future__ import annotations
 import enum
 import gzip
 import importlib
-import io
 import zlib
 from collections.abc import Callable
 from functools import cache
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
-from ocimodel._streams import binary
+from ocimodel._streams import Reader, binary, take
 from ocimodel.errors import BadLayerError, OCIError, UnsupportedMediaType
 
 if TYPE_CHECKING:
@@ -170,15 +169,12 @@ def decompressing_reader(raw: IO[bytes], compression: Compression, *, backend: s
     return binary(_ClosingReader(inner, raw, compression))
 
 
-class _ClosingReader(io.RawIOBase):
+class _ClosingReader(Reader):
     """A decompressor's reader that also closes (and drains to verification) the stream beneath."""
 
     def __init__(self, inner: IO[bytes], raw: IO[bytes], compression: Compression) -> None:
         super().__init__()
         self._inner, self._raw, self._compression = inner, raw, compression
-
-    def readable(self) -> bool:
-        return True
 
     def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer).cast("B")
@@ -202,19 +198,6 @@ class _ClosingReader(io.RawIOBase):
         while self._raw.read(_CHUNK):
             pass
 
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        buffer = bytearray(size)
-        count = self.readinto(buffer)
-        return bytes(memoryview(buffer)[:count])
-
-    def readall(self) -> bytes:
-        chunks: list[bytes] = []
-        while chunk := self.read(_CHUNK):
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     def close(self) -> None:
         if not self.closed:
             try:
@@ -224,7 +207,7 @@ class _ClosingReader(io.RawIOBase):
                 super().close()
 
 
-class CompressingReader(io.RawIOBase):
+class CompressingReader(Reader):
     """Reads ``source`` and hands out its compressed form, pulling only as much as asked for.
 
     Memory stays bounded (one chunk of input and what the compressor gives for it). Optional
@@ -253,9 +236,6 @@ class CompressingReader(io.RawIOBase):
         self._pending = memoryview(b"")
         self._finished = False
 
-    def readable(self) -> bool:
-        return True
-
     def _refill(self) -> None:
         while not self._pending and not self._finished:
             chunk = self._source.read(_CHUNK)
@@ -274,10 +254,7 @@ class CompressingReader(io.RawIOBase):
 
     def readinto(self, buffer: WriteableBuffer) -> int:
         self._refill()
-        view = memoryview(buffer).cast("B")
-        count = min(len(view), len(self._pending))
-        view[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
+        count, self._pending = take(self._pending, buffer)
         return count
 
     def readall(self) -> bytes:

@@ -7,12 +7,12 @@ speaks; ``sha512`` is accepted wherever the spec allows it (a registry may still
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 from typing import TYPE_CHECKING, Final, Protocol
 
 import attrs
 
+from ocimodel._streams import Reader
 from ocimodel.errors import BadDigestError, DigestMismatch, SizeMismatch
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ class Hasher:
         return twin
 
 
-class VerifyingReader(io.RawIOBase):
+class VerifyingReader(Reader):
     """A binary reader that checks its content against a digest and, if known, a size.
 
     It wraps another binary stream (a file, an HTTP response) and passes bytes through. When the
@@ -166,9 +166,6 @@ class VerifyingReader(io.RawIOBase):
         """Whether the whole content has been read and matched its digest (and size)."""
         return self._done and self._error is None
 
-    def readable(self) -> bool:
-        return True
-
     def readinto(self, buffer: WriteableBuffer) -> int:
         if self._error is not None:
             raise self._error
@@ -189,13 +186,6 @@ class VerifyingReader(io.RawIOBase):
         if self._size is not None and self._hasher.size == self._size:
             self._check_digest()
         return count
-
-    def readall(self) -> bytes:
-        out = bytearray()
-        chunk = bytearray(_CHUNK)
-        while count := self.readinto(chunk):
-            out += memoryview(chunk)[:count]
-        return bytes(out)
 
     def close(self) -> None:
         if not self.closed:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterable
 from typing import IO
 
+from ocimodel._manifested import Manifested
 from ocimodel._memo import memoized
 from ocimodel.configfile import ConfigFile
 from ocimodel.descriptor import Descriptor
@@ -19,7 +20,7 @@ from ocimodel.mediatype import MediaType
 __all__ = ["BlobLayer", "Image", "MemoryImage", "UncompressedImage"]
 
 
-class Image(ABC):
+class Image(Manifested):
     """A container image: a manifest, a config and layers.
 
     Subclass it and implement the *compressed core*, which is what registries serve:
@@ -38,10 +39,6 @@ class Image(ABC):
     """
 
     @abstractmethod
-    def raw_manifest(self) -> bytes:
-        """The manifest, as bytes."""
-
-    @abstractmethod
     def raw_config_file(self) -> bytes:
         """The config blob, as bytes."""
 
@@ -57,15 +54,6 @@ class Image(ABC):
     def manifest(self) -> Manifest:
         """The parsed manifest (it keeps the raw bytes)."""
         return Manifest.from_json(self.raw_manifest())
-
-    @memoized
-    def digest(self) -> Hash:
-        """The manifest's digest: the image's address in a registry."""
-        return Hash.sha256(self.raw_manifest())
-
-    def size(self) -> int:
-        """The manifest's length in bytes."""
-        return len(self.raw_manifest())
 
     @memoized
     def config_file(self) -> ConfigFile:
@@ -96,13 +84,6 @@ class Image(ABC):
             if candidate == diff_id:
                 return self.layer_by_digest(descriptor.digest)
         raise NoSuchBlob(f"image {self.digest()} has no layer with diff_id {diff_id}")
-
-    def descriptor(self) -> Descriptor:
-        """The descriptor an index uses for this image (media type, size, digest)."""
-        return Descriptor(self.media_type(), self.size(), self.digest())
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__}>"
 
 
 class UncompressedImage(Image):

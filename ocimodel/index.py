@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterable, Iterator
 from typing import TypeAlias
 
+from ocimodel._manifested import Manifested
 from ocimodel._memo import memoized
 from ocimodel.descriptor import Descriptor
 from ocimodel.errors import NoMatchingPlatform, NoSuchBlob
@@ -25,7 +26,7 @@ Child: TypeAlias = "Image | ImageIndex | Layer"
 _DEFAULT_PLATFORM = Platform("amd64", "linux")
 
 
-class ImageIndex(ABC):
+class ImageIndex(Manifested):
     """An image index (or Docker manifest list): manifests of images or nested indexes.
 
     Subclass it and implement :meth:`raw_manifest`, :meth:`image` and :meth:`image_index` (and
@@ -33,10 +34,6 @@ class ImageIndex(ABC):
     :meth:`digest`, :meth:`children` (lazily, each child fetched only when used) and
     :meth:`image_for` (platform selection with the one matching rule).
     """
-
-    @abstractmethod
-    def raw_manifest(self) -> bytes:
-        """The index, as bytes."""
 
     @abstractmethod
     def image(self, digest: Hash) -> Image:
@@ -58,19 +55,6 @@ class ImageIndex(ABC):
     def index_manifest(self) -> IndexManifest:
         """The parsed index (it keeps the raw bytes)."""
         return IndexManifest.from_json(self.raw_manifest())
-
-    @memoized
-    def digest(self) -> Hash:
-        """The index's digest."""
-        return Hash.sha256(self.raw_manifest())
-
-    def size(self) -> int:
-        """The index's length in bytes."""
-        return len(self.raw_manifest())
-
-    def descriptor(self) -> Descriptor:
-        """The descriptor a parent index uses for this one."""
-        return Descriptor(self.media_type(), self.size(), self.digest())
 
     def child(self, descriptor: Descriptor) -> Child:
         """What an entry points at, chosen by its media type (anything unknown is a blob)."""
@@ -111,9 +95,6 @@ class ImageIndex(ABC):
                 yield from self.image_index(descriptor.digest)._platforms()
             elif descriptor.media_type.is_image():
                 yield str(descriptor.platform or _DEFAULT_PLATFORM)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__}>"
 
 
 class MemoryIndex(ImageIndex):

@@ -255,8 +255,31 @@ def _parse_digest(digest: str, text: str) -> Hash:
         raise BadNameError(f"bad digest in {text!r}: {exc}") from None
 
 
-@attrs.frozen(init=False)
-class Tag:
+class _Reference:
+    """What tags and digests share: a repository, and the text they were written as."""
+
+    __slots__ = ()
+    repository: Repository
+    _original: str
+
+    @property
+    def registry(self) -> Registry:
+        """The registry of the reference's repository."""
+        return self.repository.registry
+
+    def scope(self, action: str) -> str:
+        """The token scope for ``action`` on this reference's repository."""
+        return self.repository.scope(action)
+
+    def __str__(self) -> str:
+        return self._original
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._original!r})"
+
+
+@attrs.frozen(init=False, repr=False)
+class Tag(_Reference):
     """A tagged image reference, such as ``ubuntu:24.04`` or ``gcr.io/project/image:v1``."""
 
     repository: Repository
@@ -287,10 +310,6 @@ class Tag:
         return ref
 
     @property
-    def registry(self) -> Registry:
-        return self.repository.registry
-
-    @property
     def identifier(self) -> str:
         """The tag."""
         return self.tag
@@ -300,19 +319,9 @@ class Tag:
         """The fully qualified reference, e.g. ``index.docker.io/library/ubuntu:latest``."""
         return f"{self.repository.name}:{self.tag}"
 
-    def scope(self, action: str) -> str:
-        """The token scope for ``action`` on this reference's repository."""
-        return self.repository.scope(action)
 
-    def __str__(self) -> str:
-        return self._original
-
-    def __repr__(self) -> str:
-        return f"Tag({self._original!r})"
-
-
-@attrs.frozen(init=False)
-class Digest:
+@attrs.frozen(init=False, repr=False)
+class Digest(_Reference):
     """A reference by manifest digest, such as ``ubuntu@sha256:…`` or ``gcr.io/p/i:v1@sha256:…``.
 
     A tag written before the digest is checked and kept in :attr:`tag` and ``str()``, but the
@@ -355,10 +364,6 @@ class Digest:
         return ref
 
     @property
-    def registry(self) -> Registry:
-        return self.repository.registry
-
-    @property
     def identifier(self) -> str:
         """The digest string, ``sha256:…``."""
         return str(self.digest)
@@ -367,16 +372,6 @@ class Digest:
     def name(self) -> str:
         """The fully qualified reference, e.g. ``gcr.io/project/image@sha256:…``."""
         return f"{self.repository.name}@{self.digest}"
-
-    def scope(self, action: str) -> str:
-        """The token scope for ``action`` on this reference's repository."""
-        return self.repository.scope(action)
-
-    def __str__(self) -> str:
-        return self._original
-
-    def __repr__(self) -> str:
-        return f"Digest({self._original!r})"
 
 
 #: A tag or a digest reference: what ``parse_reference`` returns.

@@ -16,6 +16,7 @@ from ocimodel.hashing import Hash
 from ocimodel.image import Image
 from ocimodel.index import ImageIndex
 from ocimodel.layer import Layer
+from ocimodel.mediatype import MediaType
 
 __all__ = ["image", "index", "layer"]
 
@@ -44,16 +45,22 @@ def layer(subject: Layer) -> None:
         _expect(f"layer {digest}: diff_id of decompressed compressed()", diff_id, Hash.of_stream(stream)[0])
 
 
+def _check_manifested(kind: str, subject: Image | ImageIndex, declared: MediaType | None) -> Hash:
+    """Digest and size against the raw manifest, and the media type against the manifest's own."""
+    raw = subject.raw_manifest()
+    digest = Hash.sha256(raw)
+    _expect(f"{kind} digest", digest, subject.digest())
+    _expect(f"{kind} {digest}: size", len(raw), subject.size())
+    if declared is not None:
+        _expect(f"{kind} {digest}: media type", declared, subject.media_type())
+    return digest
+
+
 def image(subject: Image, *, fast: bool = False) -> None:
     """Check an image: manifest and config digests and sizes, the config's diff_ids against the
     layers, every layer's descriptor against the layer, and (unless ``fast``) every layer's bytes."""
-    raw = subject.raw_manifest()
-    digest = Hash.sha256(raw)
-    _expect("image digest", digest, subject.digest())
-    _expect(f"image {digest}: size", len(raw), subject.size())
     manifest = subject.manifest()
-    if manifest.media_type is not None:
-        _expect(f"image {digest}: media type", manifest.media_type, subject.media_type())
+    digest = _check_manifested("image", subject, manifest.media_type)
     raw_config = subject.raw_config_file()
     _expect(f"image {digest}: config digest", manifest.config.digest, Hash.sha256(raw_config))
     _expect(f"image {digest}: config size", manifest.config.size, len(raw_config))
@@ -91,13 +98,7 @@ def image(subject: Image, *, fast: bool = False) -> None:
 
 def index(subject: ImageIndex, *, fast: bool = False) -> None:
     """Check an index: its digest and size, and each child against its entry, recursively."""
-    raw = subject.raw_manifest()
-    digest = Hash.sha256(raw)
-    _expect("index digest", digest, subject.digest())
-    _expect(f"index {digest}: size", len(raw), subject.size())
-    manifest = subject.index_manifest()
-    if manifest.media_type is not None:
-        _expect(f"index {digest}: media type", manifest.media_type, subject.media_type())
+    digest = _check_manifested("index", subject, subject.index_manifest().media_type)
     for position, (descriptor, child) in enumerate(subject.children()):
         what = f"index {digest}: entry {position}"
         _expect(f"{what} digest", descriptor.digest, child.digest())

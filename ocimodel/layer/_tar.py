@@ -130,13 +130,13 @@ def tar_chunks(entries: Iterable[TarEntry], mtime: int = 0) -> Iterator[bytes]:
     yield out.end()
 
 
-def read_exactly(stream: IO[bytes], size: int) -> Iterator[bytes]:
-    """``size`` bytes of ``stream`` in chunks; :class:`BadLayerError` if it ends sooner."""
+def read_exactly(stream: IO[bytes], size: int, shortfall: str = "a tar member ended early") -> Iterator[bytes]:
+    """``size`` bytes of ``stream`` in chunks; :class:`BadLayerError` saying ``shortfall`` if it ends sooner."""
     remaining = size
     while remaining:
         chunk = stream.read(min(_CHUNK, remaining))
         if not chunk:
-            raise BadLayerError(f"a tar member ended {remaining} bytes early")
+            raise BadLayerError(shortfall)
         remaining -= len(chunk)
         yield chunk
 
@@ -146,13 +146,9 @@ def _content(entry: TarEntry) -> Iterator[bytes]:
         yield entry.content
         return
     assert entry.path is not None
-    remaining = entry.size
     with Path(entry.path).open("rb") as source:
-        while remaining:
-            chunk = source.read(min(_CHUNK, remaining))
-            if not chunk:
-                raise BadLayerError(f"{entry.path}: the file shrank while it was being read into a layer")
-            remaining -= len(chunk)
-            yield chunk
+        yield from read_exactly(
+            source, entry.size, f"{entry.path}: the file shrank while it was being read into a layer"
+        )
         if source.read(1):
             raise BadLayerError(f"{entry.path}: the file grew while it was being read into a layer")

@@ -122,14 +122,8 @@ class MutatedImage(Image):
             layers.append(descriptor)
             added[descriptor.digest] = add.layer
 
-        fields: dict[str, Any] = {"config": config_descriptor, "layers": layers}
-        if changes.media_type is not None:
-            fields["media_type"] = changes.media_type
-        if changes.annotations is not None:
-            fields["annotations"] = FrozenMap({**base_manifest.annotations, **changes.annotations})
-        if not isinstance(changes.subject, _Keep):
-            fields["subject"] = changes.subject
-        manifest: Manifest = attrs.evolve(base_manifest, **fields)
+        fields = common_fields(changes, base_manifest.annotations)
+        manifest: Manifest = attrs.evolve(base_manifest, config=config_descriptor, layers=layers, **fields)
         raw_manifest = self._base.raw_manifest() if manifest == base_manifest else manifest.to_json()
         return _Computed(raw_manifest, raw_config, added)
 
@@ -147,6 +141,19 @@ class MutatedImage(Image):
             if add.layer is not None:
                 diff_ids.append(add.layer.diff_id())
         return attrs.evolve(config_file, history=history, rootfs=attrs.evolve(config_file.rootfs, diff_ids=diff_ids))
+
+
+def common_fields(changes: _Changes | Any, annotations: Mapping[str, str]) -> dict[str, Any]:
+    """The manifest fields that image and index changes share: media type, annotations (merged
+    over ``annotations``, the new values winning) and subject."""
+    fields: dict[str, Any] = {}
+    if changes.media_type is not None:
+        fields["media_type"] = changes.media_type
+    if changes.annotations is not None:
+        fields["annotations"] = FrozenMap({**annotations, **changes.annotations})
+    if not isinstance(changes.subject, _Keep):
+        fields["subject"] = changes.subject
+    return fields
 
 
 def changed(base: Image, **changes: Any) -> MutatedImage:

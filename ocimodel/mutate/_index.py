@@ -7,7 +7,6 @@ from typing import Any
 
 import attrs
 
-from ocimodel._frozen import FrozenMap
 from ocimodel._memo import memoized
 from ocimodel.descriptor import Descriptor
 from ocimodel.hashing import Hash
@@ -16,7 +15,7 @@ from ocimodel.index import Child, ImageIndex
 from ocimodel.layer import Layer
 from ocimodel.manifest import IndexManifest
 from ocimodel.mediatype import MediaType
-from ocimodel.mutate._image import KEEP, _Keep
+from ocimodel.mutate._image import KEEP, _Keep, common_fields
 from ocimodel.platform import Platform
 
 
@@ -72,14 +71,7 @@ class MutatedIndex(ImageIndex):
         base = self._base.index_manifest()
         entries = [d for d in base.manifests if changes.remove is None or not changes.remove(d)]
         entries += [addendum.descriptor() for addendum in changes.adds]
-        fields: dict[str, Any] = {"manifests": entries}
-        if changes.media_type is not None:
-            fields["media_type"] = changes.media_type
-        if changes.annotations is not None:
-            fields["annotations"] = FrozenMap({**base.annotations, **changes.annotations})
-        if not isinstance(changes.subject, _Keep):
-            fields["subject"] = changes.subject
-        index: IndexManifest = attrs.evolve(base, **fields)
+        index: IndexManifest = attrs.evolve(base, manifests=entries, **common_fields(changes, base.annotations))
         return self._base.raw_manifest() if index == base else index.to_json()
 
     def _child(self, digest: Hash) -> Child | None:
