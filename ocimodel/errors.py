@@ -18,6 +18,9 @@ the library means to report. The branches are the things a caller can act on::
     ├── NotComputed                          a single-pass layer was asked for its digest before being read
     ├── StreamConsumed                       a single-pass layer was read a second time
     ├── ValidationError                      an image, index or layer disagrees with itself (``validate``)
+    ├── CredentialsError                     a credentials file or credential helper could not be used
+    ├── TransportError                       no answer from a registry: connection refused, reset, timed out
+    ├── InsecureRedirect                     a registry sent us somewhere we must not go (SSRF guard)
     └── RegistryError                        a registry answered with an error status
         ├── Unauthorized                     401 / UNAUTHORIZED: credentials missing or rejected
         ├── Denied                           403 / DENIED: authenticated, but not allowed
@@ -47,9 +50,11 @@ __all__ = [
     "BadLayerError",
     "BadNameError",
     "BadPlatformError",
+    "CredentialsError",
     "Denied",
     "Diagnostic",
     "DigestMismatch",
+    "InsecureRedirect",
     "InvalidRequest",
     "ManifestTooLarge",
     "NoMatchingPlatform",
@@ -62,6 +67,7 @@ __all__ = [
     "SizeMismatch",
     "StreamConsumed",
     "TooManyRequests",
+    "TransportError",
     "Unauthorized",
     "UnsupportedMediaType",
     "ValidationError",
@@ -175,6 +181,35 @@ class NotComputed(OCIError):
 
 class StreamConsumed(OCIError):
     """A single-pass (stream) layer's content was asked for a second time."""
+
+
+class CredentialsError(OCIError):
+    """A credentials file could not be read, or a credential helper failed or is missing."""
+
+
+class TransportError(OCIError):
+    """A registry did not answer: the connection was refused, reset or timed out (after retries).
+
+    :ivar method: the request method.
+    :ivar url: the request URL, with secrets redacted.
+    """
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        self.method = method
+        self.url = url
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_transport_error, (type(self), str(self), self.method, self.url))
+
+
+def _rebuild_transport_error(cls: type[TransportError], message: str, method: str, url: str) -> TransportError:
+    return cls(message, method=method, url=url)
+
+
+class InsecureRedirect(OCIError):
+    """A registry pointed at a place ocimodel refuses to go: a token realm, upload location or
+    link on a private or loopback address the registry itself is not on, or a non-http scheme."""
 
 
 class ValidationError(OCIError):
