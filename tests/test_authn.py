@@ -156,7 +156,7 @@ def test_cred_helpers_and_store(home: Path, helper: Path) -> None:
     assert keychain.resolve(Registry("token.example")) == IdentityToken("refresh-me")
     assert keychain.resolve(Registry("nobody.example")) is Anonymous
     with pytest.raises(
-        CredentialsError, match="docker-credential-broken failed for special.example: the keyring is locked"
+        CredentialsError, match=r"docker-credential-broken failed for special\.example: the keyring is locked"
     ):
         keychain.resolve(Registry("special.example"))
 
