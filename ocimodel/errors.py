@@ -20,6 +20,7 @@ the library means to report. The branches are the things a caller can act on::
     ├── ValidationError                      an image, index or layer disagrees with itself (``validate``)
     ├── CredentialsError                     a credentials file or credential helper could not be used
     ├── TransportError                       no answer from a registry: connection refused, reset, timed out
+    │   └── UntrustedCertificate             the registry's TLS certificate is not trusted
     ├── InsecureRedirect                     a registry sent us somewhere we must not go (SSRF guard)
     └── RegistryError                        a registry answered with an error status
         ├── Unauthorized                     401 / UNAUTHORIZED: credentials missing or rejected
@@ -70,6 +71,7 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "UnsupportedMediaType",
+    "UntrustedCertificate",
     "ValidationError",
     "registry_error_class",
 ]
@@ -205,6 +207,11 @@ class TransportError(OCIError):
 
 def _rebuild_transport_error(cls: type[TransportError], message: str, method: str, url: str) -> TransportError:
     return cls(message, method=method, url=url)
+
+
+class UntrustedCertificate(TransportError):
+    """The registry's TLS certificate did not verify: pass ``ca_file=`` (or set ``SSL_CERT_FILE``)
+    to trust its CA, or, knowingly, ``verify=False``."""
 
 
 class InsecureRedirect(OCIError):

@@ -1,14 +1,19 @@
-"""Shared fixtures: the real registry, and hypothesis profiles."""
+"""Shared fixtures: the real registry in its three set-ups, a token server, a fault proxy."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.harness.distribution import DistributionRegistry
+from tests.harness.faultproxy import FaultProxy
+from tests.harness.tls import self_signed
+from tests.harness.tokenserver import ISSUER, PASSWORD, SERVICE, USER, TokenServer
 
 settings.register_profile("default", deadline=None, max_examples=100)
 settings.register_profile(
@@ -25,3 +30,59 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionR
     """
     with DistributionRegistry(tmp_path_factory.mktemp("registry")) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionRegistry]:
+    """The registry over https (a self-signed certificate) with htpasswd basic auth
+    (``testuser``/``testpass``); its certificate is ``basic_registry.tls[0]``."""
+    folder = tmp_path_factory.mktemp("basic-registry")
+    cert, key, _ = self_signed(folder)
+    htpasswd = folder / "htpasswd"
+    assert shutil.which("htpasswd"), "htpasswd is not on PATH: run scripts/install-system-deps"
+    made = subprocess.run(["htpasswd", "-Bbn", USER, PASSWORD], capture_output=True, text=True, check=True)
+    htpasswd.write_text(made.stdout)
+    auth = f"auth:\n  htpasswd:\n    realm: ocimodel-test\n    path: {htpasswd}\n"
+    with DistributionRegistry(folder, tls=(cert, key), extra_config=auth) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenServer]:
+    server = TokenServer(tmp_path_factory.mktemp("token-server"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def token_registry(
+    tmp_path_factory: pytest.TempPathFactory, token_server: TokenServer
+) -> Iterator[DistributionRegistry]:
+    """The registry in ``auth: token`` mode, trusting :func:`token_server`'s signing key."""
+    auth = (
+        "auth:\n  token:\n"
+        f"    realm: {token_server.realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n"
+        f"    rootcertbundle: {token_server.bundle}\n"
+    )
+    with DistributionRegistry(tmp_path_factory.mktemp("token-registry"), extra_config=auth) as running:
+        yield running
+
+
+def _proxy(upstream: DistributionRegistry) -> Iterator[FaultProxy]:
+    proxy = FaultProxy("127.0.0.1", upstream.port)
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def fault_proxy(registry: DistributionRegistry) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the plain registry, fresh for each test."""
+    yield from _proxy(registry)
+
+
+@pytest.fixture
+def token_fault_proxy(token_registry: DistributionRegistry) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the token-auth registry."""
+    yield from _proxy(token_registry)

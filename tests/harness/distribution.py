@@ -39,13 +39,21 @@ class DistributionRegistry:
     :param extra_config: YAML appended at the top level of the config (``auth:`` sections, say).
     """
 
-    def __init__(self, workdir: Path, *, access_log: bool = False, extra_config: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        access_log: bool = False,
+        extra_config: str = "",
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.storage = workdir / "data"
         self.config_path = workdir / "config.yml"
         self.log_path = workdir / "registry.log"
         self.access_log = access_log
         self.extra_config = extra_config
+        self.tls = tls
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -56,8 +64,8 @@ class DistributionRegistry:
 
     @property
     def url(self) -> str:
-        """The base URL, ``http://127.0.0.1:<port>``."""
-        return f"http://{self.host}"
+        """The base URL, ``http(s)://127.0.0.1:<port>``."""
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     def config_text(self) -> str:
         """The registry's YAML configuration."""
@@ -82,7 +90,9 @@ class DistributionRegistry:
             f"  addr: {self.host}\n"
             "  secret: ocimodel-test-secret\n"
             "  headers:\n"
-            "    X-Content-Type-Options: [nosniff]\n" + self.extra_config
+            "    X-Content-Type-Options: [nosniff]\n"
+            + (f"  tls:\n    certificate: {self.tls[0]}\n    key: {self.tls[1]}\n" if self.tls else "")
+            + self.extra_config
         )
 
     def start(self) -> None:
@@ -104,7 +114,11 @@ class DistributionRegistry:
 
     def _wait_ready(self) -> None:
         assert self._process is not None
-        http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=0.5, read=2.0))
+        http = urllib3.PoolManager(
+            retries=False,
+            timeout=urllib3.Timeout(connect=0.5, read=2.0),
+            ca_certs=str(self.tls[0]) if self.tls else None,
+        )
         deadline = time.monotonic() + _READY_TIMEOUT
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -1,0 +1,55 @@
+"""Registry error answers turned into :class:`~ocimodel.errors.RegistryError` subclasses."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+from ocimodel.errors import Diagnostic, RegistryError, registry_error_class
+from ocimodel.transport._redact import redact_url
+
+_SHOWN_BODY = 512
+
+
+def diagnostics(body: bytes) -> list[Diagnostic]:
+    """The distribution-spec ``{"errors": [{"code", "message", "detail"}]}`` list, if the body is one."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return []
+    entries = parsed.get("errors") if isinstance(parsed, dict) else None
+    if not isinstance(entries, list):
+        return []
+    found = []
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("code"), str):
+            message = entry.get("message")
+            found.append(Diagnostic(entry["code"], message if isinstance(message, str) else "", entry.get("detail")))
+    return found
+
+
+def _reason(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+def registry_error(method: str, url: str, status: int, body: bytes) -> RegistryError:
+    """The error for a registry's answer, its message naming the request (URL redacted) and
+    what came back: the error codes, or the start of a body that is not the spec's."""
+    shown_url = redact_url(url)
+    found = diagnostics(body)
+    if len(found) == 1:
+        detail = str(found[0])
+    elif found:
+        detail = "multiple errors returned: " + "; ".join(str(d) for d in found)
+    else:
+        detail = f"unexpected status code {_reason(status)}"
+        text = body.decode("utf-8", "replace").strip()
+        if text:
+            detail += ": " + (text[:_SHOWN_BODY] + "…" if len(text) > _SHOWN_BODY else text)
+        elif method == "HEAD":
+            detail += " (HEAD responses have no body, use GET for details)"
+    cls = registry_error_class(status, [d.code for d in found])
+    return cls(f"{method} {shown_url}: {detail}", status=status, method=method, url=shown_url, diagnostics=found)

@@ -1,0 +1,170 @@
+"""A fault-injecting reverse proxy in front of the real registry.
+
+Tests talk to the proxy as if it were the registry. Each :class:`Fault` matches requests by
+method and path and, a given number of times, answers with a status of its own (``Retry-After``
+and all), delays, resets the connection after some bytes of the body, or flips a byte. Everything
+else is passed through untouched (the ``Host`` header too, so the registry's upload locations point
+back at the proxy). Every request is logged, for tests that assert what went over the wire.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+import struct
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import attrs
+
+_CHUNK = 64 * 1024
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+
+@attrs.define
+class Fault:
+    """What to do to matching requests, ``times`` times (then they pass)."""
+
+    method: str
+    path: str  # a regular expression searched in the request path (query included)
+    times: int = 1
+    status: int | None = None  # answer this instead of forwarding
+    headers: dict[str, str] = attrs.Factory(dict)
+    delay: float = 0.0  # wait this long before forwarding
+    reset_after: int | None = None  # forward, but cut the connection after this many body bytes
+    corrupt_at: int | None = None  # forward, but flip the body byte at this offset
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.times > 0 and method == self.method and re.search(self.path, path) is not None
+
+
+@attrs.frozen
+class Logged:
+    method: str
+    path: str
+    headers: dict[str, str]
+    status: int
+    fault: bool
+
+
+class FaultProxy:
+    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.faults: list[Fault] = []
+        self.log: list[Logged] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def inject(self, *faults: Fault) -> None:
+        with self._lock:
+            self.faults.extend(faults)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.faults.clear()
+            self.log.clear()
+
+    def requests(self, method: str | None = None, path: str = "") -> list[Logged]:
+        with self._lock:
+            return [r for r in self.log if (method is None or r.method == method) and re.search(path, r.path)]
+
+    def _take(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _record(self, method: str, path: str, headers: dict[str, str], status: int, fault: bool) -> None:
+        with self._lock:
+            self.log.append(Logged(method, path, headers, status, fault))
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: object) -> None:
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    parts: list[bytes] = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return b"".join(parts)
+                        parts.append(self.rfile.read(size))
+                        self.rfile.readline()
+                length = int(self.headers.get("Content-Length", "0") or 0)
+                return self.rfile.read(length) if length else b""
+
+            def _handle(self) -> None:
+                body = self._body()
+                headers = dict(self.headers.items())
+                fault = proxy._take(self.command, self.path)
+                if fault is not None and fault.status is not None:
+                    payload = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
+                    self.send_response(fault.status)
+                    for key, value in fault.headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    proxy._record(self.command, self.path, headers, fault.status, True)
+                    return
+                if fault is not None and fault.delay:
+                    time.sleep(fault.delay)
+                upstream = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+                forwarded = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
+                if body or self.command in ("PUT", "POST", "PATCH"):
+                    forwarded["Content-Length"] = str(len(body))
+                upstream.request(self.command, self.path, body=body, headers=forwarded)
+                answer = upstream.getresponse()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in _HOP_BY_HOP:
+                        self.send_header(key, value)
+                self.end_headers()
+                proxy._record(self.command, self.path, headers, answer.status, fault is not None)
+                sent = 0
+                while chunk := answer.read(_CHUNK):
+                    if (
+                        fault is not None
+                        and fault.corrupt_at is not None
+                        and sent <= fault.corrupt_at < sent + len(chunk)
+                    ):
+                        index = fault.corrupt_at - sent
+                        chunk = chunk[:index] + bytes([chunk[index] ^ 0xFF]) + chunk[index + 1 :]
+                    if fault is not None and fault.reset_after is not None and sent + len(chunk) > fault.reset_after:
+                        self.wfile.write(chunk[: fault.reset_after - sent])
+                        self.wfile.flush()
+                        # SO_LINGER 0: close with a reset, as a broken network would
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        self.connection.close()
+                        upstream.close()
+                        return
+                    self.wfile.write(chunk)
+                    sent += len(chunk)
+                upstream.close()
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle  # noqa: N815
+
+        return Handler

@@ -1,0 +1,194 @@
+"""Transport pieces that need no server: challenges, redaction, error messages, the retry policy."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import pytest
+
+from ocimodel.errors import Denied, InvalidRequest, NotFound, RegistryError, ServerError, TooManyRequests, Unauthorized
+from ocimodel.transport import (
+    Challenge,
+    RetryPolicy,
+    parse_challenges,
+    parse_retry_after,
+    preferred,
+    redact_headers,
+    redact_url,
+    registry_error,
+)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (
+            [
+                'Bearer realm="https://auth.example.com/token",service="registry.example.com",other=fun,slashed="he\\"\\l\\lo"'
+            ],
+            [
+                Challenge(
+                    "bearer",
+                    {
+                        "realm": "https://auth.example.com/token",
+                        "service": "registry.example.com",
+                        "other": "fun",
+                        "slashed": 'he"llo',
+                    },
+                )
+            ],
+        ),
+        (["BASIC"], [Challenge("basic")]),
+        (['Basic realm="ocimodel-test"'], [Challenge("basic", {"realm": "ocimodel-test"})]),
+        (["Negotiate", 'Basic realm="x"'], [Challenge("negotiate"), Challenge("basic", {"realm": "x"})]),
+        (
+            ['Negotiate, Basic realm="x", charset="UTF-8", Bearer realm="y",scope="a b"'],
+            [
+                Challenge("negotiate"),
+                Challenge("basic", {"realm": "x", "charset": "UTF-8"}),
+                Challenge("bearer", {"realm": "y", "scope": "a b"}),
+            ],
+        ),
+        (['Bearer Realm="r", SCOPE="s"'], [Challenge("bearer", {"realm": "r", "scope": "s"})]),
+        ([""], []),
+    ],
+)
+def test_challenge_parsing(headers: list[str], expected: list[Challenge]) -> None:
+    assert parse_challenges(headers) == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "scheme"),
+    [
+        (["BASIC"], "basic"),
+        (["Negotiate", 'Basic realm="x"'], "basic"),
+        (["Negotiate", "Digest"], "negotiate"),
+        ([], None),
+    ],
+)
+def test_preferred_challenge(headers: list[str], scheme: str | None) -> None:
+    chosen = preferred(parse_challenges(headers))
+    assert (chosen.scheme if chosen else None) == scheme
+
+
+def test_challenge_scopes() -> None:
+    challenge = parse_challenges(['Bearer realm="r",scope="repository:a:pull repository:b:pull,push"'])[0]
+    assert challenge.scopes == ("repository:a:pull", "repository:b:pull,push")
+    assert (challenge.realm, challenge.service) == ("r", "")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "https://r.example/v2/x/blobs/uploads/abc?_state=SECRET&digest=sha256:00",
+            "https://r.example/v2/x/blobs/uploads/abc?_state=REDACTED&digest=sha256:00",
+        ),
+        (
+            "https://auth.example/token?scope=repository:x:pull&service=reg&account=me&password=p",
+            "https://auth.example/token?scope=repository:x:pull&service=reg&account=REDACTED&password=REDACTED",
+        ),
+        ("https://user:pass@r.example/v2/", "https://r.example/v2/"),
+        (
+            "https://s3.example/blob?X-Amz-Signature=abc&n=10&last=t",
+            "https://s3.example/blob?X-Amz-Signature=REDACTED&n=10&last=t",
+        ),
+    ],
+)
+def test_urls_are_redacted(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_headers_are_redacted() -> None:
+    assert redact_headers({"Authorization": "Bearer x", "Accept": "a", "cookie": "c"}) == {
+        "Authorization": "<redacted>",
+        "Accept": "a",
+        "cookie": "<redacted>",
+    }
+
+
+URL = "https://r.example/v2/x/manifests/v1?_state=secret"
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "body", "cls", "message"),
+    [
+        (
+            "GET",
+            400,
+            b"",
+            InvalidRequest,
+            "GET https://r.example/v2/x/manifests/v1?_state=REDACTED: unexpected status code 400 Bad Request",
+        ),
+        (
+            "HEAD",
+            404,
+            b"",
+            NotFound,
+            "unexpected status code 404 Not Found (HEAD responses have no body, use GET for details)",
+        ),
+        ("GET", 401, b"go away", Unauthorized, "unexpected status code 401 Unauthorized: go away"),
+        (
+            "GET",
+            404,
+            b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"v1"}}]}',
+            NotFound,
+            "MANIFEST_UNKNOWN: manifest unknown; {'Tag': 'v1'}",
+        ),
+        (
+            "PUT",
+            400,
+            b'{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown"},'
+            b'{"code":"MANIFEST_INVALID","message":"bad"}]}',
+            InvalidRequest,
+            "multiple errors returned: MANIFEST_BLOB_UNKNOWN: blob unknown; MANIFEST_INVALID: bad",
+        ),
+        ("GET", 403, b'{"errors":[{"code":"DENIED","message":"no"}]}', Denied, "DENIED: no"),
+        ("GET", 429, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}', TooManyRequests, "slow down"),
+        ("GET", 503, b"<html>maintenance</html>", ServerError, "503 Service Unavailable: <html>maintenance</html>"),
+        ("GET", 599, b"", ServerError, "unexpected status code 599"),
+    ],
+)
+def test_registry_errors(method: str, status: int, body: bytes, cls: type[RegistryError], message: str) -> None:
+    error = registry_error(method, URL, status, body)
+    assert type(error) is cls
+    assert message in str(error)
+    assert "secret" not in str(error)
+    assert error.status == status
+    assert error.method == method
+    assert error.url.endswith("_state=REDACTED")
+
+
+def test_long_bodies_are_cut_in_messages() -> None:
+    error = registry_error("GET", URL, 500, b"x" * 10_000)
+    assert len(str(error)) < 700
+
+
+def test_retry_policy_backoff_and_retry_after() -> None:
+    policy = RetryPolicy(backoff=1.0, factor=3.0, jitter=0.0, max_delay=5.0)
+    assert [policy.delay(n) for n in (1, 2, 3)] == [1.0, 3.0, 5.0]
+    assert policy.delay(1, "2") == 2.0
+    assert policy.delay(1, "120") == 5.0
+    in_two = email.utils.formatdate(time.time() + 2, usegmt=True)
+    assert 0.5 < policy.delay(1, in_two) <= 2.0
+    assert policy.retries_status(503)
+    assert not policy.retries_status(404)
+    assert RetryPolicy.never().attempts == 1
+    jittery = RetryPolicy(backoff=1.0, jitter=0.5)
+    assert all(1.0 <= jittery.delay(1) <= 1.5 for _ in range(50))
+    with pytest.raises(ValueError, match="attempts"):
+        RetryPolicy(attempts=0)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("3", 3.0), ("0", 0.0), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)]
+)
+def test_parse_retry_after(value: str, seconds: float | None) -> None:
+    assert parse_retry_after(value) == seconds
+
+
+def test_the_default_policy_gives_up_well_within_a_minute() -> None:
+    policy = RetryPolicy()
+    worst = sum(policy.max_delay for _ in range(policy.attempts - 1))
+    assert min(worst, policy.budget) < 60
