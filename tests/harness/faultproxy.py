@@ -121,6 +121,8 @@ class FaultProxy:
                 fault = proxy._take(self.command, self.path)
                 if fault is not None and fault.status is not None:
                     payload = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
+                    # recorded before answering, so a test that has its answer sees it in the log
+                    proxy._record(self.command, self.path, headers, fault.status, True)
                     self.send_response(fault.status)
                     for key, value in fault.headers.items():
                         self.send_header(key, value)
@@ -128,7 +130,6 @@ class FaultProxy:
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
-                    proxy._record(self.command, self.path, headers, fault.status, True)
                     return
                 if fault is not None and fault.delay:
                     time.sleep(fault.delay)
@@ -138,12 +139,12 @@ class FaultProxy:
                     forwarded["Content-Length"] = str(len(body))
                 upstream.request(self.command, self.path, body=body, headers=forwarded)
                 answer = upstream.getresponse()
+                proxy._record(self.command, self.path, headers, answer.status, fault is not None)
                 self.send_response(answer.status)
                 for key, value in answer.getheaders():
                     if key.lower() not in _HOP_BY_HOP:
                         self.send_header(key, value)
                 self.end_headers()
-                proxy._record(self.command, self.path, headers, answer.status, fault is not None)
                 sent = 0
                 while chunk := answer.read(_CHUNK):
                     if (
