@@ -6,13 +6,14 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.harness.distribution import DistributionRegistry
 from tests.harness.faultproxy import FaultProxy
-from tests.harness.tls import self_signed
+from tests.harness.tls import client_certificate, self_signed
 from tests.harness.tokenserver import ISSUER, PASSWORD, SERVICE, USER, TokenServer
 
 settings.register_profile("default", deadline=None, max_examples=100)
@@ -45,6 +46,16 @@ def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distrib
     auth = f"auth:\n  htpasswd:\n    realm: ocimodel-test\n    path: {htpasswd}\n"
     with DistributionRegistry(folder, tls=(cert, key), extra_config=auth) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def mtls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DistributionRegistry, tuple[Path, Path]]]:
+    """The registry over https, requiring a client certificate; yields it and a (cert, key) it accepts."""
+    folder = tmp_path_factory.mktemp("mtls-registry")
+    cert, key, key_object = self_signed(folder)
+    client = client_certificate(folder / "client", cert, key_object)
+    with DistributionRegistry(folder, tls=(cert, key), client_cas=cert, probe_cert=client) as running:
+        yield running, client
 
 
 @pytest.fixture(scope="session")

@@ -260,6 +260,16 @@ def test_an_untrusted_certificate_is_refused_unless_verification_is_turned_off(
         assert relaxed.head_blob(repo(basic_registry.host, "basic/unverified"), Hash.sha256(b"x")) is None
 
 
+def test_a_client_certificate(mtls_registry: tuple[DistributionRegistry, tuple[Path, Path]]) -> None:
+    served, (cert, key) = mtls_registry
+    ca = str(served.tls[0])  # type: ignore[index]
+    with pytest.raises(TransportError):
+        Client(served.host, ca_file=ca, retry=FAST).ping()
+    client = Client(served.host, ca_file=ca, client_cert=(str(cert), str(key)))
+    assert client.ping() is None
+    assert client.head_blob(repo(served.host, "mtls/app"), Hash.sha256(b"x")) is None
+
+
 # --------------------------------------------------------------------------- token auth
 
 

@@ -103,6 +103,18 @@ def _next_link(response: urllib3.BaseHTTPResponse, request_url: str) -> str | No
     return urljoin(request_url, target) if target else None
 
 
+def _speaks_tls(error: TransportError) -> bool:
+    """Whether a failed https attempt reached a TLS server (a certificate or handshake problem),
+    rather than a plain http one or nothing at all."""
+    cause = error.__cause__
+    if not isinstance(cause, urllib3.exceptions.SSLError):
+        return False
+    text = str(cause).upper()
+    return not any(
+        sign in text for sign in ("WRONG_VERSION_NUMBER", "RECORD LAYER FAILURE", "HTTP_REQUEST", "UNKNOWN_PROTOCOL")
+    )
+
+
 def _offset(response: urllib3.BaseHTTPResponse) -> int:
     """The registry's ``Range: 0-<last>`` as the next byte it expects (``bytes=`` tolerated)."""
     value = response.headers.get("Range", "").removeprefix("bytes=")
@@ -222,7 +234,7 @@ class Client:
                 timeout=self.timeout,
             )
         except urllib3.exceptions.HTTPError as error:
-            raise self._transport_error(method, url, error) from None
+            raise self._transport_error(method, url, error) from (getattr(error, "reason", None) or error)
         log.debug("<-- %s %s (%.3f s)", response.status, redact_url(url), time.monotonic() - started)
         return response
 
@@ -266,9 +278,9 @@ class Client:
                 response = self._retrying(
                     "GET", url, functools.partial(self._send_once, "GET", url), replayable=last_try
                 )
-            except UntrustedCertificate:
-                raise  # the server speaks TLS: falling back to http would only hide the problem
             except TransportError as error:
+                if scheme == "https" and _speaks_tls(error):
+                    raise  # a TLS server that refused us: plain http would only hide why
                 last = error
                 continue
             body = response.read(ERROR_LIMIT)

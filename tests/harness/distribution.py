@@ -37,6 +37,9 @@ class DistributionRegistry:
     :param workdir: a folder of its own (config, storage and log go there).
     :param access_log: write a line per request to the log, for tests that count requests.
     :param extra_config: YAML appended at the top level of the config (``auth:`` sections, say).
+    :param tls: (certificate, key) files: serve https.
+    :param client_cas: a CA file: require client certificates it signed (``probe_cert`` is one,
+        for the readiness check).
     """
 
     def __init__(
@@ -46,6 +49,8 @@ class DistributionRegistry:
         access_log: bool = False,
         extra_config: str = "",
         tls: tuple[Path, Path] | None = None,
+        client_cas: Path | None = None,
+        probe_cert: tuple[Path, Path] | None = None,
     ) -> None:
         self.workdir = workdir
         self.storage = workdir / "data"
@@ -54,6 +59,8 @@ class DistributionRegistry:
         self.access_log = access_log
         self.extra_config = extra_config
         self.tls = tls
+        self.client_cas = client_cas
+        self.probe_cert = probe_cert
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -92,6 +99,7 @@ class DistributionRegistry:
             "  headers:\n"
             "    X-Content-Type-Options: [nosniff]\n"
             + (f"  tls:\n    certificate: {self.tls[0]}\n    key: {self.tls[1]}\n" if self.tls else "")
+            + (f"    clientcas:\n      - {self.client_cas}\n" if self.client_cas else "")
             + self.extra_config
         )
 
@@ -118,6 +126,8 @@ class DistributionRegistry:
             retries=False,
             timeout=urllib3.Timeout(connect=0.5, read=2.0),
             ca_certs=str(self.tls[0]) if self.tls else None,
+            cert_file=str(self.probe_cert[0]) if self.probe_cert else None,
+            key_file=str(self.probe_cert[1]) if self.probe_cert else None,
         )
         deadline = time.monotonic() + _READY_TIMEOUT
         while time.monotonic() < deadline:
