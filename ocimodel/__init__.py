@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ocimodel._version import __version__
 
 if TYPE_CHECKING:
-    from ocimodel import codec, compression, empty, errors, layer, mutate, name, random, validate
+    from ocimodel import authn, codec, compression, empty, errors, layer, mutate, name, random, transport, validate
     from ocimodel.codec import from_json, to_json
     from ocimodel.configfile import Config, ConfigFile, HealthConfig, History, RootFS
     from ocimodel.descriptor import Descriptor
@@ -50,6 +50,7 @@ __all__ = [
     "UncompressedLayer",
     "VerifyingReader",
     "__version__",
+    "authn",
     "codec",
     "compression",
     "empty",
@@ -60,6 +61,7 @@ __all__ = [
     "name",
     "random",
     "to_json",
+    "transport",
     "validate",
 ]
 
@@ -86,7 +88,20 @@ _ATTRIBUTES = {
     "from_json": "codec",
     "to_json": "codec",
 }
-_SUBMODULES = {"codec", "compression", "empty", "errors", "hypothesis", "layer", "mutate", "name", "random", "validate"}
+_SUBMODULES = {
+    "authn",
+    "codec",
+    "compression",
+    "empty",
+    "errors",
+    "hypothesis",
+    "layer",
+    "mutate",
+    "name",
+    "random",
+    "transport",
+    "validate",
+}
 
 
 def __getattr__(attribute: str) -> Any:
