@@ -9,7 +9,7 @@ what is retried and for how long. This package knows bytes and HTTP only, no ima
 Requests are logged at DEBUG on the ``ocimodel.transport`` logger, URLs redacted and no headers.
 """
 
-from ocimodel.transport._auth import DEFAULT_TOKEN_LIFETIME, Auth
+from ocimodel.transport._auth import DEFAULT_TOKEN_LIFETIME, Auth, check_target, is_private_host
 from ocimodel.transport._challenge import Challenge, parse_challenges, preferred
 from ocimodel.transport._client import (
     MANIFEST_LIMIT,
@@ -41,8 +41,10 @@ __all__ = [
     "Page",
     "RetryPolicy",
     "UploadState",
+    "check_target",
     "delete_scope",
     "diagnostics",
+    "is_private_host",
     "parse_challenges",
     "parse_retry_after",
     "preferred",

@@ -41,7 +41,8 @@ def host_of(url: str) -> str:
     return f"{parts.hostname}:{port}"
 
 
-def _is_local(host: str | None) -> bool:
+def is_private_host(host: str | None) -> bool:
+    """Whether ``host`` is localhost, or a loopback, private, link-local or unspecified address."""
     if not host:
         return False
     if host == "localhost" or host.endswith(".localhost"):
@@ -60,7 +61,7 @@ def check_target(url: str, registry: Registry, what: str) -> None:
     if parts.scheme not in ("http", "https"):
         raise InsecureRedirect(f"{what} {redact_url(url)!r}: only http and https are followed")
     registry_host = urlsplit(f"//{registry.name}").hostname
-    if _is_local(parts.hostname) and not _is_local(registry_host):
+    if is_private_host(parts.hostname) and not is_private_host(registry_host):
         raise InsecureRedirect(f"{what} {redact_url(url)!r}: a private address, but the registry {registry} is not")
 
 

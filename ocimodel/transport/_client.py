@@ -180,7 +180,8 @@ class Client:
 
     @staticmethod
     def _tls_options(ca_file: str | None, client_cert: str | tuple[str, str] | None, verify: bool) -> dict[str, Any]:
-        options: dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED if verify else ssl.CERT_NONE}
+        # maxsize: connections kept per host, enough for parallel transfers to reuse theirs
+        options: dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED if verify else ssl.CERT_NONE, "maxsize": 16}
         ca = ca_file or os.environ.get("SSL_CERT_FILE")
         if ca and verify:
             options["ca_certs"] = ca

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import attrs
 
 _CHUNK = 64 * 1024
+_UNAVAILABLE = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 
 
@@ -31,6 +32,7 @@ class Fault:
     path: str  # a regular expression searched in the request path (query included)
     times: int = 1
     status: int | None = None  # answer this instead of forwarding
+    body: bytes | None = None  # with this body (default: a distribution-spec UNAVAILABLE error)
     headers: dict[str, str] = attrs.Factory(dict)
     delay: float = 0.0  # wait this long before forwarding
     reset_after: int | None = None  # forward, but cut the connection after this many body bytes
@@ -120,13 +122,14 @@ class FaultProxy:
                 headers = dict(self.headers.items())
                 fault = proxy._take(self.command, self.path)
                 if fault is not None and fault.status is not None:
-                    payload = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
+                    payload = fault.body if fault.body is not None else _UNAVAILABLE
                     # recorded before answering, so a test that has its answer sees it in the log
                     proxy._record(self.command, self.path, headers, fault.status, True)
                     self.send_response(fault.status)
                     for key, value in fault.headers.items():
                         self.send_header(key, value)
-                    self.send_header("Content-Type", "application/json")
+                    if "Content-Type" not in fault.headers:
+                        self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
@@ -157,6 +160,9 @@ class FaultProxy:
                     if fault is not None and fault.reset_after is not None and sent + len(chunk) > fault.reset_after:
                         self.wfile.write(chunk[: fault.reset_after - sent])
                         self.wfile.flush()
+                        # Give the client time to take what was sent: a reset throws away whatever
+                        # still waits in its socket, and the test wants a resumption from mid-body.
+                        time.sleep(0.3)
                         # SO_LINGER 0: close with a reset, as a broken network would
                         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                         self.connection.close()

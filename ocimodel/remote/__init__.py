@@ -1,0 +1,187 @@
+"""Images in registries: read them lazily (this module), write them (to come).
+
+Every function takes a reference (a :mod:`ocimodel.name` object, or text parsed with the
+defaults) and keyword options, or a :class:`Session` (``session=``) made with those options and
+reused across calls. Nothing is fetched until needed: :func:`image` fetches the manifest (and, for
+an index, the platform's child manifest); the config is fetched when asked for, layers when read.
+Every byte is verified; a blob download broken mid-way resumes with ``Range``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from ocimodel.descriptor import Descriptor as SpecDescriptor
+from ocimodel.errors import NotFound
+from ocimodel.hashing import Hash
+from ocimodel.image import Image
+from ocimodel.index import ImageIndex
+from ocimodel.layer import Layer
+from ocimodel.manifest import IndexManifest, Manifest
+from ocimodel.mediatype import MediaType
+from ocimodel.name import Digest, Reference, Registry, Repository
+from ocimodel.remote._blob import BlobReader
+from ocimodel.remote._objects import (
+    INDEX_TYPES,
+    Descriptor,
+    RemoteImage,
+    RemoteIndex,
+    RemoteLayer,
+    fetch_manifest,
+)
+from ocimodel.remote._pull import BlobSink, DirectorySink, pull
+from ocimodel.remote._session import DEFAULT_PLATFORM, Progress, Session, session_from
+from ocimodel.transport import ManifestBody
+
+__all__ = [
+    "DEFAULT_PLATFORM",
+    "BlobReader",
+    "BlobSink",
+    "Descriptor",
+    "DirectorySink",
+    "Progress",
+    "RemoteImage",
+    "RemoteIndex",
+    "RemoteLayer",
+    "Session",
+    "catalog",
+    "catalog_page",
+    "get",
+    "head",
+    "image",
+    "index",
+    "layer",
+    "list_tags",
+    "pull",
+    "referrers",
+]
+
+
+def _describe(session: Session, reference: Reference, body: ManifestBody) -> Descriptor:
+    described = SpecDescriptor(body.media_type, len(body.data), body.digest)
+    try:
+        if body.media_type.is_image():
+            manifest = Manifest.from_json(body.data)
+            artifact = manifest.artifact_type or manifest.config.media_type
+            described = attrs.evolve(described, artifact_type=artifact, annotations=manifest.annotations)
+        elif body.media_type.is_index():
+            index_manifest = IndexManifest.from_json(body.data)
+            described = attrs.evolve(
+                described, artifact_type=index_manifest.artifact_type, annotations=index_manifest.annotations
+            )
+    except ValueError:
+        pass  # described by what the registry said; interpreting it later will say what is wrong
+    return Descriptor(reference, described, body, session)
+
+
+def get(reference: Reference | str, *, session: Session | None = None, **options: Any) -> Descriptor:
+    """Fetch a manifest of any kind (image, index, schema 1) without interpreting it."""
+    session = session_from(session, options)
+    parsed = session.reference(reference)
+    return _describe(session, parsed, fetch_manifest(session, parsed))
+
+
+def head(reference: Reference | str, *, session: Session | None = None, **options: Any) -> SpecDescriptor:
+    """What a reference points at (media type, size, digest), by ``HEAD`` only: it does not count
+    against pull rate limits. Raises :class:`~ocimodel.errors.NotFound` if nothing is there."""
+    session = session_from(session, options)
+    parsed = session.reference(reference)
+    found = session.client(parsed.registry).head_manifest(parsed.repository, parsed.identifier)
+    if found is None:
+        raise NotFound(f"HEAD {parsed.name}: no manifest there", status=404, method="HEAD")
+    return SpecDescriptor(found.media_type, found.size, found.digest)
+
+
+def image(reference: Reference | str, *, session: Session | None = None, **options: Any) -> Image:
+    """The image at ``reference``; from an index, the child for ``platform=`` (linux/amd64 by
+    default, matched with :meth:`ocimodel.Platform.matches`)."""
+    return get(reference, session=session, **options).image()
+
+
+def index(reference: Reference | str, *, session: Session | None = None, **options: Any) -> ImageIndex:
+    """The index at ``reference`` (asked for with index media types only)."""
+    session = session_from(session, options)
+    parsed = session.reference(reference)
+    return RemoteIndex(session, parsed, fetch_manifest(session, parsed, INDEX_TYPES))
+
+
+def layer(reference: Digest | str, *, session: Session | None = None, **options: Any) -> Layer:
+    """The blob ``repo@sha256:…`` as a layer (its size comes from a ``HEAD`` when first asked)."""
+    session = session_from(session, options)
+    parsed = session.reference(reference)
+    if not isinstance(parsed, Digest):
+        raise ValueError(f"a layer is named by digest ('repo@sha256:…'), not by tag: {parsed}")
+    return RemoteLayer(session, parsed.repository, None, parsed.digest)
+
+
+def list_tags(
+    repository: Repository | str, *, page_size: int | None = 1000, session: Session | None = None, **options: Any
+) -> list[str]:
+    """Every tag of a repository, following the registry's pages (``Link``, on the same host only)."""
+    session = session_from(session, options)
+    parsed = session.repository(repository)
+    client = session.client(parsed.registry)
+    page = client.tags_page(parsed, n=page_size)
+    tags = list(page.items)
+    while page.next_url is not None:
+        page = client.tags_page(parsed, url=page.next_url)
+        tags.extend(page.items)
+    return tags
+
+
+def catalog(
+    registry: Registry | str, *, page_size: int | None = 1000, session: Session | None = None, **options: Any
+) -> list[str]:
+    """Every repository of a registry, following its pages."""
+    session = session_from(session, options)
+    parsed = registry if isinstance(registry, Registry) else Registry(registry, insecure=session.insecure)
+    client = session.client(parsed)
+    page = client.catalog_page(n=page_size)
+    names = list(page.items)
+    while page.next_url is not None:
+        page = client.catalog_page(url=page.next_url)
+        names.extend(page.items)
+    return names
+
+
+def catalog_page(
+    registry: Registry | str,
+    last: str | None = None,
+    n: int | None = None,
+    *,
+    session: Session | None = None,
+    **options: Any,
+) -> list[str]:
+    """One page of the catalog: up to ``n`` repositories after ``last``."""
+    session = session_from(session, options)
+    parsed = registry if isinstance(registry, Registry) else Registry(registry, insecure=session.insecure)
+    return list(session.client(parsed).catalog_page(n=n, last=last).items)
+
+
+def referrers(
+    reference: Digest | str, artifact_type: str | None = None, *, session: Session | None = None, **options: Any
+) -> ImageIndex:
+    """The manifests that name ``reference`` as their subject, as an OCI index: from the referrers
+    API, or else the ``sha256-<hex>`` fallback tag; empty if there are none. ``artifact_type``
+    keeps only the entries of that type."""
+    session = session_from(session, options)
+    parsed = session.reference(reference)
+    if not isinstance(parsed, Digest):
+        raise ValueError(f"referrers are asked for by digest ('repo@sha256:…'), not by tag: {parsed}")
+    client = session.client(parsed.registry)
+    data = client.referrers(parsed.repository, parsed.digest, artifact_type=artifact_type)
+    if data is None:
+        fallback = parsed.repository.tag(f"{parsed.digest.algorithm}-{parsed.digest.hex}")
+        try:
+            data = fetch_manifest(session, fallback, (MediaType.OCI_INDEX,)).data
+        except NotFound:
+            data = IndexManifest(media_type=MediaType.OCI_INDEX).to_json()
+    found = IndexManifest.from_json(data)
+    if artifact_type is not None:
+        kept = [d for d in found.manifests if d.artifact_type == artifact_type]
+        if len(kept) != len(found.manifests):
+            data = attrs.evolve(found, manifests=kept).to_json()
+    body = ManifestBody(data, MediaType.OCI_INDEX, Hash.sha256(data))
+    return RemoteIndex(session, parsed.repository.digest(body.digest), body)

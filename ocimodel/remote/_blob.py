@@ -1,0 +1,94 @@
+"""Reading a blob from a registry, resuming with ``Range`` when the connection breaks mid-body."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import urllib3
+
+from ocimodel._streams import Reader
+from ocimodel.errors import TransportError
+from ocimodel.hashing import Hash
+from ocimodel.name import Repository
+from ocimodel.transport import Client, redact_url
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+log = logging.getLogger("ocimodel.remote")
+_SKIP = 1 << 20
+
+
+class BlobReader(Reader):
+    """The bytes of one blob, in order, whatever happens to the connection.
+
+    When a read fails part-way (a reset, a timeout, a body cut short), the blob is asked for again
+    from the first byte not yet handed out (``Range: bytes=<offset>-``). A registry that honours
+    the range answers 206 and the stream goes on; one that ignores it answers 200, and the bytes
+    already handed out are skipped. Verification is not this reader's job: wrap it in a
+    :class:`~ocimodel.VerifyingReader`, whose hash state simply carries on across resumptions.
+    The number of resumptions is bounded by the client's retry policy.
+    """
+
+    def __init__(self, client: Client, repository: Repository, digest: Hash) -> None:
+        super().__init__()
+        self._client = client
+        self._repository = repository
+        self._digest = digest
+        self._offset = 0
+        self._failures = 0
+        self._response: urllib3.BaseHTTPResponse | None = client.get_blob(repository, digest)
+        #: How many times the download was resumed (for tests and logs).
+        self.resumptions = 0
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        while True:
+            if self._response is None:
+                self._resume()
+                continue
+            try:
+                count = self._response.readinto(view)
+            except (urllib3.exceptions.HTTPError, OSError) as error:
+                self._broken(error)
+                continue
+            self._offset += count
+            return count
+
+    def _broken(self, error: Exception) -> None:
+        self._failures += 1
+        if self._failures >= self._client.retry.attempts:
+            raise TransportError(
+                f"GET blob {self._digest} from {self._repository}: gave up after {self._failures} broken reads "
+                f"at byte {self._offset}: {error}"
+            ) from error
+        log.debug("blob %s broke at byte %d (%s); resuming", self._digest, self._offset, error)
+        self._close_response()
+
+    def _resume(self) -> None:
+        self.resumptions += 1
+        response = self._client.get_blob(self._repository, self._digest, start=self._offset)
+        if response.status == 200 and self._offset:  # the registry ignored the range: skip what we have
+            remaining = self._offset
+            while remaining:
+                skipped = response.read(min(_SKIP, remaining))
+                if not skipped:
+                    break
+                remaining -= len(skipped)
+        self._response = response
+        log.debug("resumed blob %s at byte %d (%s)", self._digest, self._offset, response.status)
+
+    def _close_response(self) -> None:
+        if self._response is not None:
+            self._response.release_conn()
+            self._response.close()
+            self._response = None
+
+    def close(self) -> None:
+        if not self.closed:
+            self._close_response()
+            super().close()
+
+    def __repr__(self) -> str:
+        return f"<BlobReader {redact_url(str(self._digest))}>"

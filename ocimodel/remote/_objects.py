@@ -1,0 +1,291 @@
+"""Images, indexes and layers that live in a registry, fetched lazily and verified."""
+
+from __future__ import annotations
+
+from typing import IO, TYPE_CHECKING
+
+import attrs
+import urllib3
+
+from ocimodel._memo import memoized
+from ocimodel._streams import Reader, binary
+from ocimodel.descriptor import Descriptor as SpecDescriptor
+from ocimodel.errors import (
+    DigestMismatch,
+    InsecureRedirect,
+    NoSuchBlob,
+    RegistryError,
+    TransportError,
+    UnsupportedMediaType,
+)
+from ocimodel.hashing import Hash, VerifyingReader
+from ocimodel.image import Image
+from ocimodel.index import ImageIndex
+from ocimodel.layer import Layer
+from ocimodel.mediatype import MediaType
+from ocimodel.name import Digest, Reference, Repository
+from ocimodel.remote._blob import BlobReader
+from ocimodel.remote._session import Session
+from ocimodel.transport import ManifestBody, is_private_host
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+IMAGE_TYPES = (MediaType.OCI_MANIFEST, MediaType.DOCKER_MANIFEST_SCHEMA2)
+INDEX_TYPES = (MediaType.OCI_INDEX, MediaType.DOCKER_MANIFEST_LIST)
+_CONFIG_LIMIT = 16 << 20
+
+
+def fetch_manifest(session: Session, reference: Reference, accept: tuple[str, ...] | None = None) -> ManifestBody:
+    """GET a manifest; a digest reference must hash to its digest."""
+    client = session.client(reference.repository.registry)
+    body = (
+        client.get_manifest(reference.repository, reference.identifier, accept=accept)
+        if accept
+        else client.get_manifest(reference.repository, reference.identifier)
+    )
+    if isinstance(reference, Digest) and body.digest != reference.digest:
+        raise DigestMismatch(f"manifest {reference.name}", reference.digest, body.digest)
+    return body
+
+
+def inline_data(descriptor: SpecDescriptor, what: str) -> bytes | None:
+    """A descriptor's embedded ``data``, verified against its size and digest (``None`` if absent)."""
+    if descriptor.data is None:
+        return None
+    actual = Hash.of(descriptor.data, descriptor.digest.algorithm)
+    if actual != descriptor.digest or len(descriptor.data) != descriptor.size:
+        raise DigestMismatch(f"{what} (inline data)", descriptor.digest, actual)
+    return descriptor.data
+
+
+class RemoteLayer(Layer):
+    """A blob in a repository: size, digest and media type from its descriptor, bytes on demand.
+
+    Reads resume with ``Range`` after a broken connection and are verified. A foreign layer's
+    ``urls`` are tried, when the session allows it, if the registry does not have the blob.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        repository: Repository,
+        descriptor: SpecDescriptor | None,
+        digest: Hash,
+        diff_id: Hash | None = None,
+    ) -> None:
+        self._session = session
+        self.repository = repository
+        self._descriptor = descriptor
+        self._digest = digest
+        self._diff_id = diff_id
+
+    def mount_source(self) -> Repository:
+        """The repository this blob can be mounted from (same registry, another repository)."""
+        return self.repository
+
+    def digest(self) -> Hash:
+        return self._digest
+
+    @memoized
+    def size(self) -> int:
+        if self._descriptor is not None:
+            return self._descriptor.size
+        found = self._session.client(self.repository.registry).head_blob(self.repository, self._digest)
+        if found is None:
+            raise NoSuchBlob(f"{self.repository} has no blob {self._digest}")
+        return found
+
+    def media_type(self) -> MediaType:
+        return self._descriptor.media_type if self._descriptor is not None else MediaType.DOCKER_LAYER
+
+    def diff_id(self) -> Hash:
+        return self._diff_id or super().diff_id()
+
+    def open_compressed(self) -> IO[bytes]:
+        client = self._session.client(self.repository.registry)
+        urls = self._descriptor.urls if self._descriptor is not None else ()
+        try:
+            return binary(BlobReader(client, self.repository, self._digest))
+        except (RegistryError, TransportError) as error:
+            if not (urls and self._session.allow_foreign):
+                raise
+            return self._from_urls(urls, error)
+
+    def _from_urls(self, urls: tuple[str, ...], first: Exception) -> IO[bytes]:
+        registry_host = urllib3.util.parse_url(f"//{self.repository.registry.name}").host
+        registry_local = self._session.insecure or is_private_host(registry_host)
+        last: Exception = first
+        for url in urls:
+            parsed = urllib3.util.parse_url(url)
+            if parsed.scheme != "https" and not registry_local:
+                last = InsecureRedirect(f"foreign layer URL {url!r}: only https is followed")
+                continue
+            if is_private_host(parsed.host) and not registry_local:
+                last = InsecureRedirect(f"foreign layer URL {url!r}: a private address")
+                continue
+            try:
+                response = urllib3.PoolManager().request("GET", url, preload_content=False, timeout=30.0)
+            except urllib3.exceptions.HTTPError as error:
+                last = TransportError(f"GET {url}: {error}")
+                continue
+            if response.status == 200:
+                return binary(_Raw(response))
+            last = TransportError(f"GET {url}: status {response.status}")
+        raise last
+
+
+class _Raw(Reader):
+    """An HTTP response's body as a reader (for foreign layers, fetched from their URLs)."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+        super().__init__()
+        self._response = response
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        return self._response.readinto(memoryview(buffer).cast("B"))
+
+    def close(self) -> None:
+        self._response.release_conn()
+        super().close()
+
+
+class RemoteImage(Image):
+    """An image in a registry: the manifest is fetched on first use, the config when asked,
+    layers when read; every byte verified."""
+
+    def __init__(self, session: Session, reference: Reference, body: ManifestBody | None = None) -> None:
+        self._session = session
+        self.reference = reference
+        self._body = body
+
+    @memoized
+    def _fetched(self) -> ManifestBody:
+        return self._body or fetch_manifest(self._session, self.reference, IMAGE_TYPES)
+
+    def raw_manifest(self) -> bytes:
+        return self._fetched().data
+
+    def media_type(self) -> MediaType:
+        given = self._fetched().media_type
+        return given if given.is_image() else (self.manifest().media_type or given)
+
+    @memoized
+    def raw_config_file(self) -> bytes:
+        config = self.manifest().config
+        data = inline_data(config, f"config of {self.reference}")
+        if data is not None:
+            return data
+        repository = self.reference.repository
+        client = self._session.client(repository.registry)
+        if config.size > _CONFIG_LIMIT:
+            raise UnsupportedMediaType(f"config of {self.reference} is {config.size} bytes, more than 16 MiB")
+        reader = VerifyingReader(
+            BlobReader(client, repository, config.digest), config.digest, config.size, what=f"config {config.digest}"
+        )
+        with reader:
+            return reader.read()
+
+    @memoized
+    def _diff_ids(self) -> dict[Hash, Hash]:
+        """Layer digest -> diff_id, from the config (empty for artifacts or a mismatched config)."""
+        manifest = self.manifest()
+        if not manifest.config.media_type.is_config():
+            return {}
+        diff_ids = self.config_file().rootfs.diff_ids
+        if len(diff_ids) != len(manifest.layers):
+            return {}
+        return {d.digest: diff_id for d, diff_id in zip(manifest.layers, diff_ids, strict=True)}
+
+    def layer_by_digest(self, digest: Hash) -> Layer:
+        for descriptor in self.manifest().layers:
+            if descriptor.digest == digest:
+                diff_id = self._diff_ids().get(digest) if descriptor.media_type.is_layer() else None
+                return RemoteLayer(self._session, self.reference.repository, descriptor, digest, diff_id)
+        config = self.manifest().config
+        if config.digest == digest:
+            return RemoteLayer(self._session, self.reference.repository, config, digest)
+        raise NoSuchBlob(f"image {self.reference} has no layer {digest}")
+
+
+class RemoteIndex(ImageIndex):
+    """An index in a registry: children are fetched (or taken from inline ``data``) when used."""
+
+    def __init__(self, session: Session, reference: Reference, body: ManifestBody | None = None) -> None:
+        self._session = session
+        self.reference = reference
+        self._body = body
+
+    @memoized
+    def _fetched(self) -> ManifestBody:
+        return self._body or fetch_manifest(self._session, self.reference, INDEX_TYPES)
+
+    def raw_manifest(self) -> bytes:
+        return self._fetched().data
+
+    def media_type(self) -> MediaType:
+        given = self._fetched().media_type
+        return given if given.is_index() else (self.index_manifest().media_type or given)
+
+    def _child_body(self, digest: Hash) -> tuple[Reference, ManifestBody | None]:
+        repository = self.reference.repository
+        reference = repository.digest(digest)
+        for descriptor in self.index_manifest().manifests:
+            if descriptor.digest == digest:
+                data = inline_data(descriptor, f"entry {digest} of {self.reference}")
+                body = None if data is None else ManifestBody(data, descriptor.media_type, digest)
+                return reference, body
+        raise NoSuchBlob(f"index {self.reference} has no entry {digest}")
+
+    def image(self, digest: Hash) -> Image:
+        return RemoteImage(self._session, *self._child_body(digest))
+
+    def image_index(self, digest: Hash) -> ImageIndex:
+        return RemoteIndex(self._session, *self._child_body(digest))
+
+    def layer(self, digest: Hash) -> Layer:
+        for descriptor in self.index_manifest().manifests:
+            if descriptor.digest == digest:
+                return RemoteLayer(self._session, self.reference.repository, descriptor, digest)
+        raise NoSuchBlob(f"index {self.reference} has no entry {digest}")
+
+
+@attrs.frozen
+class Descriptor:
+    """What :func:`ocimodel.remote.get` fetched: a manifest of any kind, not yet interpreted.
+
+    ``descriptor`` describes it (media type from the registry, size, digest, and the manifest's
+    ``artifactType`` or config media type, and annotations, where it has them). :meth:`image` and
+    :meth:`image_index` interpret it; raw access works for every kind, schema 1 included, so it can
+    be copied byte for byte.
+    """
+
+    reference: Reference
+    descriptor: SpecDescriptor
+    _body: ManifestBody
+    _session: Session = attrs.field(repr=False)
+
+    def raw_manifest(self) -> bytes:
+        return self._body.data
+
+    @property
+    def media_type(self) -> MediaType:
+        return self.descriptor.media_type
+
+    def image(self) -> Image:
+        """The image; from an index, the child for the session's platform (linux/amd64 by default)."""
+        media_type = self.media_type
+        if media_type.is_schema1():
+            raise UnsupportedMediaType(
+                f"{self.reference} is a Docker schema 1 manifest ({media_type}): it can be copied as it is, "
+                "but not read as an image"
+            )
+        if media_type.is_index():
+            return RemoteIndex(self._session, self.reference, self._body).image_for(self._session.platform)
+        return RemoteImage(self._session, self.reference, self._body)
+
+    def image_index(self) -> ImageIndex:
+        """The index; an image is not one (call :meth:`image`)."""
+        if self.media_type.is_image() or self.media_type.is_schema1():
+            raise UnsupportedMediaType(f"{self.reference} is an image ({self.media_type}), not an index: call image()")
+        return RemoteIndex(self._session, self.reference, self._body)
