@@ -16,7 +16,20 @@ from typing import TYPE_CHECKING, Any
 from ocimodel._version import __version__
 
 if TYPE_CHECKING:
-    from ocimodel import authn, codec, compression, empty, errors, layer, mutate, name, random, transport, validate
+    from ocimodel import (
+        authn,
+        codec,
+        compression,
+        empty,
+        errors,
+        layer,
+        mutate,
+        name,
+        random,
+        remote,
+        transport,
+        validate,
+    )
     from ocimodel.codec import from_json, to_json
     from ocimodel.configfile import Config, ConfigFile, HealthConfig, History, RootFS
     from ocimodel.descriptor import Descriptor
@@ -60,6 +73,7 @@ __all__ = [
     "mutate",
     "name",
     "random",
+    "remote",
     "to_json",
     "transport",
     "validate",
@@ -99,6 +113,7 @@ _SUBMODULES = {
     "mutate",
     "name",
     "random",
+    "remote",
     "transport",
     "validate",
 }

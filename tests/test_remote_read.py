@@ -212,6 +212,53 @@ def test_a_reset_mid_blob_resumes_with_range(fault_proxy: FaultProxy) -> None:
     assert gets[1].status == 206
 
 
+def test_a_registry_that_ignores_range_restarts_and_skips(fault_proxy: FaultProxy) -> None:
+    client = Client(fault_proxy.host, retry=FAST)
+    repository = Repository(f"{fault_proxy.host}/remote/norange")
+    data = os.urandom(3 << 20)
+    digest = push_blob(client, repository, data)
+    fault_proxy.inject(
+        Fault("GET", f"/blobs/{digest}", reset_after=(5 << 20) // 2),
+        Fault("GET", f"/blobs/{digest}", drop_headers=("Range",)),
+    )
+    with remote.layer(f"{fault_proxy.host}/remote/norange@{digest}", retry=FAST).compressed() as stream:
+        assert stream.read() == data
+    gets = fault_proxy.requests("GET", f"/blobs/{digest}")
+    assert [g.status for g in gets] == [200, 200]  # the second one whole, from byte 0
+    assert "Range" in gets[1].headers
+
+
+def test_foreign_layers_come_from_their_urls_only_when_allowed(fault_proxy: FaultProxy) -> None:
+    from tests.test_transport_registry import Storage
+
+    content = layer.from_files({"windows/system32/kernel": b"foreign bits"})
+    with content.compressed() as stream:
+        packed = stream.read()
+    storage = Storage(packed)
+    try:
+        foreign = mutate.append(
+            empty.image,
+            mutate.Addendum(content, media_type=MediaType.DOCKER_FOREIGN_LAYER, urls=[storage.url]),
+        )
+        client = Client(fault_proxy.host)
+        repository = Repository(f"{fault_proxy.host}/remote/foreign")
+        push_blob(client, repository, foreign.raw_config_file())
+        # distribution refuses manifests with foreign URLs unless configured to; serve it as Windows registries do
+        served = Fault("GET", "/manifests/v1", times=2, status=200, body=foreign.raw_manifest())
+        served.headers["Content-Type"] = foreign.media_type()
+        fault_proxy.inject(served)
+        blocked = remote.image(f"{fault_proxy.host}/remote/foreign:v1").layers()[0]
+        with pytest.raises(NotFound):
+            blocked.compressed()
+        allowed = remote.image(f"{fault_proxy.host}/remote/foreign:v1", allow_foreign=True).layers()[0]
+        with allowed.compressed() as stream:
+            assert stream.read() == packed
+        assert len(storage.seen) == 1
+    finally:
+        storage.server.shutdown()
+        storage.server.server_close()
+
+
 def test_a_corrupted_byte_is_a_digest_mismatch(fault_proxy: FaultProxy) -> None:
     client = Client(fault_proxy.host)
     repository = Repository(f"{fault_proxy.host}/remote/corrupt")

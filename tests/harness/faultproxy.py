@@ -37,6 +37,7 @@ class Fault:
     delay: float = 0.0  # wait this long before forwarding
     reset_after: int | None = None  # forward, but cut the connection after this many body bytes
     corrupt_at: int | None = None  # forward, but flip the body byte at this offset
+    drop_headers: tuple[str, ...] = ()  # forward without these request headers (a proxy that eats Range)
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and method == self.method and re.search(self.path, path) is not None
@@ -137,7 +138,8 @@ class FaultProxy:
                 if fault is not None and fault.delay:
                     time.sleep(fault.delay)
                 upstream = http.client.HTTPConnection(*proxy.upstream, timeout=60)
-                forwarded = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
+                dropped = {name.lower() for name in fault.drop_headers} if fault is not None else set()
+                forwarded = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP | dropped}
                 if body or self.command in ("PUT", "POST", "PATCH"):
                     forwarded["Content-Length"] = str(len(body))
                 upstream.request(self.command, self.path, body=body, headers=forwarded)
