@@ -1,15 +1,21 @@
-"""Images in registries: read them lazily (this module), write them (to come).
+"""Images in registries: read them lazily, write them by walking the graph.
 
 Every function takes a reference (a :mod:`ocimodel.name` object, or text parsed with the
 defaults) and keyword options, or a :class:`Session` (``session=``) made with those options and
 reused across calls. Nothing is fetched until needed: :func:`image` fetches the manifest (and, for
 an index, the platform's child manifest); the config is fetched when asked for, layers when read.
 Every byte is verified; a blob download broken mid-way resumes with ``Range``.
+
+Writing (:func:`write`, :func:`write_index`, :func:`multi_write`, :func:`write_layer`) uploads
+blobs first (skipping those present, mounting those in another repository of the registry,
+``jobs`` at a time), then manifests, children before parents; :func:`tag`, :func:`delete` and
+:func:`check_push_permission` are single requests.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import attrs
 
@@ -33,6 +39,7 @@ from ocimodel.remote._objects import (
 )
 from ocimodel.remote._pull import BlobSink, DirectorySink, pull
 from ocimodel.remote._session import DEFAULT_PLATFORM, Progress, Session, session_from
+from ocimodel.remote._write import MountableLayer, Writer
 from ocimodel.transport import ManifestBody
 
 __all__ = [
@@ -41,21 +48,31 @@ __all__ = [
     "BlobSink",
     "Descriptor",
     "DirectorySink",
+    "MountableLayer",
     "Progress",
     "RemoteImage",
     "RemoteIndex",
     "RemoteLayer",
     "Session",
+    "Taggable",
+    "Writer",
     "catalog",
     "catalog_page",
+    "check_push_permission",
+    "delete",
     "get",
     "head",
     "image",
     "index",
     "layer",
     "list_tags",
+    "multi_write",
     "pull",
     "referrers",
+    "tag",
+    "write",
+    "write_index",
+    "write_layer",
 ]
 
 
@@ -185,3 +202,83 @@ def referrers(
             data = attrs.evolve(found, manifests=kept).to_json()
     body = ManifestBody(data, MediaType.OCI_INDEX, Hash.sha256(data))
     return RemoteIndex(session, parsed.repository.digest(body.digest), body)
+
+
+class Taggable(Protocol):
+    """Anything with a raw manifest (and, ideally, its media type) can be put under a tag."""
+
+    def raw_manifest(self) -> bytes: ...
+
+
+def _writer(session: Session | None, options: dict[str, Any]) -> tuple[Session, Writer]:
+    writer_options = {k: options.pop(k) for k in _WRITER_OPTIONS if k in options}
+    session = session_from(session, options)
+    return session, Writer(session, **writer_options)
+
+
+_WRITER_OPTIONS = ("chunk_size", "monolithic_limit", "chunked_threshold", "allow_nondistributable")
+
+
+def write(reference: Reference | str, image: Image, *, session: Session | None = None, **options: Any) -> None:
+    """Push an image: its layers and config, then its manifest under ``reference``.
+
+    Writer options besides the session's: ``chunk_size``, ``monolithic_limit``,
+    ``chunked_threshold`` (bytes) and ``allow_nondistributable`` (push foreign layers too).
+    """
+    multi_write({reference: image}, session=session, **options)
+
+
+def write_index(
+    reference: Reference | str, index: ImageIndex, *, session: Session | None = None, **options: Any
+) -> None:
+    """Push an index: every child (by digest, nested indexes too) and its blobs, then the index."""
+    multi_write({reference: index}, session=session, **options)
+
+
+def multi_write(
+    targets: Mapping[Reference | str, Image | ImageIndex], *, session: Session | None = None, **options: Any
+) -> None:
+    """Push several images and indexes at once, each blob at most once."""
+    session, writer = _writer(session, options)
+    writer.write({session.reference(reference): target for reference, target in targets.items()})
+
+
+def write_layer(repository: Repository | str, layer: Layer, *, session: Session | None = None, **options: Any) -> None:
+    """Upload one blob to a repository (skipped if there, mounted if it can be)."""
+    session, writer = _writer(session, options)
+    writer.upload(session.repository(repository), layer)
+
+
+def tag(reference: Reference | str, taggable: Taggable, *, session: Session | None = None, **options: Any) -> None:
+    """Put ``taggable``'s manifest under a tag, as it is: nothing else is uploaded or checked."""
+    session = session_from(session, options)
+    parsed = session.reference(reference)
+    found = getattr(taggable, "media_type", None)  # a method on images, a property on get()'s result
+    media_type = (found() if callable(found) else found) or MediaType.DOCKER_MANIFEST_SCHEMA2
+    data = taggable.raw_manifest()
+    session.client(parsed.registry).put_manifest(parsed.repository, parsed.identifier, data, media_type)
+
+
+def delete(reference: Reference | str, *, session: Session | None = None, **options: Any) -> None:
+    """Delete a manifest (a tag is resolved to its digest first: registries delete by digest)."""
+    session = session_from(session, options)
+    parsed = session.reference(reference)
+    client = session.client(parsed.registry)
+    target = parsed.identifier
+    if not isinstance(parsed, Digest):
+        found = client.head_manifest(parsed.repository, parsed.identifier)
+        if found is None:
+            raise NotFound(f"DELETE {parsed.name}: no manifest there", status=404, method="HEAD")
+        target = str(found.digest)
+    client.delete_manifest(parsed.repository, target)
+
+
+def check_push_permission(reference: Reference | str, *, session: Session | None = None, **options: Any) -> None:
+    """Raise unless the credentials may push to ``reference``'s repository: starts an upload
+    and cancels it (go-containerregistry's way, for want of a better one in the spec)."""
+    session = session_from(session, options)
+    parsed = session.reference(reference)
+    client = session.client(parsed.registry)
+    upload = client.start_upload(parsed.repository)
+    if upload.location:
+        client.cancel_upload(parsed.repository, upload.location)

@@ -159,6 +159,10 @@ class RemoteImage(Image):
         self.reference = reference
         self._body = body
 
+    def mount_source(self) -> Repository:
+        """Where this image's blobs (its config too) can be mounted from."""
+        return self.reference.repository
+
     @memoized
     def _fetched(self) -> ManifestBody:
         return self._body or fetch_manifest(self._session, self.reference, IMAGE_TYPES)

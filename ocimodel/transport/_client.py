@@ -73,6 +73,8 @@ class UploadState:
     location: str
     offset: int = 0
     mounted: bool = False
+    #: The smallest chunk the registry accepts (``OCI-Chunk-Min-Length``; 0 if it says nothing).
+    min_chunk: int = 0
 
 
 @attrs.frozen
@@ -340,16 +342,19 @@ class Client:
         body: bytes | IO[bytes] | None = None,
         ok: Iterable[int] = (200,),
         chunked: bool = False,
+        replay: bool = True,
     ) -> urllib3.BaseHTTPResponse:
         """One spec request, authenticated for ``scopes``, retried when safe.
 
         ``url`` may be a path (``/v2/…``), resolved against :meth:`base_url`. Returns the open
         response if its status is in ``ok``; raises the matching
-        :class:`~ocimodel.errors.RegistryError` otherwise. A ``body`` that is a stream is sent once.
+        :class:`~ocimodel.errors.RegistryError` otherwise. A ``body`` that is a stream is sent once,
+        and so is any request with ``replay=False`` (upload chunks and commits, which a registry
+        may have taken even if its answer was lost: the caller asks it before sending again).
         """
         target = urljoin(self.base_url(), url)
         accepted = set(ok)
-        replayable = body is None or isinstance(body, bytes)
+        replayable = replay and (body is None or isinstance(body, bytes))
         reauthenticated = False
 
         def send() -> urllib3.BaseHTTPResponse:
@@ -541,7 +546,10 @@ class Client:
         if response.status == 201:
             response.drain_conn()
             return UploadState("", mounted=True)
-        return UploadState(self._location(response, url), _offset(response))
+        minimum = response.headers.get("OCI-Chunk-Min-Length", "")
+        return UploadState(
+            self._location(response, url), _offset(response), min_chunk=int(minimum) if minimum.isdigit() else 0
+        )
 
     def patch_upload(
         self,
@@ -568,6 +576,7 @@ class Client:
             body=body,
             ok=(202, 204, 201),
             chunked=size is None,
+            replay=False,
         )
         return UploadState(self._location(response, location), _offset(response))
 
@@ -581,6 +590,7 @@ class Client:
             headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(body))},
             body=body,
             ok=(201, 204),
+            replay=False,
         )
         response.drain_conn()
         returned = response.headers.get("Docker-Content-Digest")

@@ -31,6 +31,7 @@ class Fault:
     method: str
     path: str  # a regular expression searched in the request path (query included)
     times: int = 1
+    skip: int = 0  # let this many matching requests through untouched first
     status: int | None = None  # answer this instead of forwarding
     body: bytes | None = None  # with this body (default: a distribution-spec UNAVAILABLE error)
     headers: dict[str, str] = attrs.Factory(dict)
@@ -38,6 +39,7 @@ class Fault:
     reset_after: int | None = None  # forward, but cut the connection after this many body bytes
     corrupt_at: int | None = None  # forward, but flip the body byte at this offset
     drop_headers: tuple[str, ...] = ()  # forward without these request headers (a proxy that eats Range)
+    drop_response: bool = False  # forward, then reset the connection instead of answering
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and method == self.method and re.search(self.path, path) is not None
@@ -90,6 +92,9 @@ class FaultProxy:
         with self._lock:
             for fault in self.faults:
                 if fault.matches(method, path):
+                    if fault.skip:
+                        fault.skip -= 1
+                        return None
                     fault.times -= 1
                     return fault
         return None
@@ -145,6 +150,12 @@ class FaultProxy:
                 upstream.request(self.command, self.path, body=body, headers=forwarded)
                 answer = upstream.getresponse()
                 proxy._record(self.command, self.path, headers, answer.status, fault is not None)
+                if fault is not None and fault.drop_response:
+                    answer.read()
+                    upstream.close()
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    return
                 self.send_response(answer.status)
                 for key, value in answer.getheaders():
                     if key.lower() not in _HOP_BY_HOP:

@@ -1,0 +1,420 @@
+"""The writer: walks images and indexes, uploads blobs (or mounts them), then the manifests."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import IO, TYPE_CHECKING
+
+import attrs
+
+from ocimodel._streams import Reader, binary
+from ocimodel.descriptor import Descriptor as SpecDescriptor
+from ocimodel.errors import NotFound, OCIError, RegistryError, TransportError
+from ocimodel.hashing import Hash
+from ocimodel.image import Image
+from ocimodel.index import ImageIndex
+from ocimodel.layer import Layer, StreamLayer
+from ocimodel.manifest import IndexManifest, Manifest
+from ocimodel.mediatype import MediaType
+from ocimodel.name import Reference, Repository
+from ocimodel.remote._session import Progress, Session
+from ocimodel.transport import Client, UploadState
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+log = logging.getLogger("ocimodel.remote")
+
+#: Blobs up to this size are sent in one request after the POST (monolithic upload).
+MONOLITHIC_LIMIT = 1 << 20
+#: Blobs over this size are sent in ``Content-Range`` chunks, each resumable; below it, in one
+#: streaming PATCH.
+CHUNKED_THRESHOLD = 128 << 20
+#: The default chunk size for chunked uploads (a registry's ``OCI-Chunk-Min-Length`` wins if larger).
+DEFAULT_CHUNK_SIZE = 16 << 20
+
+Pushable = Image | ImageIndex
+
+
+def in_context(error: OCIError, context: str) -> OCIError:
+    """The same error, its message now starting with ``context`` (what was being pushed)."""
+    if error.args and isinstance(error.args[0], str) and not error.args[0].startswith(context):
+        error.args = (f"{context}: {error.args[0]}", *error.args[1:])
+    return error
+
+
+class MountableLayer(Layer):
+    """A layer that can be mounted from ``reference``'s repository when pushed to another
+    repository of the same registry (no bytes move). Everything else is the wrapped layer's."""
+
+    def __init__(self, layer: Layer, reference: Reference | Repository) -> None:
+        self._layer = layer
+        self.repository = reference if isinstance(reference, Repository) else reference.repository
+
+    def mount_source(self) -> Repository:
+        return self.repository
+
+    def digest(self) -> Hash:
+        return self._layer.digest()
+
+    def size(self) -> int:
+        return self._layer.size()
+
+    def media_type(self) -> MediaType:
+        return self._layer.media_type()
+
+    def open_compressed(self) -> IO[bytes]:
+        return self._layer.open_compressed()
+
+    def compressed(self) -> IO[bytes]:
+        return self._layer.compressed()
+
+    def uncompressed(self) -> IO[bytes]:
+        return self._layer.uncompressed()
+
+    def diff_id(self) -> Hash:
+        return self._layer.diff_id()
+
+
+class _Progress:
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+        self._total = 0
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def expect(self, size: int) -> None:
+        with self._lock:
+            self._total += size
+
+    def advance(self, digest: str, done: int, size: int, delta: int) -> None:
+        if self._progress is None:
+            return
+        with self._lock:
+            self._done += delta
+            overall, total = self._done, self._total
+        self._progress(digest, done, size)
+        self._progress("", overall, max(total, overall))
+
+
+class _Counted(Reader):
+    def __init__(self, stream: IO[bytes], name: str, size: int, progress: _Progress, start: int = 0) -> None:
+        super().__init__()
+        self._stream, self._name, self._size, self._progress, self._done = stream, name, size, progress, start
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._stream.read(len(view))
+        view[: len(data)] = data
+        self._done += len(data)
+        self._progress.advance(self._name, self._done, self._size, len(data))
+        return len(data)
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    parts, left = [], size
+    while left:
+        part = stream.read(left)
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+@attrs.frozen
+class _Job:
+    repository: Repository
+    layer: Layer
+
+
+class Writer:
+    """Pushes images and indexes to one session's registries.
+
+    For each target: if a tag already names the same digest, one ``HEAD`` and done. Otherwise
+    every blob (layers, then each image's config) is uploaded with a bounded pool of ``jobs``
+    workers shared by everything being written (nested indexes do not multiply it), skipping blobs
+    the repository has (one ``HEAD``), mounting those that live in another repository of the same
+    registry, and deduplicating across all targets. Manifests follow, children before parents, so
+    the registry never holds a manifest whose blobs are missing.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        monolithic_limit: int = MONOLITHIC_LIMIT,
+        chunked_threshold: int = CHUNKED_THRESHOLD,
+        allow_nondistributable: bool = False,
+    ) -> None:
+        self._session = session
+        self._chunk_size = chunk_size
+        self._monolithic_limit = monolithic_limit
+        self._chunked_threshold = chunked_threshold
+        self._allow_nondistributable = allow_nondistributable
+        self._progress = _Progress(session.progress)
+        self._blobs: dict[tuple[str, object], Future[None]] = {}
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- the walk
+
+    def write(self, targets: Mapping[Reference, Pushable]) -> None:
+        """Push every ``reference: image or index``."""
+        pending = {ref: target for ref, target in targets.items() if not self._already_there(ref, target)}
+        if not pending:
+            return
+        with ThreadPoolExecutor(max_workers=self._session.jobs, thread_name_prefix="ocimodel-push") as pool:
+            images: list[tuple[Repository, Image]] = []
+            for reference, target in pending.items():
+                for child in _images(target):
+                    images.append((reference.repository, child))
+            layer_futures = [
+                self._submit(pool, repository, layer) for repository, image in images for layer in self._layers(image)
+            ]
+            _wait(layer_futures)
+            config_futures = [self._submit(pool, repository, _config_blob(image)) for repository, image in images]
+            _wait(config_futures)
+        for reference, target in pending.items():
+            self._put_tree(reference, target)
+
+    def _already_there(self, reference: Reference, target: Pushable) -> bool:
+        if isinstance(target, Image) and any(isinstance(layer, StreamLayer) for layer in target.layers()):
+            return False  # its digest exists only once its layers have been read
+        client = self._session.client(reference.registry)
+        found = client.head_manifest(reference.repository, reference.identifier)
+        return found is not None and found.digest == target.digest()
+
+    def _layers(self, image: Image) -> Iterator[Layer]:
+        layers = image.layers()
+        if self._allow_nondistributable:
+            yield from layers
+            return
+        if any(isinstance(layer, StreamLayer) for layer in layers):  # no manifest yet: the layers' own types
+            kinds = [layer.media_type() for layer in layers]
+        else:  # the manifest may say what the layer object does not (an addendum's media type)
+            kinds = [descriptor.media_type for descriptor in image.manifest().layers]
+        for layer, kind in zip(layers, kinds, strict=True):
+            if kind.is_distributable():
+                yield layer
+
+    def _submit(self, pool: ThreadPoolExecutor, repository: Repository, layer: Layer) -> Future[None]:
+        key: tuple[str, object] = (repository.name, layer if isinstance(layer, StreamLayer) else layer.digest())
+        with self._lock:
+            if key in self._blobs:
+                return self._blobs[key]
+            future = pool.submit(self._upload, repository, layer)
+            self._blobs[key] = future
+            return future
+
+    def _put_tree(self, reference: Reference | None, target: Pushable, repository: Repository | None = None) -> None:
+        repository = repository or (reference.repository if reference is not None else None)
+        assert repository is not None
+        if isinstance(target, ImageIndex):
+            for _, child in target.children():
+                if isinstance(child, Image | ImageIndex):
+                    self._put_tree(None, child, repository)
+        self.put_manifest(repository, reference.identifier if reference is not None else str(target.digest()), target)
+
+    def put_manifest(self, repository: Repository, identifier: str, target: Image | ImageIndex) -> None:
+        """PUT one manifest (its blobs must be there), then update referrers if it has a subject."""
+        client = self._session.client(repository.registry)
+        data = target.raw_manifest()
+        context = f"pushing manifest {target.digest()} to {repository}:{identifier}"
+        try:
+            client.put_manifest(repository, identifier, data, target.media_type())
+            self._progress.advance(str(target.digest()), len(data), len(data), len(data))
+            subject = (target.manifest() if isinstance(target, Image) else target.index_manifest()).subject
+            if subject is not None:
+                self._refer(client, repository, subject, target)
+        except OCIError as error:
+            raise in_context(error, context) from None
+
+    # ---------------------------------------------------------------- one blob
+
+    def upload(self, repository: Repository, layer: Layer) -> None:
+        """Upload one blob now (skipped if present, mounted if it can be)."""
+        self._upload(repository, layer)
+
+    def _upload(self, repository: Repository, layer: Layer) -> None:
+        streaming = isinstance(layer, StreamLayer)
+        client = self._session.client(repository.registry)
+        name = "a single-pass layer" if streaming else str(layer.digest())
+        context = f"pushing blob {name} to {repository}"
+        attempts = 1 if streaming else client.retry.attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                self._upload_once(client, repository, layer, streaming)
+                return
+            except _RestartBlob as restart:
+                if attempt >= attempts:
+                    raise in_context(restart.error, context) from None
+                log.debug("restarting the upload of %s: %s", name, restart.error)
+            except (TransportError, RegistryError) as error:
+                retryable = isinstance(error, TransportError) or client.retry.retries_status(error.status)
+                if attempt >= attempts or not retryable:
+                    raise in_context(error, context) from None
+                log.debug("retrying the upload of %s: %s", name, error)
+                time.sleep(client.retry.delay(attempt))
+            except OCIError as error:
+                raise in_context(error, context) from None
+
+    def _upload_once(self, client: Client, repository: Repository, layer: Layer, streaming: bool) -> None:
+        if streaming:
+            upload = client.start_upload(repository)
+            with layer.compressed() as stream:
+                state = client.patch_upload(repository, upload.location, stream)
+            client.finish_upload(repository, state.location, layer.digest())
+            return
+        digest, size = layer.digest(), layer.size()
+        self._progress.expect(size)
+        if client.head_blob(repository, digest) is not None:
+            self._progress.advance(str(digest), size, size, size)
+            return
+        source = getattr(layer, "mount_source", None)
+        mount_from = source() if callable(source) else None
+        if isinstance(mount_from, Repository) and (
+            mount_from.registry.name != repository.registry.name or mount_from == repository
+        ):
+            mount_from = None
+        upload = client.start_upload(repository, mount=digest if mount_from else None, source=mount_from)
+        if upload.mounted:
+            self._progress.advance(str(digest), size, size, size)
+            return
+        if size <= self._monolithic_limit:
+            with layer.compressed() as stream:
+                body = stream.read()
+            client.finish_upload(repository, upload.location, digest, body)
+            self._progress.advance(str(digest), size, size, size)
+        elif size <= self._chunked_threshold:
+            with layer.compressed() as stream:
+                counted = binary(_Counted(stream, str(digest), size, self._progress))
+                state = client.patch_upload(repository, upload.location, counted, length=size)
+            client.finish_upload(repository, state.location, digest)
+        else:
+            self._chunked(client, repository, layer, upload)
+
+    def _chunked(self, client: Client, repository: Repository, layer: Layer, upload: UploadState) -> None:
+        """Content-Range chunks, each kept in memory until the registry has it: after a failure,
+        ask the registry how far it got and go on from there (or give up if it lost more than the
+        chunk in hand, which the caller then restarts)."""
+        digest, size = layer.digest(), layer.size()
+        chunk_size = max(self._chunk_size, upload.min_chunk)
+        location, offset, failures = upload.location, 0, 0
+        with layer.compressed() as stream:
+            while offset < size:
+                chunk = _read_exactly(stream, min(chunk_size, size - offset))
+                end = offset + len(chunk)
+                start = offset
+                while start < end:
+                    try:
+                        state = client.patch_upload(repository, location, chunk[start - offset :], start=start)
+                        location, start = state.location, end
+                    except (TransportError, RegistryError) as error:
+                        failures += 1
+                        if failures >= client.retry.attempts:
+                            raise
+                        try:
+                            status = client.upload_status(repository, location)
+                        except (TransportError, RegistryError):
+                            # the registry moved on without telling us where (a lost answer): start over
+                            raise _RestartBlob(error) from None
+                        log.debug("chunk at %d failed (%s); the registry holds %d bytes", start, error, status.offset)
+                        if not offset <= status.offset <= end:
+                            raise _RestartBlob(error) from None
+                        location, start = status.location, status.offset
+                self._progress.advance(str(digest), end, size, len(chunk))
+                offset = end
+        client.finish_upload(repository, location, digest)
+
+    # ---------------------------------------------------------------- referrers
+
+    def _refer(self, client: Client, repository: Repository, subject: SpecDescriptor, target: Pushable) -> None:
+        """Add ``target`` to ``subject``'s referrers fallback index, unless the registry keeps them."""
+        if client.referrers(repository, subject.digest) is not None:
+            return
+        tag = f"{subject.digest.algorithm}-{subject.digest.hex}"
+        try:
+            existing = IndexManifest.from_json(client.get_manifest(repository, tag, accept=[MediaType.OCI_INDEX]).data)
+        except NotFound:
+            existing = IndexManifest(media_type=MediaType.OCI_INDEX)
+        if any(entry.digest == target.digest() for entry in existing.manifests):
+            return
+        manifest: Manifest | IndexManifest
+        artifact: MediaType | None
+        if isinstance(target, Image):
+            manifest = target.manifest()
+            artifact = manifest.artifact_type or manifest.config.media_type
+        else:
+            manifest = target.index_manifest()
+            artifact = manifest.artifact_type
+        entry = SpecDescriptor(
+            target.media_type(),
+            target.size(),
+            target.digest(),
+            annotations=manifest.annotations,
+            artifact_type=artifact,
+        )
+        entries = sorted([*existing.manifests, entry], key=lambda d: str(d.digest))
+        index = attrs.evolve(existing, media_type=MediaType.OCI_INDEX, manifests=entries)
+        client.put_manifest(repository, tag, index.to_json(), MediaType.OCI_INDEX)
+
+
+class _RestartBlob(Exception):
+    """An upload the registry cannot resume: the blob is uploaded again from the start."""
+
+    def __init__(self, error: TransportError | RegistryError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _ConfigBlob(Layer):
+    """An image's config, pushed like a blob."""
+
+    def __init__(self, data: bytes, media_type: MediaType) -> None:
+        self._data, self._media_type = data, media_type
+
+    def digest(self) -> Hash:
+        return Hash.sha256(self._data)
+
+    def size(self) -> int:
+        return len(self._data)
+
+    def media_type(self) -> MediaType:
+        return self._media_type
+
+    def open_compressed(self) -> IO[bytes]:
+        return io.BytesIO(self._data)
+
+    def diff_id(self) -> Hash:
+        return self.digest()
+
+
+def _config_blob(image: Image) -> Layer:
+    blob: Layer = _ConfigBlob(image.raw_config_file(), image.manifest().config.media_type)
+    source = getattr(image, "mount_source", None)
+    return MountableLayer(blob, source()) if callable(source) else blob
+
+
+def _images(target: Pushable) -> Iterator[Image]:
+    if isinstance(target, Image):
+        yield target
+        return
+    for _, child in target.children():
+        if isinstance(child, Image | ImageIndex):
+            yield from _images(child)
+
+
+def _wait(futures: list[Future[None]]) -> None:
+    errors = []
+    for future in futures:
+        error = future.exception()
+        if error is not None:
+            errors.append(error)
+    if errors:
+        raise errors[0]

@@ -1,0 +1,264 @@
+"""Writing to the real registry: the walk, mounts, upload strategies, referrers, faults, interop."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ocimodel import empty, layer, mutate, random, remote, validate
+from ocimodel.errors import NotFound, RegistryError, ServerError, Unauthorized
+from ocimodel.image import Image
+from ocimodel.mediatype import MediaType
+from ocimodel.platform import Platform
+from ocimodel.transport import RetryPolicy
+from tests.harness.distribution import DistributionRegistry
+from tests.harness.faultproxy import Fault, FaultProxy
+
+pytestmark = pytest.mark.registry
+
+FAST = RetryPolicy(attempts=4, backoff=0.05, factor=2.0, max_delay=1.0, budget=10.0)
+
+
+def test_write_then_read_back(registry: DistributionRegistry) -> None:
+    original = random.image(20_000, 3, seed=11)
+    remote.write(f"{registry.host}/write/image:v1", original)
+    fetched = remote.image(f"{registry.host}/write/image:v1")
+    assert fetched.digest() == original.digest()
+    validate.image(fetched)
+
+
+def test_write_nested_index(registry: DistributionRegistry) -> None:
+    amd, arm = random.image(1000, 2, seed=12), random.image(1000, 2, seed=13)
+    inner = mutate.append_manifests(empty.index, mutate.IndexAddendum(arm, platform=Platform.parse("linux/arm64")))
+    outer = mutate.append_manifests(
+        empty.index, mutate.IndexAddendum(amd, platform=Platform.parse("linux/amd64")), inner
+    )
+    remote.write_index(f"{registry.host}/write/index:v1", outer)
+    fetched = remote.index(f"{registry.host}/write/index:v1")
+    assert fetched.digest() == outer.digest()
+    validate.index(fetched)
+    assert remote.image(f"{registry.host}/write/index:v1", platform="linux/arm64").digest() == arm.digest()
+
+
+def test_write_a_stream_layer(registry: DistributionRegistry) -> None:
+    tar = layer.from_files({"streamed.txt": b"once" * 1000})
+    with tar.uncompressed() as source:
+        content = source.read()
+    streamed = layer.stream(io.BytesIO(content))
+    image = mutate.append_layers(random.image(100, 1, seed=14), streamed)
+    remote.write(f"{registry.host}/write/stream:v1", image)
+    assert streamed.computed
+    fetched = remote.image(f"{registry.host}/write/stream:v1")
+    assert fetched.digest() == image.digest()
+    validate.image(fetched)
+
+
+def test_a_second_write_is_one_head(fault_proxy: FaultProxy) -> None:
+    image = random.image(1000, 2, seed=15)
+    remote.write(f"{fault_proxy.host}/write/again:v1", image)
+    fault_proxy.reset()
+    session = remote.Session()
+    session.client(remote.Session().reference(f"{fault_proxy.host}/x").registry).ping()  # a warm session
+    fault_proxy.reset()
+    remote.write(f"{fault_proxy.host}/write/again:v1", image, session=session)
+    assert [(r.method, r.status) for r in fault_proxy.requests()] == [("HEAD", 200)]
+
+
+def test_request_count_for_an_n_layer_push(fault_proxy: FaultProxy) -> None:
+    layers = 3
+    image = random.image(5000, layers, seed=16)
+    remote.write(f"{fault_proxy.host}/write/count:v1", image)
+    methods = [r.method for r in fault_proxy.requests()]
+    blobs = layers + 1  # and the config
+    # ping, HEAD of the tag; per blob HEAD, POST, PUT (monolithic); the manifest PUT
+    assert len(methods) == 2 + 3 * blobs + 1
+    assert methods.count("HEAD") == 1 + blobs
+    assert methods.count("POST") == blobs
+    assert methods.count("PUT") == blobs + 1
+    assert methods.count("PATCH") == 0
+
+
+def test_copy_between_repositories_mounts_every_blob(fault_proxy: FaultProxy) -> None:
+    image = random.image(20_000, 3, seed=17)
+    remote.write(f"{fault_proxy.host}/write/source:v1", image)
+    fault_proxy.reset()
+    remote.write(f"{fault_proxy.host}/write/target:v1", remote.image(f"{fault_proxy.host}/write/source:v1"))
+    posts = fault_proxy.requests("POST")
+    assert len(posts) == 4  # three layers and the config
+    assert all("mount=" in post.path and "from=write%2Fsource" in post.path for post in posts)
+    assert {post.status for post in posts} == {201}
+    assert fault_proxy.requests("PATCH") == []
+    assert [r.path for r in fault_proxy.requests("PUT")] == ["/v2/write/target/manifests/v1"]
+    validate.image(remote.image(f"{fault_proxy.host}/write/target:v1"))
+
+
+def test_upload_strategies(fault_proxy: FaultProxy) -> None:
+    small, medium, large = (random.layer(size, seed=20 + size % 7) for size in (1000, 300_000, 1_500_000))
+    image = mutate.append_layers(empty.image, small, medium, large)
+    remote.write(
+        f"{fault_proxy.host}/write/strategies:v1",
+        image,
+        monolithic_limit=10_000,
+        chunked_threshold=1_000_000,
+        chunk_size=256 * 1024,
+    )
+    patches = fault_proxy.requests("PATCH")
+    ranged = [p for p in patches if "Content-Range" in p.headers]
+    assert len(patches) - len(ranged) == 1  # the medium blob: one streaming PATCH
+    assert len(ranged) == -(-large.size() // (256 * 1024))  # the large one in chunks
+    validate.image(remote.image(f"{fault_proxy.host}/write/strategies:v1"))
+
+
+def test_a_chunked_upload_resumes_from_the_registry_s_offset(fault_proxy: FaultProxy) -> None:
+    chunk = 256 * 1024
+    image = mutate.append_layers(empty.image, random.layer(1_500_000, seed=30))
+    # the third chunk is refused on the way (it never reaches the registry)
+    fault_proxy.inject(Fault("PATCH", "/blobs/uploads/", skip=2, status=503))
+    remote.write(
+        f"{fault_proxy.host}/write/chunked:v1", image, chunked_threshold=1_000_000, chunk_size=chunk, retry=FAST
+    )
+    log = fault_proxy.requests()
+    broken = next(i for i, r in enumerate(log) if r.method == "PATCH" and r.fault)
+    assert log[broken].headers["Content-Range"].startswith(f"{2 * chunk}-")
+    assert log[broken + 1].method == "GET"  # asked how far the upload got: two chunks
+    assert log[broken + 1].status == 204
+    resumed = log[broken + 2]
+    assert resumed.method == "PATCH"
+    assert resumed.headers["Content-Range"].startswith(f"{2 * chunk}-")
+    assert len(fault_proxy.requests("POST")) == 2  # the layer's and the config's: resumed, not restarted
+    validate.image(remote.image(f"{fault_proxy.host}/write/chunked:v1"))
+
+
+def test_a_chunked_upload_that_cannot_resume_restarts(fault_proxy: FaultProxy) -> None:
+    chunk = 256 * 1024
+    image = mutate.append_layers(empty.image, random.layer(1_500_000, seed=31))
+    # the third chunk reaches the registry but the answer is lost: distribution 2.8 then refuses
+    # every older upload location, so the only way on is to start the blob again
+    fault_proxy.inject(Fault("PATCH", "/blobs/uploads/", skip=2, drop_response=True))
+    remote.write(
+        f"{fault_proxy.host}/write/restarted:v1", image, chunked_threshold=1_000_000, chunk_size=chunk, retry=FAST
+    )
+    assert len(fault_proxy.requests("POST", "/blobs/uploads/")) == 3  # the layer's twice, the config's
+    validate.image(remote.image(f"{fault_proxy.host}/write/restarted:v1"))
+
+
+def test_503_and_resets_during_patch_and_put_are_survived(fault_proxy: FaultProxy) -> None:
+    image = mutate.append_layers(empty.image, random.layer(300_000, seed=40), random.layer(100, seed=41))
+    fault_proxy.inject(
+        Fault("PATCH", "/blobs/uploads/", status=503),
+        Fault("PUT", r"/blobs/uploads/.*digest=", status=503),
+        Fault("PUT", "/manifests/v1", drop_response=True),
+    )
+    remote.write(f"{fault_proxy.host}/write/flaky:v1", image, retry=FAST, monolithic_limit=1000)
+    validate.image(remote.image(f"{fault_proxy.host}/write/flaky:v1"))
+
+
+def test_a_failed_blob_leaves_no_manifest_and_says_which(fault_proxy: FaultProxy) -> None:
+    image = mutate.append_layers(empty.image, random.layer(100, seed=50))
+    digest = image.layers()[0].digest()
+    fault_proxy.inject(Fault("POST", "/blobs/uploads/", times=100, status=503))
+    with pytest.raises(ServerError, match=f"pushing blob {digest}"):
+        remote.write(f"{fault_proxy.host}/write/failed:v1", image, retry=FAST)
+    with pytest.raises(NotFound):
+        remote.head(f"{fault_proxy.host}/write/failed:v1")
+
+
+def test_nondistributable_layers_are_skipped_unless_allowed(fault_proxy: FaultProxy) -> None:
+    foreign = random.layer(100, seed=60)
+    image = mutate.append(
+        random.image(100, 1, seed=61), mutate.Addendum(foreign, media_type=MediaType.DOCKER_FOREIGN_LAYER)
+    )
+    with pytest.raises(RegistryError, match="MANIFEST_BLOB_UNKNOWN"):
+        remote.write(f"{fault_proxy.host}/write/foreign:v1", image)  # skipped, so the registry refuses the manifest
+    assert not any(f"/blobs/{foreign.digest()}" in r.path for r in fault_proxy.requests("HEAD"))
+    fault_proxy.reset()
+    with pytest.raises(RegistryError):  # distribution refuses foreign layers unless configured to take them
+        remote.write(f"{fault_proxy.host}/write/foreign:v1", image, allow_nondistributable=True)
+    assert any(f"/blobs/{foreign.digest()}" in r.path for r in fault_proxy.requests("HEAD"))
+
+
+def test_progress_counts_every_byte(registry: DistributionRegistry) -> None:
+    image = random.image(50_000, 2, seed=70)
+    seen: list[tuple[str, int, int]] = []
+    remote.write(f"{registry.host}/write/progress:v1", image, progress=lambda *a: seen.append(a))
+    overall = [s for s in seen if s[0] == ""]
+    assert overall[-1][1] == overall[-1][2]
+    per_blob = {s[0] for s in seen if s[0]}
+    assert {str(each.digest()) for each in image.layers()} <= per_blob
+
+
+def test_subjects_update_the_referrers_fallback_tag(registry: DistributionRegistry) -> None:
+    subject = random.image(100, 1, seed=80)
+    remote.write(f"{registry.host}/write/referred:v1", subject)
+
+    def artifact(kind: str, seed: int) -> Image:
+        base = mutate.config_media_type(mutate.media_type(empty.image, MediaType.OCI_MANIFEST), kind)
+        return mutate.subject(mutate.annotations(base, {"org.example.seed": str(seed)}), subject.descriptor())
+
+    sbom, signature = artifact("application/vnd.example.sbom", 1), artifact("application/vnd.example.sig", 2)
+    for each in (signature, sbom, signature):  # the repeat must not duplicate the entry
+        remote.write(f"{registry.host}/write/referred@{each.digest()}", each)
+    found = remote.referrers(f"{registry.host}/write/referred@{subject.digest()}")
+    entries = found.index_manifest().manifests
+    assert [e.digest for e in entries] == sorted([sbom.digest(), signature.digest()], key=str)
+    assert {e.artifact_type for e in entries} == {"application/vnd.example.sbom", "application/vnd.example.sig"}
+    assert {e.annotations["org.example.seed"] for e in entries} == {"1", "2"}
+
+
+def test_tag_delete_and_write_layer(registry: DistributionRegistry) -> None:
+    image = random.image(100, 1, seed=90)
+    remote.write(f"{registry.host}/write/tagging:v1", image)
+    remote.tag(f"{registry.host}/write/tagging:v2", remote.get(f"{registry.host}/write/tagging:v1"))
+    assert remote.head(f"{registry.host}/write/tagging:v2").digest == image.digest()
+    remote.delete(f"{registry.host}/write/tagging:v2")
+    with pytest.raises(NotFound):
+        remote.head(f"{registry.host}/write/tagging:v1")  # the digest is gone, so both tags are
+    blob = layer.from_files({"lonely": b"blob"})
+    remote.write_layer(f"{registry.host}/write/blobs", blob)
+    assert remote.layer(f"{registry.host}/write/blobs@{blob.digest()}").size() == blob.size()
+
+
+def test_check_push_permission(token_registry: DistributionRegistry, tmp_path: Path) -> None:
+    from ocimodel.authn import Basic, ConfigFileKeychain
+    from tests.harness.tokenserver import PASSWORD, USER
+
+    with pytest.raises(Unauthorized):
+        remote.check_push_permission(
+            f"{token_registry.host}/write/perm", keychain=ConfigFileKeychain(tmp_path / "none")
+        )
+    remote.check_push_permission(f"{token_registry.host}/write/perm", auth=Basic(USER, PASSWORD))
+
+
+def test_skopeo_reads_what_we_push(registry: DistributionRegistry, tmp_path: Path) -> None:
+    assert shutil.which("skopeo"), "skopeo is not on PATH: run scripts/install-system-deps"
+    image = mutate.config_media_type(
+        mutate.media_type(random.image(3000, 2, seed=95), MediaType.OCI_MANIFEST), MediaType.OCI_CONFIG
+    )
+    remote.write(f"{registry.host}/write/skopeo:v1", image)
+    raw = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/write/skopeo:v1"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert raw == image.raw_manifest()
+    digest_file = tmp_path / "digest"
+    subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--digestfile",
+            str(digest_file),
+            f"docker://{registry.host}/write/skopeo:v1",
+            f"oci:{tmp_path / 'layout'}:v1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    assert digest_file.read_text().strip() == str(image.digest())
+    assert (tmp_path / "layout" / "blobs" / "sha256" / image.digest().hex).read_bytes() == image.raw_manifest()
