@@ -173,11 +173,11 @@ def test_nondistributable_layers_are_skipped_unless_allowed(fault_proxy: FaultPr
         random.image(100, 1, seed=61), mutate.Addendum(foreign, media_type=MediaType.DOCKER_FOREIGN_LAYER)
     )
     with pytest.raises(RegistryError, match="MANIFEST_BLOB_UNKNOWN"):
-        remote.write(f"{fault_proxy.host}/write/foreign:v1", image)  # skipped, so the registry refuses the manifest
+        remote.write(f"{fault_proxy.host}/write/foreign:v1", image, retry=FAST)  # skipped: the manifest is refused
     assert not any(f"/blobs/{foreign.digest()}" in r.path for r in fault_proxy.requests("HEAD"))
     fault_proxy.reset()
     with pytest.raises(RegistryError):  # distribution refuses foreign layers unless configured to take them
-        remote.write(f"{fault_proxy.host}/write/foreign:v1", image, allow_nondistributable=True)
+        remote.write(f"{fault_proxy.host}/write/foreign:v1", image, allow_nondistributable=True, retry=FAST)
     assert any(f"/blobs/{foreign.digest()}" in r.path for r in fault_proxy.requests("HEAD"))
 
 

@@ -36,7 +36,7 @@ MONOLITHIC_LIMIT = 1 << 20
 #: streaming PATCH.
 CHUNKED_THRESHOLD = 128 << 20
 #: The default chunk size for chunked uploads (a registry's ``OCI-Chunk-Min-Length`` wins if larger).
-DEFAULT_CHUNK_SIZE = 16 << 20
+DEFAULT_CHUNK_SIZE = 8 << 20
 
 Pushable = Image | ImageIndex
 

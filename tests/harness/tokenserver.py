@@ -66,7 +66,7 @@ class TokenServer:
         self.oauth = True  # False: POST /token answers 404, as servers without OAuth2 do
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def realm(self) -> str:
