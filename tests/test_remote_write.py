@@ -262,3 +262,16 @@ def test_skopeo_reads_what_we_push(registry: DistributionRegistry, tmp_path: Pat
     )
     assert digest_file.read_text().strip() == str(image.digest())
     assert (tmp_path / "layout" / "blobs" / "sha256" / image.digest().hex).read_bytes() == image.raw_manifest()
+
+
+def test_multi_write_uploads_each_blob_once(fault_proxy: FaultProxy) -> None:
+    shared = random.layer(5000, seed=100)
+    first = mutate.append_layers(random.image(100, 1, seed=101), shared)
+    second = mutate.append_layers(random.image(100, 1, seed=102), shared)
+    remote.multi_write(
+        {f"{fault_proxy.host}/write/multi:a": first, f"{fault_proxy.host}/write/multi:b": second}, jobs=2
+    )
+    blobs = {d.digest for image in (first, second) for d in (*image.manifest().layers, image.manifest().config)}
+    assert len(fault_proxy.requests("POST")) == len(blobs)  # the shared layer once
+    for tag, image in (("a", first), ("b", second)):
+        assert remote.head(f"{fault_proxy.host}/write/multi:{tag}").digest == image.digest()
