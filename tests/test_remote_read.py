@@ -353,3 +353,19 @@ def test_skopeo_pushed_image_reads_back(registry: DistributionRegistry, tmp_path
     validate.image(fetched)
     assert str(fetched.digest()) == digest_file.read_text().strip()
     assert fetched.config_file() == original.config_file()
+
+
+def test_foreign_urls_are_refused_when_unsafe() -> None:
+    from ocimodel.errors import InsecureRedirect
+    from ocimodel.remote import RemoteLayer, Session
+
+    descriptor = Descriptor(MediaType.DOCKER_FOREIGN_LAYER, 10, Hash.sha256(b"x"))
+    public = Repository("registry.example.com/app")
+    layer_ = RemoteLayer(Session(allow_foreign=True), public, descriptor, descriptor.digest)
+    first = TransportError("the registry does not have it")
+    with pytest.raises(InsecureRedirect, match="only https"):
+        layer_._from_urls(("http://cdn.example.com/blob",), first)
+    with pytest.raises(InsecureRedirect, match="private address"):
+        layer_._from_urls(("https://10.1.2.3/blob",), first)
+    with pytest.raises(InsecureRedirect, match="private address"):
+        layer_._from_urls(("https://127.0.0.1:9/blob",), first)

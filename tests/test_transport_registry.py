@@ -546,3 +546,18 @@ def test_user_agent_and_a_redacted_wire_trace(
     assert PASSWORD not in trace
     assert base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode() not in trace
     assert "Bearer" not in trace
+
+
+def test_credentials_are_looked_up_once_per_repository(
+    basic_registry: DistributionRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_helper(tmp_path / "bin", monkeypatch, USER, PASSWORD)
+    log = tmp_path / "asked"
+    helper = tmp_path / "bin" / "docker-credential-test"
+    helper.write_text(helper.read_text().replace("read server\n", f"read server\necho $server >> {log}\n"))
+    docker_config(tmp_path / "docker", monkeypatch, {"credsStore": "test"})
+    client = Client(basic_registry.host, ca_file=str(basic_registry.tls[0]))  # type: ignore[index]
+    repository = repo(basic_registry.host, "basic/once")
+    for _ in range(3):
+        push_blob(client, repository, os.urandom(100))
+    assert log.read_text().splitlines() == [f"{basic_registry.host}/basic/once"]

@@ -96,6 +96,7 @@ class Auth:
         self._tokens: dict[frozenset[str], _Token] = {}
         self._learnt: dict[frozenset[str], frozenset[str]] = {}
         self._refresh_tokens: dict[str, str] = {}
+        self._credentials: dict[Registry | Repository, Authenticator] = {}
 
     def set_challenge(self, base_url: str, challenge: Challenge | None) -> None:
         """What the registry's ``/v2/`` said (``None``: no auth needed), and where it lives."""
@@ -112,7 +113,7 @@ class Auth:
         challenge = self._challenge
         if challenge is None or host_of(url) != self._host:
             return None
-        authenticator = self._keychain.resolve(scope_resource(scopes, self._registry))
+        authenticator = self._resolve(scope_resource(scopes, self._registry))
         if isinstance(authenticator, Bearer):
             return authenticator.header()
         if challenge.scheme == "basic":
@@ -127,6 +128,16 @@ class Auth:
             with self._lock:
                 self._tokens[wanted] = token
         return f"Bearer {token.value}"
+
+    def _resolve(self, resource: Registry | Repository) -> Authenticator:
+        """The keychain's answer for ``resource``, asked once per client (a credential helper is a
+        process to start; a config file, a read) and kept for its lifetime, as crane does."""
+        with self._lock:
+            if resource in self._credentials:
+                return self._credentials[resource]
+        found = self._keychain.resolve(resource)
+        with self._lock:
+            return self._credentials.setdefault(resource, found)
 
     def unauthorized(self, url: str, scopes: Sequence[str], www_authenticate: Sequence[str]) -> bool:
         """A 401 came back: update what we know; ``True`` if trying again could now succeed."""
