@@ -191,21 +191,22 @@ class RemoteImage(Image):
             return reader.read()
 
     @memoized
-    def _diff_ids(self) -> dict[Hash, Hash]:
-        """Layer digest -> diff_id, from the config (empty for artifacts or a mismatched config)."""
+    def layers(self) -> list[Layer]:
+        """One layer per manifest entry, each with its own descriptor (the same blob may be listed
+        twice with different media types)."""
+        repository = self.reference.repository
         manifest = self.manifest()
-        if not manifest.config.media_type.is_config():
-            return {}
-        diff_ids = self.config_file().rootfs.diff_ids
-        if len(diff_ids) != len(manifest.layers):
-            return {}
-        return {d.digest: diff_id for d, diff_id in zip(manifest.layers, diff_ids, strict=True)}
+        found = self.config_file().rootfs.diff_ids if manifest.config.media_type.is_config() else ()
+        diff_ids = found if len(found) == len(manifest.layers) else (None,) * len(manifest.layers)
+        return [
+            RemoteLayer(self._session, repository, d, d.digest, diff_id)
+            for d, diff_id in zip(manifest.layers, diff_ids, strict=True)
+        ]
 
     def layer_by_digest(self, digest: Hash) -> Layer:
-        for descriptor in self.manifest().layers:
-            if descriptor.digest == digest:
-                diff_id = self._diff_ids().get(digest) if descriptor.media_type.is_layer() else None
-                return RemoteLayer(self._session, self.reference.repository, descriptor, digest, diff_id)
+        for layer in self.layers():
+            if layer.digest() == digest:
+                return layer
         config = self.manifest().config
         if config.digest == digest:
             return RemoteLayer(self._session, self.reference.repository, config, digest)

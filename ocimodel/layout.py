@@ -1,0 +1,422 @@
+"""OCI image layouts: a directory with ``oci-layout``, ``index.json`` and ``blobs/<alg>/<hex>``.
+
+A :class:`Layout` is a source (:meth:`Layout.image_index`, :meth:`Layout.image`; every blob read
+is verified) and a sink (:meth:`Layout.write_blob`, :meth:`Layout.append_image`, …; a blob sink for
+:func:`ocimodel.remote.pull` too). Every file is written to a temporary name and renamed, blobs
+before the ``index.json`` that names them, so a writer that dies half-way leaves a valid layout;
+``index.json`` is changed under a file lock, so appenders in several processes do not lose
+each other's entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+import attrs
+
+from ocimodel._memo import memoized
+from ocimodel._streams import binary
+from ocimodel.descriptor import Descriptor
+from ocimodel.errors import NoSuchBlob
+from ocimodel.hashing import Hash, VerifyingReader
+from ocimodel.image import Image
+from ocimodel.index import ImageIndex
+from ocimodel.layer import Layer, StreamLayer
+from ocimodel.manifest import IndexManifest, Manifest
+from ocimodel.mediatype import MediaType
+from ocimodel.platform import Platform
+
+__all__ = ["LAYOUT_VERSION", "REF_NAME", "Layout", "write"]
+
+#: The ``oci-layout`` file's content.
+LAYOUT_VERSION = b'{"imageLayoutVersion":"1.0.0"}'
+#: The annotation that names an ``index.json`` entry (a tag, usually).
+REF_NAME = "org.opencontainers.image.ref.name"
+_CHUNK = 1 << 20
+
+Matcher = Callable[[Descriptor], bool]
+
+
+def _atomic_write(path: Path, chunks: Iterator[bytes] | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            if isinstance(chunks, bytes):
+                out.write(chunks)
+            else:
+                for chunk in chunks:
+                    out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        Path(temporary).replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            Path(temporary).unlink()
+        raise
+
+
+def _stream_chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    while chunk := stream.read(_CHUNK):
+        yield chunk
+
+
+@attrs.frozen
+class Layout:
+    """An OCI image layout at ``path`` (which need not exist until something is written)."""
+
+    path: Path = attrs.field(converter=Path)
+
+    # ------------------------------------------------------------ reading
+
+    def blob_path(self, digest: Hash) -> Path:
+        return self.path / "blobs" / digest.algorithm / digest.hex
+
+    def has(self, digest: Hash) -> bool:
+        """Whether the blob is present (a sink's question)."""
+        return self.blob_path(digest).is_file()
+
+    def open_blob(self, digest: Hash) -> IO[bytes]:
+        """The blob's bytes, unverified; symbolic links and other non-regular files are refused."""
+        path = self.blob_path(digest)
+        try:
+            handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            raise NoSuchBlob(f"layout {self.path} has no blob {digest}") from None
+        except OSError as error:
+            raise NoSuchBlob(f"layout {self.path}: blob {digest} is not a regular file ({error})") from None
+        stream = os.fdopen(handle, "rb")
+        if not stat_is_regular(stream):
+            stream.close()
+            raise NoSuchBlob(f"layout {self.path}: blob {digest} is not a regular file")
+        return stream
+
+    def blob(self, digest: Hash, size: int | None = None) -> IO[bytes]:
+        """The blob's bytes, verified against its digest (and ``size``) as they are read."""
+        return binary(VerifyingReader(self.open_blob(digest), digest, size, what=f"blob {digest} in {self.path}"))
+
+    def read_blob(self, digest: Hash, size: int | None = None) -> bytes:
+        with self.blob(digest, size) as stream:
+            return stream.read()
+
+    def image_index(self) -> ImageIndex:
+        """``index.json`` as an index; its children are read from the blobs."""
+        try:
+            raw = (self.path / "index.json").read_bytes()
+        except FileNotFoundError:
+            raise NoSuchBlob(f"{self.path} is not an OCI image layout: it has no index.json") from None
+        return LayoutIndex(self, raw, None)
+
+    def image(self, digest: Hash) -> Image:
+        """The image whose manifest has ``digest``."""
+        return LayoutImage(self, digest, None)
+
+    def images(self) -> Iterator[tuple[Descriptor, Image]]:
+        """Every image ``index.json`` names directly, with its entry."""
+        for descriptor, child in self.image_index().children():
+            if isinstance(child, Image):
+                yield descriptor, child
+
+    # ------------------------------------------------------------ writing
+
+    def write(self, digest: Hash, stream: IO[bytes]) -> None:
+        """:meth:`write_blob` under the name a blob sink uses."""
+        self.write_blob(digest, stream)
+
+    def write_blob(self, digest: Hash, stream: IO[bytes]) -> None:
+        """Store a blob, atomically, verifying it on the way; skipped if it is there already."""
+        if self.has(digest):
+            return
+        self._init()
+        with binary(VerifyingReader(stream, digest, what=f"blob {digest} for {self.path}")) as verified:
+            _atomic_write(self.blob_path(digest), _stream_chunks(verified))
+
+    def _write_bytes(self, data: bytes) -> Hash:
+        digest = Hash.sha256(data)
+        self.write_blob(digest, io.BytesIO(data))
+        return digest
+
+    def _write_layer(self, layer: Layer) -> None:
+        if isinstance(layer, StreamLayer):
+            with layer.compressed() as stream:
+                handle, temporary = tempfile.mkstemp(dir=self.path, prefix=".stream-", suffix=".partial")
+                try:
+                    with os.fdopen(handle, "wb") as out:
+                        for chunk in _stream_chunks(stream):
+                            out.write(chunk)
+                    target = self.blob_path(layer.digest())
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    Path(temporary).replace(target)
+                except BaseException:
+                    with contextlib.suppress(FileNotFoundError):
+                        Path(temporary).unlink()
+                    raise
+            return
+        if not self.has(layer.digest()):
+            with layer.compressed() as stream:
+                self.write_blob(layer.digest(), stream)
+
+    def write_image(self, image: Image) -> Descriptor:
+        """Store an image's blobs (layers, config, manifest; not ``index.json``)."""
+        self._init()
+        for layer in image.layers():
+            if layer.media_type().is_distributable():
+                self._write_layer(layer)
+        self._write_bytes(image.raw_config_file())
+        self._write_bytes(image.raw_manifest())
+        return image.descriptor()
+
+    def write_index(self, index: ImageIndex) -> Descriptor:
+        """Store an index's children (recursively) and the index itself as blobs."""
+        self._init()
+        for _, child in index.children():
+            if isinstance(child, Image):
+                self.write_image(child)
+            elif isinstance(child, ImageIndex):
+                self.write_index(child)
+            else:
+                self._write_layer(child)
+        self._write_bytes(index.raw_manifest())
+        return index.descriptor()
+
+    def _init(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        marker = self.path / "oci-layout"
+        if not marker.exists():
+            _atomic_write(marker, LAYOUT_VERSION)
+        if not (self.path / "index.json").exists():
+            with self._locked():
+                if not (self.path / "index.json").exists():
+                    _atomic_write(self.path / "index.json", IndexManifest(media_type=MediaType.OCI_INDEX).to_json())
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.mkdir(parents=True, exist_ok=True)
+        with (self.path / ".index.json.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _update_index(self, change: Callable[[list[Descriptor]], list[Descriptor]]) -> None:
+        """Read, change and atomically rewrite ``index.json`` under the lock."""
+        self._init()
+        with self._locked():
+            current = IndexManifest.from_json((self.path / "index.json").read_bytes())
+            updated = attrs.evolve(current, manifests=change(list(current.manifests)))
+            _atomic_write(self.path / "index.json", updated.to_json())
+
+    def append_descriptor(self, descriptor: Descriptor) -> None:
+        """Add an entry to ``index.json`` (its blobs should be there already)."""
+        self._update_index(lambda entries: [*entries, descriptor])
+
+    def append_image(
+        self,
+        image: Image,
+        *,
+        annotations: Mapping[str, str] | None = None,
+        platform: Platform | None = None,
+        urls: Sequence[str] = (),
+    ) -> Descriptor:
+        """Store an image and add its entry (with these annotations, platform, URLs)."""
+        descriptor = self._described(self.write_image(image), annotations, platform, urls)
+        self.append_descriptor(descriptor)
+        return descriptor
+
+    def append_index(
+        self, index: ImageIndex, *, annotations: Mapping[str, str] | None = None, urls: Sequence[str] = ()
+    ) -> Descriptor:
+        """Store an index and add its entry."""
+        descriptor = self._described(self.write_index(index), annotations, None, urls)
+        self.append_descriptor(descriptor)
+        return descriptor
+
+    @staticmethod
+    def _described(
+        descriptor: Descriptor, annotations: Mapping[str, str] | None, platform: Platform | None, urls: Sequence[str]
+    ) -> Descriptor:
+        return attrs.evolve(
+            descriptor,
+            annotations=annotations or descriptor.annotations,
+            platform=platform or descriptor.platform,
+            urls=urls or descriptor.urls,
+        )
+
+    def replace_image(self, image: Image, matches: Matcher, **options: object) -> Descriptor:
+        """Store an image; its entry replaces those for which ``matches`` is true."""
+        descriptor = self._described(self.write_image(image), *_entry_options(options))
+        self._update_index(lambda entries: [*(e for e in entries if not matches(e)), descriptor])
+        return descriptor
+
+    def replace_index(self, index: ImageIndex, matches: Matcher, **options: object) -> Descriptor:
+        """Store an index; its entry replaces those for which ``matches`` is true."""
+        descriptor = self._described(self.write_index(index), *_entry_options(options))
+        self._update_index(lambda entries: [*(e for e in entries if not matches(e)), descriptor])
+        return descriptor
+
+    def remove_descriptors(self, matches: Matcher) -> None:
+        """Drop the ``index.json`` entries for which ``matches`` is true (blobs stay until :meth:`gc`)."""
+        self._update_index(lambda entries: [e for e in entries if not matches(e)])
+
+    def gc(self) -> list[Hash]:
+        """Remove every blob nothing in ``index.json`` reaches; returns what was removed."""
+        with self._locked():
+            reachable = self._reachable()
+            removed = []
+            folder = self.path / "blobs"
+            for path in sorted(folder.glob("*/*")) if folder.exists() else []:
+                try:
+                    digest = Hash(path.parent.name, path.name)
+                except ValueError:
+                    continue  # not a blob (a leftover temporary file is one too old to matter)
+                if digest not in reachable:
+                    path.unlink()
+                    removed.append(digest)
+            return removed
+
+    def _reachable(self) -> set[Hash]:
+        found: set[Hash] = set()
+
+        def walk(entries: Sequence[Descriptor]) -> None:
+            for entry in entries:
+                if entry.digest in found:
+                    continue
+                found.add(entry.digest)
+                if entry.media_type.is_index():
+                    walk(IndexManifest.from_json(self.read_blob(entry.digest)).manifests)
+                elif entry.media_type.is_image():
+                    manifest = Manifest.from_json(self.read_blob(entry.digest))
+                    found.add(manifest.config.digest)
+                    found.update(layer.digest for layer in manifest.layers)
+                    if manifest.subject is not None:
+                        found.add(manifest.subject.digest)
+
+        walk(IndexManifest.from_json((self.path / "index.json").read_bytes()).manifests)
+        return found
+
+
+def _entry_options(options: Mapping[str, object]) -> tuple[Mapping[str, str] | None, Platform | None, Sequence[str]]:
+    unknown = set(options) - {"annotations", "platform", "urls"}
+    if unknown:
+        raise TypeError(f"unknown options: {', '.join(sorted(unknown))}")
+    return options.get("annotations"), options.get("platform"), options.get("urls", ())  # type: ignore[return-value]
+
+
+def stat_is_regular(stream: IO[bytes]) -> bool:
+    return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+
+
+class LayoutLayer(Layer):
+    """A blob of a layout, described by the manifest that names it."""
+
+    def __init__(self, layout: Layout, descriptor: Descriptor, diff_id: Hash | None = None) -> None:
+        self._layout, self._descriptor, self._diff_id = layout, descriptor, diff_id
+
+    def digest(self) -> Hash:
+        return self._descriptor.digest
+
+    def size(self) -> int:
+        return self._descriptor.size
+
+    def media_type(self) -> MediaType:
+        return self._descriptor.media_type
+
+    def open_compressed(self) -> IO[bytes]:
+        return self._layout.open_blob(self._descriptor.digest)
+
+    def diff_id(self) -> Hash:
+        return self._diff_id or super().diff_id()
+
+
+class LayoutImage(Image):
+    """An image in a layout; its manifest and config are verified as they are read."""
+
+    def __init__(self, layout: Layout, digest: Hash, descriptor: Descriptor | None) -> None:
+        self._layout, self._digest, self._descriptor = layout, digest, descriptor
+
+    @memoized
+    def raw_manifest(self) -> bytes:
+        return self._layout.read_blob(self._digest)
+
+    def media_type(self) -> MediaType:
+        if self._descriptor is not None:
+            return self._descriptor.media_type
+        return self.manifest().media_type or MediaType.OCI_MANIFEST
+
+    @memoized
+    def raw_config_file(self) -> bytes:
+        config = self.manifest().config
+        return self._layout.read_blob(config.digest, config.size)
+
+    @memoized
+    def layers(self) -> list[Layer]:
+        """One layer per manifest entry, each with its own descriptor (the same blob may be listed
+        twice with different media types)."""
+        manifest = self.manifest()
+        diff_ids: tuple[Hash | None, ...] = (None,) * len(manifest.layers)
+        if manifest.config.media_type.is_config():
+            found = self.config_file().rootfs.diff_ids
+            diff_ids = found if len(found) == len(manifest.layers) else diff_ids
+        return [LayoutLayer(self._layout, d, diff_id) for d, diff_id in zip(manifest.layers, diff_ids, strict=True)]
+
+    def layer_by_digest(self, digest: Hash) -> Layer:
+        for layer in self.layers():
+            if layer.digest() == digest:
+                return layer
+        raise NoSuchBlob(f"image {self._digest} in {self._layout.path} has no layer {digest}")
+
+
+class LayoutIndex(ImageIndex):
+    """``index.json`` (``digest`` None) or an index blob of a layout."""
+
+    def __init__(self, layout: Layout, raw: bytes | None, digest: Hash | None) -> None:
+        self._layout, self._raw, self._digest_given = layout, raw, digest
+
+    @memoized
+    def raw_manifest(self) -> bytes:
+        if self._raw is not None:
+            return self._raw
+        assert self._digest_given is not None
+        return self._layout.read_blob(self._digest_given)
+
+    def _entry(self, digest: Hash) -> Descriptor:
+        for descriptor in self.index_manifest().manifests:
+            if descriptor.digest == digest:
+                return descriptor
+        raise NoSuchBlob(f"index in {self._layout.path} has no entry {digest}")
+
+    def image(self, digest: Hash) -> Image:
+        return LayoutImage(self._layout, digest, self._entry(digest))
+
+    def image_index(self, digest: Hash) -> ImageIndex:
+        self._entry(digest)
+        return LayoutIndex(self._layout, None, digest)
+
+    def layer(self, digest: Hash) -> Layer:
+        return LayoutLayer(self._layout, self._entry(digest))
+
+
+def write(path: str | os.PathLike[str], index: ImageIndex) -> Layout:
+    """A layout whose ``index.json`` is ``index`` itself, with every child stored (go-containerregistry's
+    ``layout.Write``): an existing ``index.json`` there is replaced, atomically, after the blobs."""
+    layout = Layout(Path(path))
+    layout._init()
+    for _, child in index.children():
+        if isinstance(child, Image):
+            layout.write_image(child)
+        elif isinstance(child, ImageIndex):
+            layout.write_index(child)
+        else:
+            layout._write_layer(child)
+    with layout._locked():
+        _atomic_write(layout.path / "index.json", index.raw_manifest())
+    return layout
