@@ -1,0 +1,547 @@
+"""``docker save`` tarballs: read images out of them, write images into them.
+
+Reading scans the tarball once and remembers where each member's bytes are, so opening a
+multi-GiB tarball and reading one layer costs one pass over the headers (go-containerregistry scans
+the whole file again for every member). Docker's ``manifest.json`` says which files make each
+image; when the tarball also holds an OCI layout (Docker 25 and later, and what :func:`write`
+produces) the image's own manifest is used, so its digest survives the trip.
+
+Writing produces that same shape: every blob once under ``blobs/sha256/<hex>``, ``index.json`` and
+``oci-layout``, Docker's ``manifest.json`` and the legacy ``repositories`` file, in a fixed
+order, to a file (atomically: a temporary name, then a rename) or to any binary stream (a pipe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import posixpath
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import attrs
+
+from ocimodel import codec
+from ocimodel._memo import memoized
+from ocimodel._streams import Reader, binary, read_head
+from ocimodel.compression import Compression, detect
+from ocimodel.configfile import ConfigFile
+from ocimodel.descriptor import Descriptor
+from ocimodel.errors import BadJSONError, BadLayerError, NoSuchBlob, UnsupportedMediaType
+from ocimodel.hashing import Hash, VerifyingReader
+from ocimodel.image import Image
+from ocimodel.layer import Layer, UncompressedLayer
+from ocimodel.layer._tar import TarChunks
+from ocimodel.manifest import IndexManifest, Manifest
+from ocimodel.mediatype import MediaType
+from ocimodel.name import Digest, Reference, Tag, parse_reference
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+__all__ = ["image", "layer", "manifest", "size", "write"]
+
+Opener = Callable[[], IO[bytes]]
+_CHUNK = 1 << 20
+_REF_NAME = "org.opencontainers.image.ref.name"
+_IMAGE_NAME = "io.containerd.image.name"
+
+
+@attrs.frozen
+class _Member:
+    offset: int
+    size: int
+    kind: bytes
+    linkname: str
+
+
+def _clean(name: str) -> str:
+    return posixpath.normpath(name.lstrip("/")).removeprefix("./")
+
+
+class _Slice(Reader):
+    """``size`` bytes of a file from ``offset``."""
+
+    def __init__(self, stream: IO[bytes], offset: int, size: int) -> None:
+        super().__init__()
+        stream.seek(offset)
+        self._stream, self._left = stream, size
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._stream.read(min(len(view), self._left))
+        view[: len(data)] = data
+        self._left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+            super().close()
+
+
+class TarIndex:
+    """Where each member of a tarball is, from one scan of its headers."""
+
+    def __init__(self, opener: Opener) -> None:
+        self._opener = opener
+        self.members: dict[str, _Member] = {}
+        with opener() as stream:
+            head = read_head(stream, 4)
+            if detect(head) is not Compression.NONE:
+                raise UnsupportedMediaType(
+                    "compressed tarballs cannot be read without decompressing them whole for every layer: "
+                    "decompress it first (gunzip / zstd -d)"
+                )
+            if not stream.seekable():
+                raise UnsupportedMediaType("a tarball is read from a file (something seekable), not a pipe")
+            stream.seek(0)
+            with tarfile.open(fileobj=stream, mode="r:") as archive:
+                for member in archive:
+                    self.members[_clean(member.name)] = _Member(
+                        member.offset_data, member.size, member.type, member.linkname
+                    )
+
+    def _resolve(self, name: str) -> tuple[str, _Member]:
+        seen = set()
+        current = _clean(name)
+        while True:
+            member = self.members.get(current)
+            if member is None:
+                raise NoSuchBlob(f"the tarball has no file {name!r}")
+            if member.kind == tarfile.SYMTYPE:
+                current = _clean(posixpath.join(posixpath.dirname(current), member.linkname))
+            elif member.kind == tarfile.LNKTYPE:
+                current = _clean(member.linkname)
+            else:
+                return current, member
+            if current in seen:
+                raise BadLayerError(f"the tarball's links around {name!r} form a loop")
+            seen.add(current)
+
+    def __contains__(self, name: str) -> bool:
+        return _clean(name) in self.members
+
+    def open(self, name: str) -> IO[bytes]:
+        _, member = self._resolve(name)
+        return binary(_Slice(self._opener(), member.offset, member.size))
+
+    def read(self, name: str) -> bytes:
+        with self.open(name) as stream:
+            return stream.read()
+
+
+def _json(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError as error:
+        raise BadJSONError(what, [f"not valid JSON: {error}"]) from None
+
+
+@attrs.frozen
+class ManifestEntry:
+    """One image of Docker's ``manifest.json``."""
+
+    config: str
+    repo_tags: tuple[str, ...]
+    layers: tuple[str, ...]
+    layer_sources: Mapping[str, Any]
+
+
+def manifest(source: str | os.PathLike[str] | Opener) -> list[ManifestEntry]:
+    """The entries of a tarball's ``manifest.json``."""
+    return _entries(TarIndex(_opener(source)))
+
+
+def _entries(index: TarIndex) -> list[ManifestEntry]:
+    raw = _json(index.read("manifest.json"), "manifest.json")
+    if not isinstance(raw, list):
+        raise BadJSONError("manifest.json", ["$: expected an array of images"])
+    entries = []
+    for position, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("Config"), str):
+            raise BadJSONError("manifest.json", [f"$[{position}]: expected an object with a Config path"])
+        entries.append(
+            ManifestEntry(
+                item["Config"],
+                tuple(item.get("RepoTags") or ()),
+                tuple(item.get("Layers") or ()),
+                item.get("LayerSources") or {},
+            )
+        )
+    return entries
+
+
+def _opener(source: str | os.PathLike[str] | Opener) -> Opener:
+    if callable(source):
+        return source
+    location = Path(source)
+    return lambda: location.open("rb")
+
+
+def _matches(repo_tag: str, wanted: Tag) -> bool:
+    try:
+        return Tag(repo_tag).name == wanted.name
+    except ValueError:
+        return False
+
+
+def image(source: str | os.PathLike[str] | Opener, tag: Tag | str | None = None) -> Image:
+    """The image in a tarball (a path, or an opener of a seekable stream); ``tag`` picks one when
+    there are several."""
+    index = TarIndex(_opener(source))
+    entries = _entries(index)
+    if tag is None:
+        if len(entries) != 1:
+            raise NoSuchBlob(f"the tarball holds {len(entries)} images: say which, by tag")
+        entry = entries[0]
+    else:
+        wanted = tag if isinstance(tag, Tag) else Tag(tag)
+        found = [e for e in entries if any(_matches(t, wanted) for t in e.repo_tags)]
+        if not found:
+            available = ", ".join(t for e in entries for t in e.repo_tags) or "none"
+            raise NoSuchBlob(f"the tarball has no image tagged {wanted}; it has: {available}")
+        entry = found[0]
+    oci = _oci_image(index, entry)
+    return oci if oci is not None else TarballImage(index, entry)
+
+
+def _digest_in(path: str) -> Hash | None:
+    parts = _clean(path).split("/")
+    if len(parts) == 3 and parts[0] == "blobs":
+        try:
+            return Hash(parts[1], parts[2])
+        except ValueError:
+            return None
+    return None
+
+
+def _oci_image(index: TarIndex, entry: ManifestEntry) -> Image | None:
+    """The image's own manifest, when the tarball carries an OCI layout that has it."""
+    config = _digest_in(entry.config)
+    if config is None or "index.json" not in index:
+        return None
+    pending = list(IndexManifest.from_json(index.read("index.json")).manifests)
+    while pending:
+        descriptor = pending.pop(0)
+        path = f"blobs/{descriptor.digest.algorithm}/{descriptor.digest.hex}"
+        if path not in index:
+            continue
+        if descriptor.media_type.is_index():
+            pending.extend(IndexManifest.from_json(index.read(path)).manifests)
+        elif descriptor.media_type.is_image():
+            candidate = _OCIImage(index, descriptor)
+            if candidate.manifest().config.digest == config:
+                return candidate
+    return None
+
+
+class _BlobLayer(Layer):
+    """A compressed blob in the tarball, described by a manifest."""
+
+    def __init__(self, index: TarIndex, path: str, descriptor: Descriptor, diff_id: Hash | None = None) -> None:
+        self._index, self._path, self._descriptor, self._diff_id = index, path, descriptor, diff_id
+
+    def digest(self) -> Hash:
+        return self._descriptor.digest
+
+    def size(self) -> int:
+        return self._descriptor.size
+
+    def media_type(self) -> MediaType:
+        return self._descriptor.media_type
+
+    def open_compressed(self) -> IO[bytes]:
+        return self._index.open(self._path)
+
+    def diff_id(self) -> Hash:
+        return self._diff_id or super().diff_id()
+
+
+class _OCIImage(Image):
+    """An image whose manifest is one of the tarball's blobs."""
+
+    def __init__(self, index: TarIndex, descriptor: Descriptor) -> None:
+        self._index, self._descriptor = index, descriptor
+
+    def _blob(self, digest: Hash) -> str:
+        return f"blobs/{digest.algorithm}/{digest.hex}"
+
+    @memoized
+    def raw_manifest(self) -> bytes:
+        data = self._index.read(self._blob(self._descriptor.digest))
+        if Hash.sha256(data) != self._descriptor.digest:
+            raise BadLayerError(f"the tarball's manifest {self._descriptor.digest} does not match its digest")
+        return data
+
+    def media_type(self) -> MediaType:
+        return self._descriptor.media_type
+
+    @memoized
+    def raw_config_file(self) -> bytes:
+        config = self.manifest().config
+        with binary(_verified(self._index.open(self._blob(config.digest)), config)) as stream:
+            return stream.read()
+
+    @memoized
+    def layers(self) -> list[Layer]:
+        """One layer per manifest entry, each with its own descriptor."""
+        return [_BlobLayer(self._index, self._blob(d.digest), d) for d in self.manifest().layers]
+
+    def layer_by_digest(self, digest: Hash) -> Layer:
+        for each in self.layers():
+            if each.digest() == digest:
+                return each
+        raise NoSuchBlob(f"image {self.digest()} has no layer {digest}")
+
+
+def _verified(stream: IO[bytes], descriptor: Descriptor) -> Reader:
+    return VerifyingReader(stream, descriptor.digest, descriptor.size, what=f"blob {descriptor.digest}")
+
+
+class _FileLayer(Layer):
+    """A compressed layer file of a classic ``docker save``: digest and size by hashing it once."""
+
+    def __init__(self, index: TarIndex, path: str, media_type: MediaType, diff_id: Hash | None) -> None:
+        self._index, self._path, self._media_type, self._diff_id = index, path, media_type, diff_id
+
+    @memoized
+    def _measure(self) -> tuple[Hash, int]:
+        with self._index.open(self._path) as stream:
+            return Hash.of_stream(stream)
+
+    def digest(self) -> Hash:
+        return self._measure()[0]
+
+    def size(self) -> int:
+        return self._measure()[1]
+
+    def media_type(self) -> MediaType:
+        return self._media_type
+
+    def open_compressed(self) -> IO[bytes]:
+        return self._index.open(self._path)
+
+    def diff_id(self) -> Hash:
+        return self._diff_id or super().diff_id()
+
+
+class _TarFileLayer(UncompressedLayer):
+    """An uncompressed layer file (``layer.tar``), gzip'd once when its digest is needed."""
+
+    def __init__(self, index: TarIndex, path: str, diff_id: Hash | None) -> None:
+        self._index, self._path, self._diff_id = index, path, diff_id
+
+    def open_uncompressed(self) -> IO[bytes]:
+        return self._index.open(self._path)
+
+    def known_diff_id(self) -> Hash | None:
+        return self._diff_id
+
+
+class TarballImage(Image):
+    """An image of a classic ``docker save``: the config and layer files of a ``manifest.json``
+    entry; the manifest (Docker schema 2) is made from them, layers compressed as needed."""
+
+    def __init__(self, index: TarIndex, entry: ManifestEntry) -> None:
+        self._index, self._entry = index, entry
+
+    def media_type(self) -> MediaType:
+        return MediaType.DOCKER_MANIFEST_SCHEMA2
+
+    @memoized
+    def raw_config_file(self) -> bytes:
+        return self._index.read(self._entry.config)
+
+    @memoized
+    def layers(self) -> list[Layer]:
+        diff_ids = ConfigFile.from_json(self.raw_config_file()).rootfs.diff_ids
+        if len(diff_ids) != len(self._entry.layers):
+            raise BadJSONError(
+                "manifest.json",
+                [f"the config names {len(diff_ids)} layers but manifest.json lists {len(self._entry.layers)}"],
+            )
+        made: list[Layer] = []
+        for path, diff_id in zip(self._entry.layers, diff_ids, strict=True):
+            source = self._entry.layer_sources.get(str(diff_id))
+            if source is not None:
+                made.append(_BlobLayer(self._index, path, codec.structure(source, Descriptor), diff_id))
+                continue
+            with self._index.open(path) as stream:
+                found = detect(read_head(stream, 4))
+            if found is Compression.NONE:
+                made.append(_TarFileLayer(self._index, path, diff_id))
+            else:
+                kind = MediaType.DOCKER_LAYER if found is Compression.GZIP else MediaType.OCI_LAYER_ZSTD
+                made.append(_FileLayer(self._index, path, kind, diff_id))
+        return made
+
+    @memoized
+    def raw_manifest(self) -> bytes:
+        config = self.raw_config_file()
+        return Manifest(
+            media_type=MediaType.DOCKER_MANIFEST_SCHEMA2,
+            config=Descriptor.of(config, MediaType.DOCKER_CONFIG),
+            layers=[each.descriptor() for each in self.layers()],
+        ).to_json()
+
+    def layer_by_digest(self, digest: Hash) -> Layer:
+        for each in self.layers():
+            if each.digest() == digest:
+                return each
+        raise NoSuchBlob(f"image {self.digest()} has no layer {digest}")
+
+
+def layer(source: str | os.PathLike[str] | Opener, path: str) -> Layer:
+    """One file of a tarball as a layer (compressed or not)."""
+    index = TarIndex(_opener(source))
+    with index.open(path) as stream:
+        found = detect(read_head(stream, 4))
+    if found is Compression.NONE:
+        return _TarFileLayer(index, path, None)
+    return _FileLayer(
+        index, path, MediaType.DOCKER_LAYER if found is Compression.GZIP else MediaType.OCI_LAYER_ZSTD, None
+    )
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+@attrs.frozen
+class _Entry:
+    name: str
+    size: int
+    open: Callable[[], IO[bytes]]
+
+
+def _repo_tag(reference: Reference) -> str | None:
+    if isinstance(reference, Digest):
+        return None
+    text = str(reference)
+    return text if text.endswith(f":{reference.tag}") else f"{text}:{reference.tag}"
+
+
+def _blob_name(digest: Hash) -> str:
+    return f"blobs/{digest.algorithm}/{digest.hex}"
+
+
+def _normalise(
+    images: Mapping[Reference | str, Image] | Image, tag: Reference | str | None
+) -> list[tuple[Reference, Image]]:
+    if isinstance(images, Image):
+        if tag is None:
+            raise ValueError("a single image needs a tag= to be written under")
+        images = {tag: images}
+    pairs = [(r if isinstance(r, Tag | Digest) else parse_reference(r), i) for r, i in images.items()]
+    return sorted(pairs, key=lambda pair: pair[0].name)
+
+
+def _plan(pairs: list[tuple[Reference, Image]]) -> list[_Entry]:
+    entries: dict[str, _Entry] = {}
+
+    def add_bytes(data: bytes) -> str:
+        name = _blob_name(Hash.sha256(data))
+        entries.setdefault(name, _Entry(name, len(data), lambda data=data: io.BytesIO(data)))  # type: ignore[misc]
+        return name
+
+    manifest_json: list[dict[str, Any]] = []
+    index_entries: list[Descriptor] = []
+    repositories: dict[str, dict[str, str]] = {}
+    by_image: dict[Hash, dict[str, Any]] = {}
+    for reference, target in pairs:
+        layer_names, sources = [], {}
+        diff_ids = target.config_file().rootfs.diff_ids
+        for descriptor, diff_id, each in zip(target.manifest().layers, diff_ids, target.layers(), strict=True):
+            name = _blob_name(each.digest())
+            entries.setdefault(name, _Entry(name, each.size(), each.compressed))
+            layer_names.append(name)
+            if not descriptor.media_type.is_distributable():  # keep its URLs: docker load needs them
+                sources[str(diff_id)] = codec.converter.unstructure(descriptor)
+        config_name = add_bytes(target.raw_config_file())
+        add_bytes(target.raw_manifest())
+        repo_tag = _repo_tag(reference)
+        item = by_image.get(target.digest())
+        if item is None:
+            item = {"Config": config_name, "RepoTags": [], "Layers": layer_names}
+            if sources:
+                item["LayerSources"] = sources
+            by_image[target.digest()] = item
+            manifest_json.append(item)
+        annotations = {_IMAGE_NAME: reference.name}
+        if repo_tag is not None:
+            item["RepoTags"].append(repo_tag)
+            annotations[_REF_NAME] = reference.identifier
+            repository = repo_tag.rpartition(":")[0]
+            repositories.setdefault(repository, {})[reference.identifier] = target.config_name().hex
+        index_entries.append(attrs.evolve(target.descriptor(), annotations=annotations))
+    index = IndexManifest(media_type=MediaType.OCI_INDEX, manifests=index_entries).to_json()
+    files = [
+        ("index.json", index),
+        ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
+        ("manifest.json", json.dumps(manifest_json, separators=(",", ":")).encode()),
+        ("repositories", json.dumps(repositories, separators=(",", ":"), sort_keys=True).encode()),
+    ]
+    plan = list(entries.values())
+    plan.extend(_Entry(name, len(data), lambda data=data: io.BytesIO(data)) for name, data in files)  # type: ignore[misc]
+    return plan
+
+
+def _info(entry: _Entry) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(entry.name)
+    info.size = entry.size
+    info.mode = 0o644
+    info.mtime = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def _chunks(plan: Iterable[_Entry]) -> Iterator[bytes]:
+    out = TarChunks()
+    for entry in plan:
+        with entry.open() as stream:
+            yield from out.member(_info(entry), iter(lambda stream=stream: stream.read(_CHUNK), b""))  # type: ignore[misc]
+    yield out.end()
+
+
+def size(images: Mapping[Reference | str, Image] | Image, *, tag: Reference | str | None = None) -> int:
+    """The exact size in bytes of what :func:`write` would write (layers made from uncompressed
+    content are compressed to know theirs)."""
+    out = TarChunks()
+    total = 0
+    for entry in _plan(_normalise(images, tag)):
+        header = _info(entry).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        total += len(header) + entry.size + (-entry.size % tarfile.BLOCKSIZE)
+    out.offset = total
+    return total + len(out.end())
+
+
+def write(
+    target: str | os.PathLike[str] | IO[bytes],
+    images: Mapping[Reference | str, Image] | Image,
+    *,
+    tag: Reference | str | None = None,
+) -> None:
+    """Write images into a tarball ``docker load`` and ``skopeo`` read: ``{tag: image}``, or one
+    image and ``tag=``. A path is written atomically; a stream (a pipe) is written as it goes."""
+    plan = _plan(_normalise(images, tag))
+    if isinstance(target, str | os.PathLike):
+        path = Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".partial")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                for chunk in _chunks(plan):
+                    out.write(chunk)
+            Path(temporary).replace(path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                Path(temporary).unlink()
+            raise
+    else:
+        for chunk in _chunks(plan):
+            target.write(chunk)
