@@ -195,6 +195,8 @@ def image(source: str | os.PathLike[str] | Opener, tag: Tag | str | None = None)
     """The image in a tarball (a path, or an opener of a seekable stream); ``tag`` picks one when
     there are several."""
     index = TarIndex(_opener(source))
+    if "manifest.json" not in index and "repositories" in index:
+        return _legacy_image(index, tag)
     entries = _entries(index)
     if tag is None:
         if len(entries) != 1:
@@ -380,6 +382,95 @@ class TarballImage(Image):
                 kind = MediaType.DOCKER_LAYER if found is Compression.GZIP else MediaType.OCI_LAYER_ZSTD
                 made.append(_FileLayer(self._index, path, kind, diff_id))
         return made
+
+    @memoized
+    def raw_manifest(self) -> bytes:
+        config = self.raw_config_file()
+        return Manifest(
+            media_type=MediaType.DOCKER_MANIFEST_SCHEMA2,
+            config=Descriptor.of(config, MediaType.DOCKER_CONFIG),
+            layers=[each.descriptor() for each in self.layers()],
+        ).to_json()
+
+    def layer_by_digest(self, digest: Hash) -> Layer:
+        for each in self.layers():
+            if each.digest() == digest:
+                return each
+        raise NoSuchBlob(f"image {self.digest()} has no layer {digest}")
+
+
+def _legacy_image(index: TarIndex, tag: Tag | str | None) -> Image:
+    """An image of a pre-1.10 ``docker save`` (``repositories`` and ``<id>/json``, no manifest.json)."""
+    repositories = _json(index.read("repositories"), "repositories")
+    if not isinstance(repositories, dict):
+        raise BadJSONError("repositories", ["$: expected an object"])
+    named = {
+        f"{repository}:{name}": top
+        for repository, tags in repositories.items()
+        if isinstance(tags, dict)
+        for name, top in tags.items()
+    }
+    if tag is None:
+        if len(named) != 1:
+            raise NoSuchBlob(f"the tarball holds {len(named)} tagged images: say which, by tag")
+        (top,) = named.values()
+    else:
+        wanted = tag if isinstance(tag, Tag) else Tag(tag)
+        found = [top for text, top in named.items() if _matches(text, wanted)]
+        if not found:
+            raise NoSuchBlob(f"the tarball has no image tagged {wanted}; it has: {', '.join(named) or 'none'}")
+        top = found[0]
+    return _LegacyImage(index, str(top))
+
+
+class _LegacyImage(Image):
+    """The v1 layer chain from ``top`` down, with a config made from the top layer's v1 JSON."""
+
+    def __init__(self, index: TarIndex, top: str) -> None:
+        self._index, self._top = index, top
+
+    @memoized
+    def _chain(self) -> list[tuple[str, dict[str, Any]]]:
+        chain: list[tuple[str, dict[str, Any]]] = []
+        current: str | None = self._top
+        while current:
+            if any(identifier == current for identifier, _ in chain):
+                raise BadLayerError(f"the legacy tarball's layer parents loop at {current}")
+            described = _json(self._index.read(f"{current}/json"), f"{current}/json")
+            chain.append((current, described))
+            current = described.get("parent")
+        return list(reversed(chain))
+
+    @memoized
+    def layers(self) -> list[Layer]:
+        made: list[Layer] = []
+        for identifier, _ in self._chain():
+            with self._index.open(f"{identifier}/layer.tar") as stream:
+                diff_id = Hash.of_stream(stream)[0]
+            made.append(_TarFileLayer(self._index, f"{identifier}/layer.tar", diff_id))
+        return made
+
+    @memoized
+    def raw_config_file(self) -> bytes:
+        chain = self._chain()
+        top = chain[-1][1]
+        kept = {
+            key: top[key]
+            for key in ("architecture", "os", "created", "author", "container", "docker_version", "config")
+            if key in top
+        }
+        kept["rootfs"] = {"type": "layers", "diff_ids": [str(each.diff_id()) for each in self.layers()]}
+        kept["history"] = [
+            {
+                "created": described.get("created"),
+                "created_by": " ".join((described.get("container_config") or {}).get("Cmd") or []),
+            }
+            for _, described in chain
+        ]
+        return codec.structure(kept, ConfigFile).to_json()
+
+    def media_type(self) -> MediaType:
+        return MediaType.DOCKER_MANIFEST_SCHEMA2
 
     @memoized
     def raw_manifest(self) -> bytes:

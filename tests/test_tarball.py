@@ -219,3 +219,33 @@ def test_skopeo_reads_ours_and_we_read_skopeo_s(registry: DistributionRegistry, 
     validate.image(read)
     assert read.config_file() == image.config_file()
     assert [d.digest for d in read.manifest().layers] == [d.digest for d in image.manifest().layers]
+
+
+def test_a_legacy_save_with_only_repositories(tmp_path: Path) -> None:
+    first = layer.from_files({"bin/sh": b"shell"})
+    second = layer.from_files({"etc/motd": b"hello"})
+    path = tmp_path / "legacy.tar"
+    with tarfile.open(path, "w") as archive:
+
+        def add(name: str, data: bytes) -> None:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+        for identifier, parent, made in (("a" * 64, None, first), ("b" * 64, "a" * 64, second)):
+            with made.uncompressed() as stream:
+                add(f"{identifier}/layer.tar", stream.read())
+            add(f"{identifier}/VERSION", b"1.0")
+            described = {"id": identifier, "created": "2015-01-02T03:04:05Z", "architecture": "amd64", "os": "linux"}
+            described |= {"config": {"Cmd": ["sh"]}, "container_config": {"Cmd": ["/bin/sh", "-c", "#(nop) ADD"]}}
+            if parent:
+                described["parent"] = parent
+            add(f"{identifier}/json", json.dumps(described).encode())
+        add("repositories", json.dumps({"old/app": {"v1": "b" * 64}}).encode())
+    read = tarball.image(path, "old/app:v1")
+    config = read.config_file()
+    assert config.rootfs.diff_ids == (first.diff_id(), second.diff_id())
+    assert config.config.cmd == ("sh",)
+    assert [h.created_by for h in config.history] == ["/bin/sh -c #(nop) ADD"] * 2
+    validate.image(read)
+    assert tarball.image(path).digest() == read.digest()
