@@ -454,11 +454,8 @@ class _LegacyImage(Image):
     def raw_config_file(self) -> bytes:
         chain = self._chain()
         top = chain[-1][1]
-        kept = {
-            key: top[key]
-            for key in ("architecture", "os", "created", "author", "container", "docker_version", "config")
-            if key in top
-        }
+        copied = ("architecture", "os", "created", "author", "container", "docker_version", "config")
+        kept: dict[str, Any] = {key: top[key] for key in copied if key in top}
         kept["rootfs"] = {"type": "layers", "diff_ids": [str(each.diff_id()) for each in self.layers()]}
         kept["history"] = [
             {

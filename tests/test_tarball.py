@@ -236,7 +236,8 @@ def test_a_legacy_save_with_only_repositories(tmp_path: Path) -> None:
             with made.uncompressed() as stream:
                 add(f"{identifier}/layer.tar", stream.read())
             add(f"{identifier}/VERSION", b"1.0")
-            described = {"id": identifier, "created": "2015-01-02T03:04:05Z", "architecture": "amd64", "os": "linux"}
+            described: dict[str, object] = {"id": identifier, "created": "2015-01-02T03:04:05Z", "os": "linux"}
+            described["architecture"] = "amd64"
             described |= {"config": {"Cmd": ["sh"]}, "container_config": {"Cmd": ["/bin/sh", "-c", "#(nop) ADD"]}}
             if parent:
                 described["parent"] = parent
