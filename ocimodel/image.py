@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from abc import abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO
 
 from ocimodel._manifested import Manifested
@@ -17,7 +17,7 @@ from ocimodel.layer import Layer
 from ocimodel.manifest import Manifest
 from ocimodel.mediatype import MediaType
 
-__all__ = ["BlobLayer", "Image", "MemoryImage", "UncompressedImage"]
+__all__ = ["BlobLayer", "DescribedLayer", "Image", "MemoryImage", "SynthesisedImage", "UncompressedImage"]
 
 
 class Image(Manifested):
@@ -144,6 +144,57 @@ class BlobLayer(Layer):
 
     def diff_id(self) -> Hash:
         return self.digest()
+
+
+class DescribedLayer(Layer):
+    """A layer known by its descriptor (from a manifest), its bytes from ``opener``; the diff_id,
+    if the config gave it, is taken as known."""
+
+    def __init__(self, descriptor: Descriptor, opener: Callable[[], IO[bytes]], diff_id: Hash | None = None) -> None:
+        self._descriptor, self._opener, self._diff_id = descriptor, opener, diff_id
+
+    def digest(self) -> Hash:
+        return self._descriptor.digest
+
+    def size(self) -> int:
+        return self._descriptor.size
+
+    def media_type(self) -> MediaType:
+        return self._descriptor.media_type
+
+    def open_compressed(self) -> IO[bytes]:
+        return self._opener()
+
+    def diff_id(self) -> Hash:
+        return self._diff_id or super().diff_id()
+
+
+class SynthesisedImage(Image):
+    """An image whose manifest (Docker schema 2) is made from its config and :meth:`layers`, as
+    files without a manifest (``docker save``) need. Implement :meth:`raw_config_file` and
+    :meth:`layers`."""
+
+    @abstractmethod
+    def layers(self) -> list[Layer]:
+        """The layers, base first."""
+
+    def media_type(self) -> MediaType:
+        return MediaType.DOCKER_MANIFEST_SCHEMA2
+
+    @memoized
+    def raw_manifest(self) -> bytes:
+        config = self.raw_config_file()
+        return Manifest(
+            media_type=MediaType.DOCKER_MANIFEST_SCHEMA2,
+            config=Descriptor.of(config, MediaType.DOCKER_CONFIG),
+            layers=[each.descriptor() for each in self.layers()],
+        ).to_json()
+
+    def layer_by_digest(self, digest: Hash) -> Layer:
+        for each in self.layers():
+            if each.digest() == digest:
+                return each
+        raise NoSuchBlob(f"image {self.digest()} has no layer {digest}")
 
 
 class MemoryImage(Image):

@@ -15,19 +15,19 @@ import fcntl
 import io
 import os
 import stat
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 import attrs
 
+from ocimodel._files import atomic_write
 from ocimodel._memo import memoized
 from ocimodel._streams import binary
 from ocimodel.descriptor import Descriptor
 from ocimodel.errors import NoSuchBlob
 from ocimodel.hashing import Hash, VerifyingReader
-from ocimodel.image import Image
+from ocimodel.image import DescribedLayer, Image
 from ocimodel.index import ImageIndex
 from ocimodel.layer import Layer, StreamLayer
 from ocimodel.manifest import IndexManifest, Manifest
@@ -43,25 +43,6 @@ REF_NAME = "org.opencontainers.image.ref.name"
 _CHUNK = 1 << 20
 
 Matcher = Callable[[Descriptor], bool]
-
-
-def _atomic_write(path: Path, chunks: Iterator[bytes] | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".partial")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            if isinstance(chunks, bytes):
-                out.write(chunks)
-            else:
-                for chunk in chunks:
-                    out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        Path(temporary).replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            Path(temporary).unlink()
-        raise
 
 
 def _stream_chunks(stream: IO[bytes]) -> Iterator[bytes]:
@@ -137,7 +118,7 @@ class Layout:
             return
         self._init()
         with binary(VerifyingReader(stream, digest, what=f"blob {digest} for {self.path}")) as verified:
-            _atomic_write(self.blob_path(digest), _stream_chunks(verified))
+            atomic_write(self.blob_path(digest), _stream_chunks(verified))
 
     def _write_bytes(self, data: bytes) -> Hash:
         digest = Hash.sha256(data)
@@ -145,20 +126,13 @@ class Layout:
         return digest
 
     def _write_layer(self, layer: Layer) -> None:
-        if isinstance(layer, StreamLayer):
+        if isinstance(layer, StreamLayer):  # its name is known only once it has been read
+            staging = self.path / f".stream-{id(layer)}"
             with layer.compressed() as stream:
-                handle, temporary = tempfile.mkstemp(dir=self.path, prefix=".stream-", suffix=".partial")
-                try:
-                    with os.fdopen(handle, "wb") as out:
-                        for chunk in _stream_chunks(stream):
-                            out.write(chunk)
-                    target = self.blob_path(layer.digest())
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    Path(temporary).replace(target)
-                except BaseException:
-                    with contextlib.suppress(FileNotFoundError):
-                        Path(temporary).unlink()
-                    raise
+                atomic_write(staging, _stream_chunks(stream))
+            target = self.blob_path(layer.digest())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging.replace(target)
             return
         if not self.has(layer.digest()):
             with layer.compressed() as stream:
@@ -191,11 +165,11 @@ class Layout:
         self.path.mkdir(parents=True, exist_ok=True)
         marker = self.path / "oci-layout"
         if not marker.exists():
-            _atomic_write(marker, LAYOUT_VERSION)
+            atomic_write(marker, LAYOUT_VERSION)
         if not (self.path / "index.json").exists():
             with self._locked():
                 if not (self.path / "index.json").exists():
-                    _atomic_write(self.path / "index.json", IndexManifest(media_type=MediaType.OCI_INDEX).to_json())
+                    atomic_write(self.path / "index.json", IndexManifest(media_type=MediaType.OCI_INDEX).to_json())
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -213,7 +187,7 @@ class Layout:
         with self._locked():
             current = IndexManifest.from_json((self.path / "index.json").read_bytes())
             updated = attrs.evolve(current, manifests=change(list(current.manifests)))
-            _atomic_write(self.path / "index.json", updated.to_json())
+            atomic_write(self.path / "index.json", updated.to_json())
 
     def append_descriptor(self, descriptor: Descriptor) -> None:
         """Add an entry to ``index.json`` (its blobs should be there already)."""
@@ -315,26 +289,9 @@ def stat_is_regular(stream: IO[bytes]) -> bool:
     return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
 
 
-class LayoutLayer(Layer):
-    """A blob of a layout, described by the manifest that names it."""
-
-    def __init__(self, layout: Layout, descriptor: Descriptor, diff_id: Hash | None = None) -> None:
-        self._layout, self._descriptor, self._diff_id = layout, descriptor, diff_id
-
-    def digest(self) -> Hash:
-        return self._descriptor.digest
-
-    def size(self) -> int:
-        return self._descriptor.size
-
-    def media_type(self) -> MediaType:
-        return self._descriptor.media_type
-
-    def open_compressed(self) -> IO[bytes]:
-        return self._layout.open_blob(self._descriptor.digest)
-
-    def diff_id(self) -> Hash:
-        return self._diff_id or super().diff_id()
+def LayoutLayer(layout: Layout, descriptor: Descriptor, diff_id: Hash | None = None) -> Layer:  # noqa: N802
+    """A blob of a layout, described by the manifest (or index entry) that names it."""
+    return DescribedLayer(descriptor, lambda: layout.open_blob(descriptor.digest), diff_id)
 
 
 class LayoutImage(Image):
@@ -418,5 +375,5 @@ def write(path: str | os.PathLike[str], index: ImageIndex) -> Layout:
         else:
             layout._write_layer(child)
     with layout._locked():
-        _atomic_write(layout.path / "index.json", index.raw_manifest())
+        atomic_write(layout.path / "index.json", index.raw_manifest())
     return layout

@@ -13,13 +13,11 @@ order, to a file (atomically: a temporary name, then a rename) or to any binary 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import posixpath
 import tarfile
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -27,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 import attrs
 
 from ocimodel import codec
+from ocimodel._files import atomic_write
 from ocimodel._memo import memoized
 from ocimodel._streams import Reader, binary, read_head
 from ocimodel.compression import Compression, detect
@@ -34,10 +33,10 @@ from ocimodel.configfile import ConfigFile
 from ocimodel.descriptor import Descriptor
 from ocimodel.errors import BadJSONError, BadLayerError, NoSuchBlob, UnsupportedMediaType
 from ocimodel.hashing import Hash, VerifyingReader
-from ocimodel.image import Image
+from ocimodel.image import DescribedLayer, Image, SynthesisedImage
 from ocimodel.layer import Layer, UncompressedLayer
 from ocimodel.layer._tar import TarChunks
-from ocimodel.manifest import IndexManifest, Manifest
+from ocimodel.manifest import IndexManifest
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Digest, Reference, Tag, parse_reference
 
@@ -243,28 +242,6 @@ def _oci_image(index: TarIndex, entry: ManifestEntry) -> Image | None:
     return None
 
 
-class _BlobLayer(Layer):
-    """A compressed blob in the tarball, described by a manifest."""
-
-    def __init__(self, index: TarIndex, path: str, descriptor: Descriptor, diff_id: Hash | None = None) -> None:
-        self._index, self._path, self._descriptor, self._diff_id = index, path, descriptor, diff_id
-
-    def digest(self) -> Hash:
-        return self._descriptor.digest
-
-    def size(self) -> int:
-        return self._descriptor.size
-
-    def media_type(self) -> MediaType:
-        return self._descriptor.media_type
-
-    def open_compressed(self) -> IO[bytes]:
-        return self._index.open(self._path)
-
-    def diff_id(self) -> Hash:
-        return self._diff_id or super().diff_id()
-
-
 class _OCIImage(Image):
     """An image whose manifest is one of the tarball's blobs."""
 
@@ -293,13 +270,17 @@ class _OCIImage(Image):
     @memoized
     def layers(self) -> list[Layer]:
         """One layer per manifest entry, each with its own descriptor."""
-        return [_BlobLayer(self._index, self._blob(d.digest), d) for d in self.manifest().layers]
+        return [_described(self._index, self._blob(d.digest), d) for d in self.manifest().layers]
 
     def layer_by_digest(self, digest: Hash) -> Layer:
         for each in self.layers():
             if each.digest() == digest:
                 return each
         raise NoSuchBlob(f"image {self.digest()} has no layer {digest}")
+
+
+def _described(index: TarIndex, path: str, descriptor: Descriptor, diff_id: Hash | None = None) -> Layer:
+    return DescribedLayer(descriptor, lambda: index.open(path), diff_id)
 
 
 def _verified(stream: IO[bytes], descriptor: Descriptor) -> Reader:
@@ -346,15 +327,12 @@ class _TarFileLayer(UncompressedLayer):
         return self._diff_id
 
 
-class TarballImage(Image):
+class TarballImage(SynthesisedImage):
     """An image of a classic ``docker save``: the config and layer files of a ``manifest.json``
     entry; the manifest (Docker schema 2) is made from them, layers compressed as needed."""
 
     def __init__(self, index: TarIndex, entry: ManifestEntry) -> None:
         self._index, self._entry = index, entry
-
-    def media_type(self) -> MediaType:
-        return MediaType.DOCKER_MANIFEST_SCHEMA2
 
     @memoized
     def raw_config_file(self) -> bytes:
@@ -372,7 +350,7 @@ class TarballImage(Image):
         for path, diff_id in zip(self._entry.layers, diff_ids, strict=True):
             source = self._entry.layer_sources.get(str(diff_id))
             if source is not None:
-                made.append(_BlobLayer(self._index, path, codec.structure(source, Descriptor), diff_id))
+                made.append(_described(self._index, path, codec.structure(source, Descriptor), diff_id))
                 continue
             with self._index.open(path) as stream:
                 found = detect(read_head(stream, 4))
@@ -382,21 +360,6 @@ class TarballImage(Image):
                 kind = MediaType.DOCKER_LAYER if found is Compression.GZIP else MediaType.OCI_LAYER_ZSTD
                 made.append(_FileLayer(self._index, path, kind, diff_id))
         return made
-
-    @memoized
-    def raw_manifest(self) -> bytes:
-        config = self.raw_config_file()
-        return Manifest(
-            media_type=MediaType.DOCKER_MANIFEST_SCHEMA2,
-            config=Descriptor.of(config, MediaType.DOCKER_CONFIG),
-            layers=[each.descriptor() for each in self.layers()],
-        ).to_json()
-
-    def layer_by_digest(self, digest: Hash) -> Layer:
-        for each in self.layers():
-            if each.digest() == digest:
-                return each
-        raise NoSuchBlob(f"image {self.digest()} has no layer {digest}")
 
 
 def _legacy_image(index: TarIndex, tag: Tag | str | None) -> Image:
@@ -423,7 +386,7 @@ def _legacy_image(index: TarIndex, tag: Tag | str | None) -> Image:
     return _LegacyImage(index, str(top))
 
 
-class _LegacyImage(Image):
+class _LegacyImage(SynthesisedImage):
     """The v1 layer chain from ``top`` down, with a config made from the top layer's v1 JSON."""
 
     def __init__(self, index: TarIndex, top: str) -> None:
@@ -465,24 +428,6 @@ class _LegacyImage(Image):
             for _, described in chain
         ]
         return codec.structure(kept, ConfigFile).to_json()
-
-    def media_type(self) -> MediaType:
-        return MediaType.DOCKER_MANIFEST_SCHEMA2
-
-    @memoized
-    def raw_manifest(self) -> bytes:
-        config = self.raw_config_file()
-        return Manifest(
-            media_type=MediaType.DOCKER_MANIFEST_SCHEMA2,
-            config=Descriptor.of(config, MediaType.DOCKER_CONFIG),
-            layers=[each.descriptor() for each in self.layers()],
-        ).to_json()
-
-    def layer_by_digest(self, digest: Hash) -> Layer:
-        for each in self.layers():
-            if each.digest() == digest:
-                return each
-        raise NoSuchBlob(f"image {self.digest()} has no layer {digest}")
 
 
 def layer(source: str | os.PathLike[str] | Opener, path: str) -> Layer:
@@ -618,18 +563,7 @@ def write(
     image and ``tag=``. A path is written atomically; a stream (a pipe) is written as it goes."""
     plan = _plan(_normalise(images, tag))
     if isinstance(target, str | os.PathLike):
-        path = Path(target)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".partial")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                for chunk in _chunks(plan):
-                    out.write(chunk)
-            Path(temporary).replace(path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                Path(temporary).unlink()
-            raise
+        atomic_write(Path(target), _chunks(plan))
     else:
         for chunk in _chunks(plan):
             target.write(chunk)

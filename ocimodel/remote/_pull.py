@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +11,7 @@ from typing import IO, TYPE_CHECKING, Protocol
 
 import attrs
 
+from ocimodel._files import atomic_write
 from ocimodel._streams import Reader, binary
 from ocimodel.hashing import Hash
 from ocimodel.image import Image
@@ -141,15 +139,4 @@ class DirectorySink:
         return self.path(digest).is_file()
 
     def write(self, digest: Hash, stream: IO[bytes]) -> None:
-        final = self.path(digest)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=final.parent, prefix=f".{digest.hex[:12]}-", suffix=".partial")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                while chunk := stream.read(_CHUNK):
-                    out.write(chunk)
-            Path(temporary).replace(final)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                Path(temporary).unlink()
-            raise
+        atomic_write(self.path(digest), iter(lambda: stream.read(_CHUNK), b""))

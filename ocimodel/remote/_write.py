@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
@@ -16,7 +15,7 @@ from ocimodel._streams import Reader, binary
 from ocimodel.descriptor import Descriptor as SpecDescriptor
 from ocimodel.errors import NotFound, OCIError, RegistryError, TransportError
 from ocimodel.hashing import Hash
-from ocimodel.image import Image
+from ocimodel.image import BlobLayer, Image
 from ocimodel.index import ImageIndex
 from ocimodel.layer import Layer, StreamLayer
 from ocimodel.manifest import IndexManifest, Manifest
@@ -373,30 +372,8 @@ class _RestartBlob(Exception):
         self.error = error
 
 
-class _ConfigBlob(Layer):
-    """An image's config, pushed like a blob."""
-
-    def __init__(self, data: bytes, media_type: MediaType) -> None:
-        self._data, self._media_type = data, media_type
-
-    def digest(self) -> Hash:
-        return Hash.sha256(self._data)
-
-    def size(self) -> int:
-        return len(self._data)
-
-    def media_type(self) -> MediaType:
-        return self._media_type
-
-    def open_compressed(self) -> IO[bytes]:
-        return io.BytesIO(self._data)
-
-    def diff_id(self) -> Hash:
-        return self.digest()
-
-
 def _config_blob(image: Image) -> Layer:
-    blob: Layer = _ConfigBlob(image.raw_config_file(), image.manifest().config.media_type)
+    blob: Layer = BlobLayer(image.raw_config_file(), image.manifest().config.media_type)
     source = getattr(image, "mount_source", None)
     return MountableLayer(blob, source()) if callable(source) else blob
 
