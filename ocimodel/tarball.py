@@ -34,7 +34,7 @@ from ocimodel.descriptor import Descriptor
 from ocimodel.errors import BadJSONError, BadLayerError, NoSuchBlob, UnsupportedMediaType
 from ocimodel.hashing import Hash, VerifyingReader
 from ocimodel.image import DescribedLayer, Image, SynthesisedImage
-from ocimodel.layer import Layer, UncompressedLayer
+from ocimodel.layer import Layer, UncompressedLayer, from_file
 from ocimodel.layer._tar import TarChunks
 from ocimodel.manifest import IndexManifest
 from ocimodel.mediatype import MediaType
@@ -430,16 +430,10 @@ class _LegacyImage(SynthesisedImage):
         return codec.structure(kept, ConfigFile).to_json()
 
 
-def layer(source: str | os.PathLike[str] | Opener, path: str) -> Layer:
-    """One file of a tarball as a layer (compressed or not)."""
-    index = TarIndex(_opener(source))
-    with index.open(path) as stream:
-        found = detect(read_head(stream, 4))
-    if found is Compression.NONE:
-        return _TarFileLayer(index, path, None)
-    return _FileLayer(
-        index, path, MediaType.DOCKER_LAYER if found is Compression.GZIP else MediaType.OCI_LAYER_ZSTD, None
-    )
+def layer(path: str | os.PathLike[str], *, media_type: str | None = None) -> Layer:
+    """A layer from a tar file on disk, compressed or not (go-containerregistry's
+    ``tarball.LayerFromFile``; the same as :func:`ocimodel.layer.from_file`)."""
+    return from_file(path, media_type=media_type)
 
 
 # ---------------------------------------------------------------------------------------------- writing

@@ -250,3 +250,10 @@ def test_a_legacy_save_with_only_repositories(tmp_path: Path) -> None:
     assert [h.created_by for h in config.history] == ["/bin/sh -c #(nop) ADD"] * 2
     validate.image(read)
     assert tarball.image(path).digest() == read.digest()
+
+
+def test_a_layer_from_a_tar_file(tmp_path: Path) -> None:
+    made = layer.from_files({"a": b"1"})
+    with made.uncompressed() as stream:
+        (tmp_path / "layer.tar").write_bytes(stream.read())
+    assert tarball.layer(tmp_path / "layer.tar").diff_id() == made.diff_id()
