@@ -19,6 +19,7 @@ the library means to report. The branches are the things a caller can act on::
     ├── StreamConsumed                       a single-pass layer was read a second time
     ├── ValidationError                      an image, index or layer disagrees with itself (``validate``)
     ├── CredentialsError                     a credentials file or credential helper could not be used
+    ├── Cancelled                            the caller's ``cancel`` event was set
     ├── TransportError                       no answer from a registry: connection refused, reset, timed out
     │   └── UntrustedCertificate             the registry's TLS certificate is not trusted
     ├── InsecureRedirect                     a registry sent us somewhere we must not go (SSRF guard)
@@ -51,6 +52,7 @@ __all__ = [
     "BadLayerError",
     "BadNameError",
     "BadPlatformError",
+    "Cancelled",
     "CredentialsError",
     "Denied",
     "Diagnostic",
@@ -183,6 +185,11 @@ class NotComputed(OCIError):
 
 class StreamConsumed(OCIError):
     """A single-pass (stream) layer's content was asked for a second time."""
+
+
+class Cancelled(OCIError):
+    """The caller set the ``cancel`` event it passed: the operation stopped between requests or
+    chunks (what it had finished stays done; nothing half-written is left)."""
 
 
 class CredentialsError(OCIError):

@@ -369,3 +369,22 @@ def test_foreign_urls_are_refused_when_unsafe() -> None:
         layer_._from_urls(("https://10.1.2.3/blob",), first)
     with pytest.raises(InsecureRedirect, match="private address"):
         layer_._from_urls(("https://127.0.0.1:9/blob",), first)
+
+
+def test_a_cancel_event_stops_a_download_between_chunks(registry: DistributionRegistry) -> None:
+    import threading
+
+    from ocimodel.errors import Cancelled
+
+    client = Client(registry.host)
+    repository = Repository(f"{registry.host}/remote/cancel")
+    digest = push_blob(client, repository, os.urandom(3 << 20))
+    cancel = threading.Event()
+    fetched = remote.layer(f"{registry.host}/remote/cancel@{digest}", cancel=cancel)
+    with fetched.compressed() as stream:
+        assert len(stream.read(1 << 20)) == 1 << 20
+        cancel.set()
+        with pytest.raises(Cancelled):
+            stream.read(1 << 20)
+    with pytest.raises(Cancelled):
+        remote.head(f"{registry.host}/remote/cancel:v1", session=remote.Session(cancel=cancel))

@@ -44,6 +44,7 @@ class BlobReader(Reader):
 
     def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer).cast("B")
+        self._client.check_cancelled()
         while True:
             if self._response is None:
                 self._resume()

@@ -31,6 +31,8 @@ class Session:
     :param jobs: how many blobs move at once.
     :param allow_foreign: try the ``urls`` of foreign (non-distributable) layers when the
         registry does not have them (https only; never private addresses unless the registry is).
+    :param cancel: a :class:`threading.Event`; setting it stops every operation of the session
+        before its next request or blob chunk (:class:`~ocimodel.errors.Cancelled`).
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class Session:
         verify: bool = True,
         pool: urllib3.PoolManager | None = None,
         allow_foreign: bool = False,
+        cancel: threading.Event | None = None,
     ) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1, got {jobs}")
@@ -67,6 +70,7 @@ class Session:
             "verify": verify,
             "pool": pool,
             "insecure": insecure,
+            "cancel": cancel,
         }
         self._clients: dict[str, Client] = {}
         self._lock = threading.Lock()

@@ -19,7 +19,14 @@ import urllib3
 
 from ocimodel._version import __version__
 from ocimodel.authn import Authenticator, Keychain, StaticKeychain, default_keychain
-from ocimodel.errors import InsecureRedirect, ManifestTooLarge, RegistryError, TransportError, UntrustedCertificate
+from ocimodel.errors import (
+    Cancelled,
+    InsecureRedirect,
+    ManifestTooLarge,
+    RegistryError,
+    TransportError,
+    UntrustedCertificate,
+)
 from ocimodel.hashing import Hash
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Registry, Repository
@@ -145,6 +152,8 @@ class Client:
     :param timeout: seconds for each connect and each read.
     :param user_agent: a prefix for ``User-Agent`` (``"<prefix> ocimodel/<version>"``).
     :param pool: a :class:`urllib3.PoolManager` the caller owns (proxies are then the caller's too).
+    :param cancel: an event that, once set, stops the client before its next request (raising
+        :class:`~ocimodel.errors.Cancelled`); blob reads check it between chunks too.
     """
 
     def __init__(
@@ -162,12 +171,14 @@ class Client:
         user_agent: str | None = None,
         pool: urllib3.PoolManager | None = None,
         manifest_limit: int = MANIFEST_LIMIT,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.registry = registry if isinstance(registry, Registry) else Registry(registry, insecure=insecure)
         self._insecure = insecure or self.registry.insecure
         self.retry = retry or RetryPolicy()
         self.timeout = urllib3.Timeout(connect=timeout, read=timeout)
         self.manifest_limit = manifest_limit
+        self.cancel = cancel
         agent = f"ocimodel/{__version__}"
         self.user_agent = f"{user_agent} {agent}" if user_agent else agent
         self._pool_options = self._tls_options(ca_file, client_cert, verify)
@@ -221,6 +232,7 @@ class Client:
     ) -> urllib3.BaseHTTPResponse:
         """One HTTP exchange (redirects followed, ``Authorization`` dropped across hosts);
         connection failures become :class:`TransportError`."""
+        self.check_cancelled()
         sent = {"User-Agent": self.user_agent, **(headers or {})}
         started = time.monotonic()
         log.debug("--> %s %s", method, redact_url(url))
@@ -240,6 +252,11 @@ class Client:
             raise self._transport_error(method, url, error) from (getattr(error, "reason", None) or error)
         log.debug("<-- %s %s (%.3f s)", response.status, redact_url(url), time.monotonic() - started)
         return response
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`~ocimodel.errors.Cancelled` if the caller's ``cancel`` event is set."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled(f"cancelled: no more requests to {self.registry}")
 
     @staticmethod
     def _transport_error(method: str, url: str, error: Exception) -> TransportError:
