@@ -1,0 +1,138 @@
+"""The embedded registry, driven by the same client as the real one, and by skopeo."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ocimodel import empty, mutate, random, remote, validate
+from ocimodel.image import Image
+from ocimodel.layout import REF_NAME, Layout
+from ocimodel.mediatype import MediaType
+from ocimodel.platform import Platform
+from ocimodel.registry import Registry
+from ocimodel.transport import Client
+from tests.harness.faultproxy import FaultProxy
+
+
+@pytest.fixture
+def embedded() -> Iterator[Registry]:
+    with Registry() as served:
+        yield served
+
+
+def test_write_and_read_images_and_indexes(embedded: Registry) -> None:
+    image = random.image(20_000, 3, seed=1)
+    remote.write(f"{embedded.host}/app:v1", image)
+    fetched = remote.image(f"{embedded.host}/app:v1")
+    assert fetched.digest() == image.digest()
+    validate.image(fetched)
+    index = mutate.append_manifests(
+        empty.index,
+        mutate.IndexAddendum(random.image(100, 1, seed=2), platform=Platform.parse("linux/arm64")),
+        mutate.append_manifests(empty.index, random.image(100, 1, seed=3)),
+    )
+    remote.write_index(f"{embedded.host}/multi:v1", index)
+    validate.index(remote.index(f"{embedded.host}/multi:v1"))
+    remote.write(f"{embedded.host}/copy:v1", remote.image(f"{embedded.host}/app:v1"))  # mounts
+    assert remote.head(f"{embedded.host}/copy:v1").digest == image.digest()
+    remote.delete(f"{embedded.host}/copy:v1")
+    assert "v1" not in remote.list_tags(f"{embedded.host}/copy")
+
+
+def test_tags_and_catalog_page(embedded: Registry) -> None:
+    image = random.image(100, 1, seed=4)
+    for tag in ("a", "b", "c", "d", "e"):
+        remote.write(f"{embedded.host}/paged:{tag}", image)
+    client = Client(embedded.host)
+    from ocimodel.name import Repository
+
+    first = client.tags_page(Repository(f"{embedded.host}/paged"), n=2)
+    assert first.items == ("a", "b")
+    assert first.next_url is not None
+    assert remote.list_tags(f"{embedded.host}/paged", page_size=2) == ["a", "b", "c", "d", "e"]
+    assert remote.catalog(embedded.host, page_size=1) == ["paged"]
+
+
+def test_the_referrers_api(embedded: Registry) -> None:
+    subject = random.image(100, 1, seed=5)
+    remote.write(f"{embedded.host}/referred:v1", subject)
+
+    def artifact(kind: str) -> Image:
+        base = mutate.config_media_type(mutate.media_type(empty.image, MediaType.OCI_MANIFEST), kind)
+        return mutate.subject(base, subject.descriptor())
+
+    sbom, signature = artifact("application/vnd.example.sbom"), artifact("application/vnd.example.sig")
+    for each in (sbom, signature):
+        remote.write(f"{embedded.host}/referred@{each.digest()}", each)
+    assert remote.list_tags(f"{embedded.host}/referred") == ["v1"]  # no fallback tag: the API answers
+    found = remote.referrers(f"{embedded.host}/referred@{subject.digest()}")
+    assert {d.digest for d in found.index_manifest().manifests} == {sbom.digest(), signature.digest()}
+    only = remote.referrers(f"{embedded.host}/referred@{subject.digest()}", artifact_type="application/vnd.example.sig")
+    assert [d.digest for d in only.index_manifest().manifests] == [signature.digest()]
+
+
+def test_relative_locations_and_the_minimum_chunk(tmp_path: Path) -> None:
+    with Registry(chunk_min_length=512 * 1024) as served:
+        proxy = FaultProxy("127.0.0.1", int(served.host.rpartition(":")[2]))
+        proxy.start()
+        try:
+            image = mutate.append_layers(empty.image, random.layer(1_500_000, seed=6))
+            remote.write(f"{proxy.host}/chunky:v1", image, chunked_threshold=1_000_000, chunk_size=256 * 1024)
+            ranges = [r.headers["Content-Range"] for r in proxy.requests("PATCH")]
+            assert ranges[:2] == [f"0-{512 * 1024 - 1}", f"{512 * 1024}-{2 * 512 * 1024 - 1}"]
+            validate.image(remote.image(f"{proxy.host}/chunky:v1"))
+        finally:
+            proxy.stop()
+
+
+def test_disk_storage_survives_a_restart(tmp_path: Path) -> None:
+    image = random.image(1000, 2, seed=7)
+    with Registry(tmp_path / "store") as served:
+        remote.write(f"{served.host}/kept:v1", image)
+    with Registry(tmp_path / "store") as again:
+        fetched = remote.image(f"{again.host}/kept:v1")
+        assert fetched.digest() == image.digest()
+        validate.image(fetched)
+
+
+def test_skopeo_pushes_to_and_pulls_from_it(embedded: Registry, tmp_path: Path) -> None:
+    assert shutil.which("skopeo"), "skopeo is not on PATH: run scripts/install-system-deps"
+    image = mutate.config_media_type(
+        mutate.media_type(random.image(3000, 2, seed=8), MediaType.OCI_MANIFEST), MediaType.OCI_CONFIG
+    )
+    source = Layout(tmp_path / "source")
+    source.append_image(image, annotations={REF_NAME: "v1"})
+    subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            f"oci:{source.path}:v1",
+            f"docker://{embedded.host}/skopeo:v1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    fetched = remote.image(f"{embedded.host}/skopeo:v1")
+    assert fetched.digest() == image.digest()
+    validate.image(fetched)
+    subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            f"docker://{embedded.host}/skopeo:v1",
+            f"oci:{tmp_path / 'pulled'}:v1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    ((_, pulled),) = Layout(tmp_path / "pulled").images()
+    assert pulled.digest() == image.digest()
