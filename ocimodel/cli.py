@@ -1,42 +1,457 @@
 """The ``ocimodel`` command line: crane's verbs and flags, for scripts and people.
 
-Results (digests, JSON) go to stdout and messages to stderr; an error is one line on stderr and
-exit status 1 (2 for a usage error), with a traceback only under ``-v``. Verbs arrive as the
-library grows; ``version`` is here from the start.
+Results (digests, JSON, blobs) go to stdout and messages to stderr. Exit status: 0 on success,
+1 when the operation failed (one line on stderr saying why; a traceback only with ``-v``), 2 for a
+usage error. The library is imported by each verb, so ``ocimodel version`` starts fast.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import json
+import logging
 import sys
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import click
 
 from ocimodel._version import __version__
+
+if TYPE_CHECKING:
+    from ocimodel.image import Image
+    from ocimodel.index import ImageIndex
+    from ocimodel.name import Reference
+    from ocimodel.remote import Session
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ocimodel",
-        description="Work with container images and registries (OCI and Docker formats).",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log requests and show tracebacks")
-    parser.add_argument("--insecure", action="store_true", help="allow plain http and unverified TLS")
-    parser.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="the platform to select from an index")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
-    verbs.add_parser("version", help="print the version of ocimodel")
-    return parser
+@attrs.define
+class Globals:
+    verbose: bool = False
+    insecure: bool = False
+    platform: str | None = None
+
+    def session(self, **options: Any) -> Session:
+        from ocimodel import remote
+
+        platform = None if self.platform in (None, "all") else self.platform
+        return remote.Session(insecure=self.insecure, verify=not self.insecure, platform=platform, **options)
+
+
+def _globals() -> Globals:
+    return click.get_current_context().find_object(Globals) or Globals()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log requests (redacted) and show tracebacks.")
+@click.option("--insecure", is_flag=True, help="Allow plain http and unverified TLS for any registry.")
+@click.option(
+    "--platform", metavar="OS/ARCH[/VARIANT]", help="The platform to pick from an index ('all': keep indexes)."
+)
+@click.pass_context
+def cli(context: click.Context, verbose: bool, insecure: bool, platform: str | None) -> None:
+    """Work with container images and registries (OCI and Docker formats)."""
+    context.obj = Globals(verbose, insecure, platform)
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s", stream=sys.stderr)
+
+
+@cli.command()
+def version() -> None:
+    """Print the version of ocimodel."""
+    click.echo(__version__)
+
+
+def _target(reference: str, session: Session) -> Image | ImageIndex:
+    """An image, or (with --platform all, or none given) an index, as the reference names."""
+    from ocimodel import remote
+
+    found = remote.get(reference, session=session)
+    if found.media_type.is_index() and _globals().platform in (None, "all"):
+        return found.image_index()
+    return found.image()
+
+
+@cli.command()
+@click.argument("image", required=False)
+@click.option("--full-ref", is_flag=True, help="Print the reference with its digest.")
+@click.option("--tarball", "tarball_path", type=click.Path(exists=True, dir_okay=False), help="Read a tarball instead.")
+def digest(image: str | None, full_ref: bool, tarball_path: str | None) -> None:
+    """Print the digest of an image (by HEAD, falling back to GET), or of one in a tarball
+    (IMAGE then picks the tag, if it holds several)."""
+    from ocimodel import remote, tarball
+    from ocimodel.errors import RegistryError
+
+    if tarball_path is not None:
+        click.echo(str(tarball.image(tarball_path, image).digest()))
+        return
+    if image is None:
+        raise click.UsageError("give an IMAGE, or --tarball")
+    session = _globals().session()
+    platform = _globals().platform
+    if platform not in (None, "all"):
+        found = str(remote.image(image, session=session).digest())
+    else:
+        try:
+            found = str(remote.head(image, session=session).digest)
+        except RegistryError:
+            found = str(remote.get(image, session=session).descriptor.digest)
+    if full_ref:
+        click.echo(f"{session.reference(image).repository.name}@{found}")
+    else:
+        click.echo(found)
+
+
+@cli.command()
+@click.argument("image")
+def manifest(image: str) -> None:
+    """Print an image's manifest (the platform's, for an index, with --platform)."""
+    from ocimodel import remote
+
+    session = _globals().session()
+    if _globals().platform not in (None, "all"):
+        data = remote.image(image, session=session).raw_manifest()
+    else:
+        data = remote.get(image, session=session).raw_manifest()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+@cli.command()
+@click.argument("image")
+def config(image: str) -> None:
+    """Print an image's config."""
+    from ocimodel import remote
+
+    sys.stdout.buffer.write(remote.image(image, session=_globals().session()).raw_config_file())
+    sys.stdout.buffer.flush()
+
+
+@cli.command(name="ls")
+@click.argument("repository")
+@click.option("--full-ref", is_flag=True, help="Print full references, not just tags.")
+@click.option("-O", "--omit-digest-tags", is_flag=True, help="Leave out sha256-… tags (referrers and signatures).")
+def list_tags(repository: str, full_ref: bool, omit_digest_tags: bool) -> None:
+    """List the tags of a repository."""
+    from ocimodel import remote
+
+    session = _globals().session()
+    repo = session.repository(repository)
+    for tag in remote.list_tags(repo, session=session):
+        if omit_digest_tags and tag.startswith(("sha256-", "sha512-")):
+            continue
+        click.echo(f"{repo.name}:{tag}" if full_ref else tag)
+
+
+@cli.command()
+@click.argument("registry")
+def catalog(registry: str) -> None:
+    """List the repositories of a registry."""
+    from ocimodel import remote
+
+    for name in remote.catalog(registry, session=_globals().session()):
+        click.echo(name)
+
+
+@cli.command()
+@click.argument("image")
+@click.argument("tag")
+def tag(image: str, tag: str) -> None:
+    """Give an image another tag in its repository (nothing else is copied)."""
+    from ocimodel import remote
+
+    session = _globals().session()
+    found = remote.get(image, session=session)
+    remote.tag(found.reference.repository.tag(tag), found, session=session)
+
+
+@cli.command()
+@click.argument("image")
+def delete(image: str) -> None:
+    """Delete a manifest (a tag is resolved to its digest first)."""
+    from ocimodel import remote
+
+    remote.delete(image, session=_globals().session())
+
+
+@cli.command()
+@click.argument("blob")
+def blob(blob: str) -> None:
+    """Write a blob (repository@sha256:…) to stdout, verified."""
+    from ocimodel import remote
+
+    with remote.layer(blob, session=_globals().session()).compressed() as stream:
+        while chunk := stream.read(1 << 20):
+            sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
+
+
+@cli.command()
+@click.argument("source")
+@click.argument("destination")
+@click.option("-a", "--all-tags", is_flag=True, help="Copy every tag of the source repository.")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=4, show_default=True, help="Blobs moved at once.")
+@click.option("-n", "--no-clobber", is_flag=True, help="Refuse to overwrite an existing tag.")
+def copy(source: str, destination: str, all_tags: bool, jobs: int, no_clobber: bool) -> None:
+    """Copy an image or index between repositories (mounting blobs within a registry)."""
+    from ocimodel import remote
+    from ocimodel.errors import NotFound, OCIError
+
+    session = _globals().session(jobs=jobs)
+    pairs: list[tuple[Reference, Reference]]
+    if all_tags:
+        source_repo, target_repo = session.repository(source), session.repository(destination)
+        pairs = [(source_repo.tag(t), target_repo.tag(t)) for t in remote.list_tags(source_repo, session=session)]
+    else:
+        pairs = [(session.reference(source), session.reference(destination))]
+    for src, dst in pairs:
+        if no_clobber:
+            try:
+                remote.head(dst, session=session)
+            except NotFound:
+                pass
+            else:
+                raise OCIError(f"refusing to overwrite {dst}: it exists (-n)")
+        target = _target(str(src), session)
+        remote.multi_write({dst: target}, session=session)
+        click.echo(f"{dst.repository.name}@{target.digest()}")
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True)
+@click.argument("path", type=click.Path())
+@click.option("--format", "output", type=click.Choice(["tarball", "oci"]), default="tarball", show_default=True)
+def pull(images: Sequence[str], path: str, output: str) -> None:
+    """Pull images into a docker tarball or an OCI layout at PATH."""
+    from ocimodel import layout, remote, tarball
+
+    session = _globals().session()
+    if output == "oci":
+        place = layout.Layout(path)
+        for reference in images:
+            target = _target(reference, session)
+            remote.pull(target, place, jobs=session.jobs)
+            entry = attrs.evolve(target.descriptor(), annotations={layout.REF_NAME: str(reference)})
+            place.append_descriptor(entry)
+        return
+    chosen: dict[Reference | str, Image] = {reference: remote.image(reference, session=session) for reference in images}
+    tarball.write(path, chosen)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.argument("image")
+@click.option("--index", "as_index", is_flag=True, help="Push a layout's whole index, not its one image.")
+def push(path: str, image: str, as_index: bool) -> None:
+    """Push a docker tarball or an OCI layout to IMAGE; print its digest reference."""
+    from ocimodel import layout, remote, tarball
+    from ocimodel.errors import OCIError
+
+    session = _globals().session()
+    target: Image | ImageIndex
+    if Path(path).is_dir():
+        place = layout.Layout(path)
+        if as_index:
+            target = place.image_index()
+        else:
+            images = list(place.images())
+            if len(images) != 1:
+                raise OCIError(f"the layout at {path} holds {len(images)} images: push it with --index")
+            target = images[0][1]
+    else:
+        target = tarball.image(path)
+    remote.multi_write({image: target}, session=session)
+    click.echo(f"{session.reference(image).repository.name}@{target.digest()}")
+
+
+@cli.command()
+@click.option("-b", "--base", help="The image to add to (default: an empty one).")
+@click.option(
+    "-f",
+    "--new-layer",
+    "new_layers",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True),
+    help="A tar file or a directory, added as a layer (repeatable).",
+)
+@click.option("-t", "--new-tag", required=True, help="Where to push the result.")
+@click.option("-o", "--output", type=click.Path(), help="Write a tarball here instead of pushing.")
+def append(base: str | None, new_layers: Sequence[str], new_tag: str, output: str | None) -> None:
+    """Add layers (tar files, or directories made into reproducible tars) on top of an image."""
+    from ocimodel import empty, layer, mutate, remote, tarball
+    from ocimodel.mediatype import MediaType
+
+    session = _globals().session()
+    start = remote.image(base, session=session) if base else empty.image
+    oci = start.media_type() == MediaType.OCI_MANIFEST
+    kind = MediaType.OCI_LAYER_GZIP if oci else MediaType.DOCKER_LAYER
+    made = [layer.from_directory(p, media_type=kind) if Path(p).is_dir() else layer.from_file(p) for p in new_layers]
+    result = mutate.append_layers(start, *made)
+    if output:
+        tarball.write(output, result, tag=new_tag)
+    else:
+        remote.write(new_tag, result, session=session)
+    click.echo(f"{session.reference(new_tag).repository.name}@{result.digest()}")
+
+
+@cli.command()
+@click.argument("image")
+@click.argument("output", type=click.Path(allow_dash=True))
+def export(image: str, output: str) -> None:
+    """Write an image's flattened filesystem as a tar ('-' for stdout)."""
+    from ocimodel import mutate, remote
+    from ocimodel._files import atomic_write
+
+    found = remote.image(image, session=_globals().session())
+    with mutate.extract(found) as stream:
+        if output == "-":
+            while chunk := stream.read(1 << 20):
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+        else:
+            atomic_write(Path(output), iter(lambda: stream.read(1 << 20), b""))
+
+
+@cli.command(name="validate")
+@click.option("--remote", "remote_ref", help="An image in a registry.")
+@click.option("--tarball", "tarball_path", type=click.Path(exists=True), help="A docker tarball.")
+@click.option("--fast", is_flag=True, help="Check manifests and configs only, no blob bytes.")
+def validate_command(remote_ref: str | None, tarball_path: str | None, fast: bool) -> None:
+    """Recompute every digest of an image and check it agrees with itself."""
+    from ocimodel import tarball, validate
+    from ocimodel.image import Image
+
+    if (remote_ref is None) == (tarball_path is None):
+        raise click.UsageError("give exactly one of --remote and --tarball")
+    target = tarball.image(tarball_path) if tarball_path else _target(remote_ref or "", _globals().session())
+    if isinstance(target, Image):
+        validate.image(target, fast=fast)
+    else:
+        validate.index(target, fast=fast)
+    click.echo(f"PASS: {remote_ref or tarball_path}", err=True)
+
+
+@cli.group()
+def registry() -> None:
+    """Run a registry."""
+
+
+@registry.command()
+@click.option("--address", default="127.0.0.1:5000", show_default=True, help="host:port to listen on.")
+@click.option("--disk", type=click.Path(file_okay=False), help="Keep blobs in this folder (default: memory).")
+def serve(address: str, disk: str | None) -> None:
+    """Serve an in-process OCI registry until interrupted."""
+    from ocimodel.registry import Registry
+
+    served = Registry(disk, address=address)
+    click.echo(f"serving on {served.host}", err=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        served.serve_forever()
+
+
+@cli.group()
+def auth() -> None:
+    """Log in and out of registries (docker's config.json)."""
+
+
+def _docker_config() -> Path:
+    import os
+
+    folder = os.environ.get("DOCKER_CONFIG")
+    return (Path(folder) if folder else Path.home() / ".docker") / "config.json"
+
+
+def _host_key(registry_name: str) -> str:
+    from ocimodel.name import DEFAULT_REGISTRY, Registry
+
+    name = Registry(registry_name).name
+    return "https://index.docker.io/v1/" if name == DEFAULT_REGISTRY else name
+
+
+@auth.command()
+@click.argument("registry_name", metavar="REGISTRY")
+@click.option("-u", "--username", required=True)
+@click.option("-p", "--password", help="The password (prefer --password-stdin).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+def login(registry_name: str, username: str, password: str | None, password_stdin: bool) -> None:
+    """Store credentials for a registry in docker's config.json."""
+    import base64
+
+    from ocimodel._files import atomic_write
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise click.UsageError("give --password or --password-stdin")
+    path = _docker_config()
+    current = json.loads(path.read_text()) if path.exists() else {}
+    entry = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
+    current.setdefault("auths", {})[_host_key(registry_name)] = entry
+    atomic_write(path, json.dumps(current, indent=2).encode())
+    click.echo(f"logged in to {registry_name}", err=True)
+
+
+@auth.command()
+@click.argument("registry_name", metavar="REGISTRY")
+def logout(registry_name: str) -> None:
+    """Remove a registry's credentials from docker's config.json."""
+    from ocimodel._files import atomic_write
+
+    path = _docker_config()
+    if path.exists():
+        current = json.loads(path.read_text())
+        current.get("auths", {}).pop(_host_key(registry_name), None)
+        atomic_write(path, json.dumps(current, indent=2).encode())
+    click.echo(f"logged out of {registry_name}", err=True)
+
+
+@auth.command(name="get")
+@click.argument("registry_name", metavar="REGISTRY")
+def auth_get(registry_name: str) -> None:
+    """Print the credentials the default keychain finds, as a credential helper would."""
+    from ocimodel import authn
+    from ocimodel.name import Registry
+
+    found = authn.default_keychain.resolve(Registry(registry_name))
+    if isinstance(found, authn.Basic):
+        click.echo(json.dumps({"Username": found.username, "Secret": found.password}))
+    elif isinstance(found, authn.IdentityToken):
+        click.echo(json.dumps({"Username": "<token>", "Secret": found.token}))
+    elif isinstance(found, authn.Bearer):
+        click.echo(json.dumps({"Username": "", "Secret": found.token}))
+    else:
+        click.echo(json.dumps({"Username": "", "Secret": ""}))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.verb == "version":
-        print(__version__)
-        return EXIT_OK
-    parser.print_help(sys.stderr)
-    return EXIT_USAGE
+    from ocimodel.errors import OCIError
+
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    verbose = "-v" in arguments or "--verbose" in arguments
+    try:
+        cli.main(args=arguments, prog_name="ocimodel", standalone_mode=False)
+    except click.exceptions.Exit as exit_:
+        return int(exit_.exit_code)
+    except click.ClickException as error:
+        error.show()
+        return EXIT_USAGE if isinstance(error, click.UsageError) else EXIT_ERROR
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_ERROR
+    except (OCIError, OSError) as error:
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"ocimodel: {error}", err=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_OK

@@ -55,13 +55,13 @@ def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_without_a_verb_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([]) == cli.EXIT_USAGE
-    assert "usage: ocimodel" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "Usage: ocimodel" in captured.out + captured.err
 
 
-def test_cli_unknown_verb_exits_2() -> None:
-    with pytest.raises(SystemExit) as caught:
-        cli.main(["frobnicate"])
-    assert caught.value.code == cli.EXIT_USAGE
+def test_cli_unknown_verb_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["frobnicate"]) == cli.EXIT_USAGE
+    assert "No such command 'frobnicate'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
