@@ -38,11 +38,35 @@ class Globals:
     insecure: bool = False
     platform: str | None = None
 
-    def session(self, **options: Any) -> Session:
+    def session(self, *, progress: bool = False, **options: Any) -> Session:
+        """A session with the global options; ``progress`` shows a bar on a terminal."""
         from ocimodel import remote
 
         platform = None if self.platform in (None, "all") else self.platform
-        return remote.Session(insecure=self.insecure, verify=not self.insecure, platform=platform, **options)
+        callback = _progress_bar() if progress and not self.verbose else None
+        return remote.Session(
+            insecure=self.insecure, verify=not self.insecure, platform=platform, progress=callback, **options
+        )
+
+
+def _progress_bar() -> Any:
+    """A progress callback drawing one bar of bytes moved, when stderr is a terminal (else None)."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False)
+
+    def update(digest: str, done: int, total: int) -> None:
+        if digest:
+            return
+        if bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.refresh()  # the last state, whatever the redraw interval skipped
+
+    return update
 
 
 def _globals() -> Globals:
@@ -204,7 +228,7 @@ def copy(source: str, destination: str, all_tags: bool, jobs: int, no_clobber: b
     from ocimodel import remote
     from ocimodel.errors import NotFound, OCIError
 
-    session = _globals().session(jobs=jobs)
+    session = _globals().session(jobs=jobs, progress=True)
     pairs: list[tuple[Reference, Reference]]
     if all_tags:
         source_repo, target_repo = session.repository(source), session.repository(destination)
@@ -232,12 +256,12 @@ def pull(images: Sequence[str], path: str, output: str) -> None:
     """Pull images into a docker tarball or an OCI layout at PATH."""
     from ocimodel import layout, remote, tarball
 
-    session = _globals().session()
+    session = _globals().session(progress=True)
     if output == "oci":
         place = layout.Layout(path)
         for reference in images:
             target = _target(reference, session)
-            remote.pull(target, place, jobs=session.jobs)
+            remote.pull(target, place, jobs=session.jobs, progress=session.progress)
             entry = attrs.evolve(target.descriptor(), annotations={layout.REF_NAME: str(reference)})
             place.append_descriptor(entry)
         return
@@ -254,7 +278,7 @@ def push(path: str, image: str, as_index: bool) -> None:
     from ocimodel import layout, remote, tarball
     from ocimodel.errors import OCIError
 
-    session = _globals().session()
+    session = _globals().session(progress=True)
     target: Image | ImageIndex
     if Path(path).is_dir():
         place = layout.Layout(path)
@@ -337,6 +361,192 @@ def validate_command(remote_ref: str | None, tarball_path: str | None, fast: boo
     else:
         validate.index(target, fast=fast)
     click.echo(f"PASS: {remote_ref or tarball_path}", err=True)
+
+
+def _key_values(pairs: Sequence[str], what: str) -> dict[str, str]:
+    found = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise click.UsageError(f"{what} must be KEY=VALUE, got {pair!r}")
+        found[key] = value
+    return found
+
+
+def _publish(image: Image, tag: str | None, source: str, output: str | None, session: Session) -> None:
+    """Push (or, with ``output``, write a tarball of) a changed image; print its digest reference."""
+    from ocimodel import remote, tarball
+
+    repository = session.reference(source).repository
+    destination = session.reference(tag) if tag else repository.digest(image.digest())
+    if output:
+        tarball.write(output, image, tag=destination)
+    else:
+        remote.write(destination, image, session=session)
+    click.echo(f"{destination.repository.name}@{image.digest()}")
+
+
+@cli.command(name="mutate")
+@click.argument("image")
+@click.option("-a", "--annotation", "annotations", multiple=True, help="KEY=VALUE manifest annotation.")
+@click.option("-l", "--label", "labels", multiple=True, help="KEY=VALUE config label.")
+@click.option("-e", "--env", "env", multiple=True, help="KEY=VALUE environment variable.")
+@click.option("--entrypoint", help="Comma-separated entrypoint.")
+@click.option("--cmd", help="Comma-separated command.")
+@click.option("-u", "--user", help="The user to run as.")
+@click.option("-w", "--workdir", help="The working directory.")
+@click.option("--exposed-ports", help="Comma-separated ports (80/tcp, 53/udp).")
+@click.option("--set-platform", help="os/arch[/variant] written into the config.")
+@click.option("-t", "--tag", help="Where to push the result (default: by digest, in IMAGE's repository).")
+@click.option("-o", "--output", type=click.Path(), help="Write a tarball instead of pushing.")
+def mutate_command(
+    image: str,
+    annotations: Sequence[str],
+    labels: Sequence[str],
+    env: Sequence[str],
+    entrypoint: str | None,
+    cmd: str | None,
+    user: str | None,
+    workdir: str | None,
+    exposed_ports: str | None,
+    set_platform: str | None,
+    tag: str | None,
+    output: str | None,
+) -> None:
+    """Change an image's config and annotations; push the result and print its digest."""
+    from ocimodel import mutate, remote
+    from ocimodel.platform import Platform
+
+    session = _globals().session()
+    found = remote.image(image, session=session)
+    config_file = found.config_file()
+    run = config_file.config
+    environment = list(run.env)
+    for key, value in _key_values(env, "an environment variable").items():
+        environment = [e for e in environment if not e.startswith(f"{key}=")] + [f"{key}={value}"]
+    ports = run.exposed_ports | set(exposed_ports.split(",")) if exposed_ports else run.exposed_ports
+    run = attrs.evolve(
+        run,
+        labels={**run.labels, **_key_values(labels, "a label")},
+        env=environment,
+        entrypoint=entrypoint.split(",") if entrypoint is not None else run.entrypoint,
+        cmd=cmd.split(",") if cmd is not None else run.cmd,
+        user=user if user is not None else run.user,
+        working_dir=workdir if workdir is not None else run.working_dir,
+        exposed_ports=ports,
+    )
+    config_file = attrs.evolve(config_file, config=run)
+    if set_platform:
+        platform = Platform.parse(set_platform)
+        config_file = attrs.evolve(
+            config_file, os=platform.os, architecture=platform.architecture, variant=platform.variant
+        )
+    changed: Image = mutate.config_file(found, config_file)
+    if annotations:
+        changed = mutate.annotations(changed, _key_values(annotations, "an annotation"))
+    _publish(changed, tag, image, output, session)
+
+
+@cli.command()
+@click.argument("image")
+@click.option("-t", "--tag", required=True, help="Where to push the flattened image.")
+def flatten(image: str, tag: str) -> None:
+    """Squash an image's layers into one (the old history kept in the new entry's comment)."""
+    from ocimodel import codec, configfile, empty, layer, mutate, remote
+    from ocimodel.mediatype import MediaType
+
+    session = _globals().session()
+    found = remote.image(image, session=session)
+    oci = found.media_type() == MediaType.OCI_MANIFEST
+    kind = MediaType.OCI_LAYER_GZIP if oci else MediaType.DOCKER_LAYER
+    squashed = layer.from_opener(lambda: mutate.extract(found), media_type=kind)
+    old = found.config_file()
+    history = json.dumps([codec.converter.unstructure(entry) for entry in old.history])
+    start: Image = empty.image
+    if oci:
+        start = mutate.config_media_type(mutate.media_type(start, MediaType.OCI_MANIFEST), MediaType.OCI_CONFIG)
+    result = mutate.append(
+        mutate.config_file(start, attrs.evolve(old, history=[], rootfs=configfile.RootFS())),
+        mutate.Addendum(squashed, configfile.History(created_by="ocimodel flatten", comment=history)),
+    )
+    if found.manifest().annotations:
+        result = mutate.annotations(result, found.manifest().annotations)
+    _publish(result, tag, image, None, session)
+
+
+@cli.command()
+@click.argument("image")
+@click.option("--old-base", "--old_base", "old_base", required=True, help="The base IMAGE was built on.")
+@click.option("--new-base", "--new_base", "new_base", required=True, help="The base to put its layers on.")
+@click.option("-t", "--tag", required=True, help="Where to push the result.")
+def rebase(image: str, old_base: str, new_base: str, tag: str) -> None:
+    """Move an image's own layers from one base onto another."""
+    from ocimodel import mutate, remote
+
+    session = _globals().session()
+    result = mutate.rebase(
+        remote.image(image, session=session),
+        remote.image(old_base, session=session),
+        remote.image(new_base, session=session),
+    )
+    _publish(result, tag, image, None, session)
+
+
+@cli.group()
+def index() -> None:
+    """Look at and build image indexes."""
+
+
+@index.command(name="list")
+@click.argument("image")
+def index_list(image: str) -> None:
+    """Print each entry of an index: digest, media type, platform."""
+    from ocimodel import remote
+
+    for entry in remote.index(image, session=_globals().session()).index_manifest().manifests:
+        click.echo(f"{entry.digest} {entry.media_type} {entry.platform or ''}".rstrip())
+
+
+@index.command(name="filter")
+@click.argument("image")
+@click.option("--platform", "platforms", multiple=True, required=True, help="A platform to keep (repeatable).")
+@click.option("-t", "--tag", required=True, help="Where to push the filtered index.")
+def index_filter(image: str, platforms: Sequence[str], tag: str) -> None:
+    """Keep only the entries of an index that suit the given platforms."""
+    from ocimodel import mutate, remote
+    from ocimodel.platform import Platform
+
+    session = _globals().session()
+    wanted = [Platform.parse(p) for p in platforms]
+    kept = mutate.remove_manifests(
+        remote.index(image, session=session),
+        lambda d: d.platform is None or not any(d.platform.matches(w) for w in wanted),
+    )
+    remote.write_index(tag, kept, session=session)
+    click.echo(f"{session.reference(tag).repository.name}@{kept.digest()}")
+
+
+@index.command(name="append")
+@click.option("-b", "--base", help="The index to add to (default: an empty OCI index).")
+@click.option("-m", "--manifest", "manifests", multiple=True, required=True, help="An image or index to add.")
+@click.option("-t", "--tag", required=True, help="Where to push the index.")
+def index_append(base: str | None, manifests: Sequence[str], tag: str) -> None:
+    """Build an index from images (their platforms from their configs) and indexes."""
+    from ocimodel import empty, mutate, remote
+
+    session = _globals().session()
+    start = remote.index(base, session=session) if base else empty.index
+    addenda = []
+    for reference in manifests:
+        found = remote.get(reference, session=session)
+        if found.media_type.is_index():
+            addenda.append(mutate.IndexAddendum(found.image_index()))
+        else:
+            child = found.image()
+            addenda.append(mutate.IndexAddendum(child, platform=child.config_file().platform()))
+    result = mutate.append_manifests(start, *addenda)
+    remote.write_index(tag, result, session=session)
+    click.echo(f"{session.reference(tag).repository.name}@{result.digest()}")
 
 
 @cli.group()

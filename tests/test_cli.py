@@ -160,3 +160,129 @@ def test_registry_serve(tmp_path: Path) -> None:
         server.wait(timeout=10)
         assert server.stderr is not None
         server.stderr.close()
+
+
+def test_mutate_flatten_rebase(registry: DistributionRegistry) -> None:
+    from ocimodel import mutate
+    from ocimodel.configfile import Config
+
+    base = random.image(1000, 2, seed=10)
+    image = mutate.config(mutate.append_layers(base, random.layer(1000, seed=11)), Config(env=["A=1"]))
+    ref = f"{registry.host}/cli/mutable:v1"
+    remote.write(ref, image)
+    printed = ok(
+        "mutate",
+        ref,
+        "-l",
+        "team=core",
+        "-e",
+        "A=2",
+        "-e",
+        "B=3",
+        "--cmd",
+        "run,now",
+        "-w",
+        "/srv",
+        "--exposed-ports",
+        "80/tcp",
+        "-a",
+        "org.opencontainers.image.title=demo",
+        "-t",
+        f"{registry.host}/cli/mutated:v1",
+    ).strip()
+    mutated = remote.image(f"{registry.host}/cli/mutated:v1")
+    assert printed == f"{registry.host}/cli/mutated@{mutated.digest()}"
+    run_config = mutated.config_file().config
+    assert run_config.labels == {"team": "core"}
+    assert run_config.env == ("A=2", "B=3")
+    assert run_config.cmd == ("run", "now")
+    assert run_config.working_dir == "/srv"
+    assert run_config.exposed_ports == frozenset({"80/tcp"})
+    assert mutated.manifest().annotations["org.opencontainers.image.title"] == "demo"
+    validate.image(mutated)
+    ok("flatten", ref, "-t", f"{registry.host}/cli/flat:v1")
+    flat = remote.image(f"{registry.host}/cli/flat:v1")
+    assert len(flat.layers()) == 1
+    validate.image(flat)
+    new_base = random.image(1000, 1, seed=12)
+    remote.write(f"{registry.host}/cli/old-base:v1", base)
+    remote.write(f"{registry.host}/cli/new-base:v1", new_base)
+    ok(
+        "rebase",
+        ref,
+        "--old-base",
+        f"{registry.host}/cli/old-base:v1",
+        "--new-base",
+        f"{registry.host}/cli/new-base:v1",
+        "-t",
+        f"{registry.host}/cli/rebased:v1",
+    )
+    rebased = remote.image(f"{registry.host}/cli/rebased:v1")
+    assert [d.digest for d in rebased.manifest().layers] == [
+        *(d.digest for d in new_base.manifest().layers),
+        image.manifest().layers[-1].digest,
+    ]
+
+
+def test_index_verbs(registry: DistributionRegistry) -> None:
+    from ocimodel import mutate
+    from ocimodel.configfile import ConfigFile
+    from ocimodel.platform import Platform
+
+    def for_platform(arch: str, seed: int) -> str:
+        image = random.image(500, 1, seed=seed)
+        image = mutate.config_file(
+            image,
+            ConfigFile(
+                architecture=arch, os="linux", rootfs=image.config_file().rootfs, history=image.config_file().history
+            ),
+        )
+        ref = f"{registry.host}/cli/plat:{arch}"
+        remote.write(ref, image)
+        return ref
+
+    refs = [for_platform("amd64", 20), for_platform("arm64", 21)]
+    ok("index", "append", "-m", refs[0], "-m", refs[1], "-t", f"{registry.host}/cli/multi:v1")
+    listed = ok("index", "list", f"{registry.host}/cli/multi:v1").splitlines()
+    assert [line.split()[-1] for line in listed] == ["linux/amd64", "linux/arm64"]
+    ok(
+        "index",
+        "filter",
+        f"{registry.host}/cli/multi:v1",
+        "--platform",
+        "linux/arm64",
+        "-t",
+        f"{registry.host}/cli/arm:v1",
+    )
+    (only,) = remote.index(f"{registry.host}/cli/arm:v1").index_manifest().manifests
+    assert only.platform == Platform.parse("linux/arm64")
+    assert ok("--platform", "linux/arm64", "digest", f"{registry.host}/cli/multi:v1").strip() == str(only.digest)
+
+
+def test_progress_is_drawn_on_a_terminal_only(
+    registry: DistributionRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from ocimodel import cli
+
+    image = random.image(200_000, 2, seed=30)
+    ref = f"{registry.host}/cli/progress:v1"
+    remote.write(ref, image)
+    quiet = run("pull", "--format", "oci", ref, str(tmp_path / "quiet"))
+    assert quiet.returncode == 0
+    assert quiet.stderr == b""  # not a terminal: no bar
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    update = cli._progress_bar()
+    assert update is not None
+    update("sha256:abc", 10, 100)  # per-blob updates do not move the overall bar
+    update("", 512 * 1024, 1024 * 1024)
+    update("", 1024 * 1024, 1024 * 1024)
+    drawn = terminal.getvalue()
+    assert "1.00MB" in drawn or "1.00M" in drawn
