@@ -623,6 +623,31 @@ def logout(registry_name: str) -> None:
     click.echo(f"logged out of {registry_name}", err=True)
 
 
+@auth.command()
+@click.argument("repository")
+@click.option("--push", is_flag=True, help="Ask for push access too.")
+@click.option("-m", "--mount", "mounts", multiple=True, help="A repository to mount from (adds its pull scope).")
+@click.option("-H", "--header", is_flag=True, help="Print an Authorization header instead of JSON.")
+def token(repository: str, push: bool, mounts: Sequence[str], header: bool) -> None:
+    """Print the token the registry's token server gives for a repository."""
+    from ocimodel.transport import pull_scope, push_scope
+
+    session = _globals().session()
+    repo = session.repository(repository)
+    scopes = [push_scope(repo) if push else pull_scope(repo)]
+    scopes += [pull_scope(session.repository(m)) for m in mounts]
+    value = session.client(repo.registry).token(scopes)
+    if value is None:
+        from ocimodel.errors import OCIError
+
+        raise OCIError(f"{repo.registry} asks for no authentication")
+    if header:
+        click.echo(f"Authorization: {value}")
+    else:
+        kind, _, secret = value.partition(" ")
+        click.echo(json.dumps({"token": secret, "scheme": kind.lower()}))
+
+
 @auth.command(name="get")
 @click.argument("registry_name", metavar="REGISTRY")
 def auth_get(registry_name: str) -> None:

@@ -286,3 +286,29 @@ def test_progress_is_drawn_on_a_terminal_only(
     update("", 1024 * 1024, 1024 * 1024)
     drawn = terminal.getvalue()
     assert "1.00MB" in drawn or "1.00M" in drawn
+
+
+def test_auth_token_and_wrong_credentials(
+    token_registry: DistributionRegistry, basic_registry: DistributionRegistry, tmp_path: Path
+) -> None:
+    import base64
+
+    from tests.harness.tokenserver import PASSWORD, USER
+
+    entry = {"auth": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {token_registry.host: entry}}))
+    env = {"DOCKER_CONFIG": str(tmp_path)}
+    answer = json.loads(ok("auth", "token", "--push", f"{token_registry.host}/cli/tok", env=env))
+    assert answer["scheme"] == "bearer"
+    claims = json.loads(base64.urlsafe_b64decode(answer["token"].split(".")[1] + "=="))
+    assert claims["access"] == [{"type": "repository", "name": "cli/tok", "actions": ["push", "pull"]}]
+    assert ok("auth", "token", "-H", f"{token_registry.host}/cli/tok", env=env).startswith("Authorization: Bearer ")
+    wrong = {"auth": base64.b64encode(b"testuser:n0pe-secret").decode()}
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {basic_registry.host: wrong}}))
+    denied = run("digest", f"{basic_registry.host}/cli/x:v1", env={**env, "SSL_CERT_FILE": str(basic_registry.tls[0])})  # type: ignore[index]
+    assert denied.returncode == 1
+    message = denied.stderr.decode()
+    assert message.count("\n") == 1
+    assert "UNAUTHORIZED" in message
+    assert "n0pe-secret" not in message
+    assert "Traceback" not in message

@@ -431,6 +431,12 @@ class Client:
             raise ManifestTooLarge(f"{what} is more than the {limit}-byte limit")
         return bytes(data)
 
+    def token(self, scopes: Sequence[str]) -> str | None:
+        """The ``Authorization`` value this client would send for ``scopes`` (a bearer token from
+        the registry's token server, basic credentials, or ``None`` where no auth is needed)."""
+        self.base_url()
+        return self.auth.header(self.base_url() + "/v2/", scopes)
+
     # ------------------------------------------------------------------ manifests
 
     def head_manifest(self, repository: Repository, reference: str) -> ManifestHead | None:
