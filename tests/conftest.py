@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from ocimodel.registry import Registry
 from tests.harness.distribution import DistributionRegistry
 from tests.harness.faultproxy import FaultProxy
 from tests.harness.tls import client_certificate, self_signed
@@ -80,7 +81,23 @@ def token_registry(
         yield running
 
 
-def _proxy(upstream: DistributionRegistry) -> Iterator[FaultProxy]:
+@pytest.fixture(scope="session")
+def embedded_registry() -> Iterator[Registry]:
+    """ocimodel's own in-process registry, for the tests that run against both."""
+    with Registry() as running:
+        yield running
+
+
+@pytest.fixture(params=["distribution", "embedded"])
+def any_registry(
+    request: pytest.FixtureRequest, registry: DistributionRegistry, embedded_registry: Registry
+) -> DistributionRegistry | Registry:
+    """The real distribution registry, then the embedded one: the same client tests run against
+    both, so they behave alike where the spec says so."""
+    return registry if request.param == "distribution" else embedded_registry
+
+
+def _proxy(upstream: DistributionRegistry | Registry) -> Iterator[FaultProxy]:
     proxy = FaultProxy("127.0.0.1", upstream.port)
     proxy.start()
     yield proxy
@@ -88,8 +105,14 @@ def _proxy(upstream: DistributionRegistry) -> Iterator[FaultProxy]:
 
 
 @pytest.fixture
-def fault_proxy(registry: DistributionRegistry) -> Iterator[FaultProxy]:
-    """A fault-injecting proxy in front of the plain registry, fresh for each test."""
+def fault_proxy(any_registry: DistributionRegistry | Registry) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of each plain registry in turn, fresh for each test."""
+    yield from _proxy(any_registry)
+
+
+@pytest.fixture
+def distribution_proxy(registry: DistributionRegistry) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the distribution registry only (for its own quirks)."""
     yield from _proxy(registry)
 
 

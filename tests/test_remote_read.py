@@ -22,6 +22,7 @@ from ocimodel.manifest import IndexManifest
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Repository
 from ocimodel.platform import Platform
+from ocimodel.registry import Registry
 from ocimodel.transport import Client, RetryPolicy
 from tests.harness.distribution import DistributionRegistry
 from tests.harness.faultproxy import Fault, FaultProxy
@@ -44,12 +45,12 @@ def two_platform_index() -> tuple[ImageIndex, Image, Image]:
     return index, amd, arm
 
 
-def test_image_is_lazy_and_verified(registry: DistributionRegistry) -> None:
-    client = Client(registry.host)
-    repository = Repository(f"{registry.host}/remote/image")
+def test_image_is_lazy_and_verified(any_registry: DistributionRegistry | Registry) -> None:
+    client = Client(any_registry.host)
+    repository = Repository(f"{any_registry.host}/remote/image")
     original = random.image(50_000, 3, seed=1)
     push(client, repository, original, "v1")
-    fetched = remote.image(f"{registry.host}/remote/image:v1")
+    fetched = remote.image(f"{any_registry.host}/remote/image:v1")
     assert fetched.digest() == original.digest()
     assert fetched.media_type() == MediaType.DOCKER_MANIFEST_SCHEMA2
     assert fetched.config_file() == original.config_file()
@@ -59,22 +60,22 @@ def test_image_is_lazy_and_verified(registry: DistributionRegistry) -> None:
         assert stream.read() == expected.read()
 
 
-def test_get_head_and_digest_references(registry: DistributionRegistry) -> None:
-    client = Client(registry.host)
-    repository = Repository(f"{registry.host}/remote/get")
+def test_get_head_and_digest_references(any_registry: DistributionRegistry | Registry) -> None:
+    client = Client(any_registry.host)
+    repository = Repository(f"{any_registry.host}/remote/get")
     original = random.image(100, 1, seed=2)
     push(client, repository, original, "v1")
-    got = remote.get(f"{registry.host}/remote/get:v1")
+    got = remote.get(f"{any_registry.host}/remote/get:v1")
     assert got.raw_manifest() == original.raw_manifest()
     assert got.descriptor.digest == original.digest()
     assert got.descriptor.artifact_type == MediaType.DOCKER_CONFIG
-    assert remote.head(f"{registry.host}/remote/get:v1") == Descriptor(
+    assert remote.head(f"{any_registry.host}/remote/get:v1") == Descriptor(
         MediaType.DOCKER_MANIFEST_SCHEMA2, original.size(), original.digest()
     )
-    by_digest = remote.image(f"{registry.host}/remote/get@{original.digest()}")
+    by_digest = remote.image(f"{any_registry.host}/remote/get@{original.digest()}")
     assert by_digest.digest() == original.digest()
     with pytest.raises(NotFound):
-        remote.head(f"{registry.host}/remote/get:missing")
+        remote.head(f"{any_registry.host}/remote/get:missing")
     with pytest.raises(UnsupportedMediaType, match="call image"):
         got.image_index()
 
@@ -89,12 +90,12 @@ def test_a_digest_reference_must_match_its_bytes(fault_proxy: FaultProxy) -> Non
         remote.image(f"{fault_proxy.host}/remote/tampered@{original.digest()}").raw_manifest()
 
 
-def test_platform_selection_from_a_two_platform_index(registry: DistributionRegistry) -> None:
-    client = Client(registry.host)
-    repository = Repository(f"{registry.host}/remote/multi")
+def test_platform_selection_from_a_two_platform_index(any_registry: DistributionRegistry | Registry) -> None:
+    client = Client(any_registry.host)
+    repository = Repository(f"{any_registry.host}/remote/multi")
     index, amd, arm = two_platform_index()
     push(client, repository, index, "v1")
-    ref = f"{registry.host}/remote/multi:v1"
+    ref = f"{any_registry.host}/remote/multi:v1"
     assert remote.image(ref).digest() == amd.digest()
     assert remote.image(ref, platform="linux/aarch64").digest() == arm.digest()
     with pytest.raises(NoMatchingPlatform, match="linux/amd64, linux/arm64/v8, unknown/unknown"):
@@ -144,32 +145,32 @@ def test_schema1_can_be_fetched_but_not_read_as_an_image(fault_proxy: FaultProxy
         got.image()
 
 
-def test_layers_by_digest(registry: DistributionRegistry) -> None:
-    client = Client(registry.host)
-    repository = Repository(f"{registry.host}/remote/layer")
+def test_layers_by_digest(any_registry: DistributionRegistry | Registry) -> None:
+    client = Client(any_registry.host)
+    repository = Repository(f"{any_registry.host}/remote/layer")
     made = layer.from_files({"hello": b"world"})
     with made.compressed() as stream:
         data = stream.read()
     push_blob(client, repository, data)
-    fetched = remote.layer(f"{registry.host}/remote/layer@{made.digest()}")
+    fetched = remote.layer(f"{any_registry.host}/remote/layer@{made.digest()}")
     assert fetched.size() == len(data)
     assert fetched.diff_id() == made.diff_id()
     validate.layer(fetched)
     with pytest.raises(ValueError, match="by digest"):
-        remote.layer(f"{registry.host}/remote/layer:latest")
+        remote.layer(f"{any_registry.host}/remote/layer:latest")
 
 
-def test_tags_catalog_and_referrers_by_fallback_tag(registry: DistributionRegistry) -> None:
-    client = Client(registry.host)
-    repository = Repository(f"{registry.host}/remote/listing")
+def test_tags_catalog_and_referrers_by_fallback_tag(any_registry: DistributionRegistry | Registry) -> None:
+    client = Client(any_registry.host)
+    repository = Repository(f"{any_registry.host}/remote/listing")
     subject = random.image(10, 1, seed=5)
     push(client, repository, subject, "v1")
     for tag in ("v2", "v3"):
         push(client, repository, subject, tag)
-    assert sorted(remote.list_tags(f"{registry.host}/remote/listing", page_size=1)) == ["v1", "v2", "v3"]
-    assert "remote/listing" in remote.catalog(registry.host, page_size=2)
-    assert len(remote.catalog_page(registry.host, n=1)) == 1
-    digest_ref = f"{registry.host}/remote/listing@{subject.digest()}"
+    assert sorted(remote.list_tags(f"{any_registry.host}/remote/listing", page_size=1)) == ["v1", "v2", "v3"]
+    assert "remote/listing" in remote.catalog(any_registry.host, page_size=2)
+    assert len(remote.catalog_page(any_registry.host, n=1)) == 1
+    digest_ref = f"{any_registry.host}/remote/listing@{subject.digest()}"
     assert list(remote.referrers(digest_ref).children()) == []
     sbom = mutate.subject(
         mutate.config_media_type(
@@ -297,14 +298,14 @@ def test_a_blob_that_keeps_breaking_is_given_up_on(fault_proxy: FaultProxy) -> N
         stream.read()
 
 
-def test_parallel_pull_into_a_directory(registry: DistributionRegistry, tmp_path: Path) -> None:
-    client = Client(registry.host)
-    repository = Repository(f"{registry.host}/remote/pull")
+def test_parallel_pull_into_a_directory(any_registry: DistributionRegistry | Registry, tmp_path: Path) -> None:
+    client = Client(any_registry.host)
+    repository = Repository(f"{any_registry.host}/remote/pull")
     index, amd, arm = two_platform_index()
     push(client, repository, index, "v1")
     seen: list[tuple[str, int, int]] = []
     sink = remote.DirectorySink(tmp_path / "blobs")
-    remote.pull(remote.index(f"{registry.host}/remote/pull:v1"), sink, jobs=3, progress=lambda *a: seen.append(a))
+    remote.pull(remote.index(f"{any_registry.host}/remote/pull:v1"), sink, jobs=3, progress=lambda *a: seen.append(a))
     for image in (amd, arm):
         for each in image.layers():
             with each.compressed() as stream:
@@ -315,11 +316,11 @@ def test_parallel_pull_into_a_directory(registry: DistributionRegistry, tmp_path
     assert overall[-1][1] == overall[-1][2] > 0
     assert not list((tmp_path / "blobs").rglob("*.partial"))
     before = len(seen)
-    remote.pull(remote.index(f"{registry.host}/remote/pull:v1"), sink, progress=lambda *a: seen.append(a))
+    remote.pull(remote.index(f"{any_registry.host}/remote/pull:v1"), sink, progress=lambda *a: seen.append(a))
     assert len(seen) == before  # everything was there: nothing fetched
 
 
-def test_skopeo_pushed_image_reads_back(registry: DistributionRegistry, tmp_path: Path) -> None:
+def test_skopeo_pushed_image_reads_back(any_registry: DistributionRegistry | Registry, tmp_path: Path) -> None:
     assert shutil.which("skopeo"), "skopeo is not on PATH: run scripts/install-system-deps"
     original = mutate.config_media_type(
         mutate.media_type(random.image(5000, 2, seed=7), MediaType.OCI_MANIFEST), MediaType.OCI_CONFIG
@@ -344,12 +345,12 @@ def test_skopeo_pushed_image_reads_back(registry: DistributionRegistry, tmp_path
             "--digestfile",
             str(digest_file),
             f"oci:{layout}:v1",
-            f"docker://{registry.host}/remote/skopeo:v1",
+            f"docker://{any_registry.host}/remote/skopeo:v1",
         ],
         check=True,
         capture_output=True,
     )
-    fetched = remote.image(f"{registry.host}/remote/skopeo:v1")
+    fetched = remote.image(f"{any_registry.host}/remote/skopeo:v1")
     validate.image(fetched)
     assert str(fetched.digest()) == digest_file.read_text().strip()
     assert fetched.config_file() == original.config_file()
@@ -371,20 +372,20 @@ def test_foreign_urls_are_refused_when_unsafe() -> None:
         layer_._from_urls(("https://127.0.0.1:9/blob",), first)
 
 
-def test_a_cancel_event_stops_a_download_between_chunks(registry: DistributionRegistry) -> None:
+def test_a_cancel_event_stops_a_download_between_chunks(any_registry: DistributionRegistry | Registry) -> None:
     import threading
 
     from ocimodel.errors import Cancelled
 
-    client = Client(registry.host)
-    repository = Repository(f"{registry.host}/remote/cancel")
+    client = Client(any_registry.host)
+    repository = Repository(f"{any_registry.host}/remote/cancel")
     digest = push_blob(client, repository, os.urandom(3 << 20))
     cancel = threading.Event()
-    fetched = remote.layer(f"{registry.host}/remote/cancel@{digest}", cancel=cancel)
+    fetched = remote.layer(f"{any_registry.host}/remote/cancel@{digest}", cancel=cancel)
     with fetched.compressed() as stream:
         assert len(stream.read(1 << 20)) == 1 << 20
         cancel.set()
         with pytest.raises(Cancelled):
             stream.read(1 << 20)
     with pytest.raises(Cancelled):
-        remote.head(f"{registry.host}/remote/cancel:v1", session=remote.Session(cancel=cancel))
+        remote.head(f"{any_registry.host}/remote/cancel:v1", session=remote.Session(cancel=cancel))

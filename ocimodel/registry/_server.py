@@ -95,6 +95,10 @@ class Registry:
         return f"{host!s}:{port}"
 
     @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
     def url(self) -> str:
         return f"http://{self.host}"
 
