@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +31,17 @@ _ROUTES = [
     ("referrers", re.compile(rf"/v2/{_NAME}/referrers/(?P<digest>[^/]+)")),
 ]
 MANIFEST_LIMIT = 4 << 20
+
+
+log = logging.getLogger("ocimodel.registry")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request is its business: log it, do not print a traceback."""
+        log.debug("request from %s failed", client_address, exc_info=True)
 
 
 class _Error(Exception):
@@ -85,8 +97,7 @@ class Registry:
         host, _, port = address.rpartition(":")
         self.chunk_min_length = chunk_min_length
         self.referrers_api = referrers_api
-        self._server = ThreadingHTTPServer((host or "127.0.0.1", int(port or 0)), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server((host or "127.0.0.1", int(port or 0)), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
