@@ -60,10 +60,10 @@ def _progress_bar() -> Any:
     def update(digest: str, done: int, total: int) -> None:
         if digest:
             return
-        if bar.total != total:
+        if total and bar.total != total:
             bar.total = total
         bar.update(done - bar.n)
-        if done >= total:
+        if total and done >= total:
             bar.refresh()  # the last state, whatever the redraw interval skipped
 
     return update
@@ -335,13 +335,24 @@ def export(image: str, output: str) -> None:
     from ocimodel._files import atomic_write
 
     found = remote.image(image, session=_globals().session())
+    update = _progress_bar() if not _globals().verbose else None
+    written = 0
+
+    def chunks(stream: Any) -> Any:
+        nonlocal written
+        while chunk := stream.read(1 << 20):
+            written += len(chunk)
+            if update is not None:
+                update("", written, 0)  # the flattened size is known only at the end
+            yield chunk
+
     with mutate.extract(found) as stream:
         if output == "-":
-            while chunk := stream.read(1 << 20):
+            for chunk in chunks(stream):
                 sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
         else:
-            atomic_write(Path(output), iter(lambda: stream.read(1 << 20), b""))
+            atomic_write(Path(output), chunks(stream))
 
 
 @cli.command(name="validate")

@@ -155,6 +155,32 @@ def test_registry_serve(tmp_path: Path) -> None:
         image = random.image(500, 1, seed=4)
         remote.write(f"127.0.0.1:{port}/served:v1", image)
         assert ok("digest", f"127.0.0.1:{port}/served:v1").strip() == str(image.digest())
+        # skopeo pulls from it and pushes to it
+        subprocess.run(
+            [
+                "skopeo",
+                "copy",
+                "--quiet",
+                "--src-tls-verify=false",
+                f"docker://127.0.0.1:{port}/served:v1",
+                f"oci:{tmp_path / 'oci'}:v1",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                "skopeo",
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                f"oci:{tmp_path / 'oci'}:v1",
+                f"docker://127.0.0.1:{port}/again:v1",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        validate.image(remote.image(f"127.0.0.1:{port}/again:v1"))
     finally:
         server.terminate()
         server.wait(timeout=10)
