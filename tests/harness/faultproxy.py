@@ -24,6 +24,13 @@ _UNAVAILABLE = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Connections the proxy breaks on purpose (and upstreams gone at shutdown) are expected."""
+
+
 @attrs.define
 class Fault:
     """What to do to matching requests, ``times`` times (then they pass)."""
@@ -60,8 +67,7 @@ class FaultProxy:
         self.faults: list[Fault] = []
         self.log: list[Logged] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
