@@ -150,6 +150,11 @@ class Layout:
 
     def write_index(self, index: ImageIndex) -> Descriptor:
         """Store an index's children (recursively) and the index itself as blobs."""
+        self._write_children(index)
+        self._write_bytes(index.raw_manifest())
+        return index.descriptor()
+
+    def _write_children(self, index: ImageIndex) -> None:
         self._init()
         for _, child in index.children():
             if isinstance(child, Image):
@@ -158,8 +163,6 @@ class Layout:
                 self.write_index(child)
             else:
                 self._write_layer(child)
-        self._write_bytes(index.raw_manifest())
-        return index.descriptor()
 
     def _init(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -366,14 +369,7 @@ def write(path: str | os.PathLike[str], index: ImageIndex) -> Layout:
     """A layout whose ``index.json`` is ``index`` itself, with every child stored (go-containerregistry's
     ``layout.Write``): an existing ``index.json`` there is replaced, atomically, after the blobs."""
     layout = Layout(Path(path))
-    layout._init()
-    for _, child in index.children():
-        if isinstance(child, Image):
-            layout.write_image(child)
-        elif isinstance(child, ImageIndex):
-            layout.write_index(child)
-        else:
-            layout._write_layer(child)
+    layout._write_children(index)
     with layout._locked():
         atomic_write(layout.path / "index.json", index.raw_manifest())
     return layout

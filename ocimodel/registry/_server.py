@@ -71,6 +71,21 @@ def _page(items: list[str], query: dict[str, list[str]], path: str) -> tuple[lis
     return page, f'<{path}?n={n}&last={quote(page[-1], safe="")}>; rel="next"'
 
 
+def read_body(request: BaseHTTPRequestHandler) -> bytes:
+    """A request's whole body, sent with ``Content-Length`` or chunked."""
+    if request.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        parts: list[bytes] = []
+        while True:
+            size = int(request.rfile.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                request.rfile.readline()
+                return b"".join(parts)
+            parts.append(request.rfile.read(size))
+            request.rfile.readline()
+    length = int(request.headers.get("Content-Length") or 0)
+    return request.rfile.read(length) if length else b""
+
+
 class Registry:
     """An in-process OCI registry for tests and demos: memory or disk storage, no auth.
 
@@ -350,22 +365,9 @@ class Registry:
             def log_message(self, *_: object) -> None:
                 pass
 
-            def _body(self) -> bytes:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    parts: list[bytes] = []
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                        if size == 0:
-                            self.rfile.readline()
-                            return b"".join(parts)
-                        parts.append(self.rfile.read(size))
-                        self.rfile.readline()
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
-
             def _serve(self) -> None:
                 parts = urlsplit(self.path)
-                body = self._body()
+                body = read_body(self)
                 try:
                     status, headers, data = registry._handle(
                         self.command, parts.path, parse_qs(parts.query), self.headers, body

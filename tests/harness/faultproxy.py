@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import attrs
 
+from ocimodel.registry._server import read_body
+
 _CHUNK = 64 * 1024
 _UNAVAILABLE = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
@@ -116,21 +118,8 @@ class FaultProxy:
             def log_message(self, *_: object) -> None:
                 pass
 
-            def _body(self) -> bytes:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    parts: list[bytes] = []
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                        if size == 0:
-                            self.rfile.readline()
-                            return b"".join(parts)
-                        parts.append(self.rfile.read(size))
-                        self.rfile.readline()
-                length = int(self.headers.get("Content-Length", "0") or 0)
-                return self.rfile.read(length) if length else b""
-
             def _handle(self) -> None:
-                body = self._body()
+                body = read_body(self)
                 headers = dict(self.headers.items())
                 fault = proxy._take(self.command, self.path)
                 if fault is not None and fault.status is not None:
