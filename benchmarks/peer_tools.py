@@ -1,0 +1,234 @@
+"""How each tool does each operation: the command lines the peer benchmark runs.
+
+Every operation is a whole process (interpreter start-up and imports included), because that is
+what a user waits for. The Python peers are driven by short scripts written the way their
+documentation shows: python-dxf's ``push_blob(filename)`` / ``pull_blob(digest)``, oras-py's
+``upload_blob`` / ``download_blob`` / ``upload_manifest``. ``None`` means the tool cannot do it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import attrs
+
+TOOLS = ("ocimodel", "ocimodel-lib", "skopeo", "python-dxf", "oras-py")
+OPERATIONS = ("push-cold", "push-warm", "pull-oci", "pull-tarball", "copy")
+
+
+@attrs.frozen
+class Job:
+    """One operation to time: what is pushed or pulled, and where."""
+
+    layout: Path  # the fixture as an OCI layout, tagged ``bench``
+    reference: str  # host/repository:tag on the registry
+    output: Path  # where a pull writes; a new path for every run
+    target: str  # where a copy goes: host/repository:tag
+
+
+Command = Callable[[Job], Sequence[str] | None]
+
+_MANIFESTS = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+)
+
+# Walks an OCI layout from its ``bench`` entry: children (blobs, then manifests) before parents.
+_WALK = r"""
+import json, sys
+from pathlib import Path
+layout = Path(sys.argv[1])
+def blob(digest):
+    return layout / "blobs" / digest.replace(":", "/")
+def walk(descriptor):
+    data = json.loads(blob(descriptor["digest"]).read_bytes())
+    if "manifests" in data:
+        for child in data["manifests"]:
+            yield from walk(child)
+    else:
+        for item in [data["config"], *data["layers"]]:
+            yield "blob", item
+    yield "manifest", descriptor
+top = json.loads((layout / "index.json").read_text())["manifests"][0]
+host, _, rest = sys.argv[2].partition("/")
+repository, _, tag = rest.rpartition(":")
+"""
+
+_DXF_PUSH = (
+    _WALK
+    + r"""
+from dxf import DXF
+client = DXF(host, repository, insecure=True)
+for kind, descriptor in walk(top):
+    if kind == "blob":
+        client.push_blob(str(blob(descriptor["digest"])))
+    else:
+        alias = tag if descriptor is top else descriptor["digest"]
+        client.set_manifest(alias, blob(descriptor["digest"]).read_text())
+"""
+)
+
+_ORAS_PUSH = (
+    _WALK
+    + r"""
+import oras.provider
+registry = oras.provider.Registry(hostname=host, insecure=True)
+for kind, descriptor in walk(top):
+    alias = tag if descriptor is top else descriptor["digest"]
+    container = registry.get_container(f"{host}/{repository}:{alias}")
+    if kind == "blob":
+        if not registry.blob_exists(descriptor, container):
+            registry.upload_blob(str(blob(descriptor["digest"])), container, descriptor)
+    else:
+        registry.upload_manifest(json.loads(blob(descriptor["digest"]).read_bytes()), container)
+"""
+)
+
+_PULL_HEAD = r"""
+import hashlib, json, sys
+from pathlib import Path
+host, _, rest = sys.argv[1].partition("/")
+repository, _, tag = rest.rpartition(":")
+out = Path(sys.argv[2])
+(out / "blobs" / "sha256").mkdir(parents=True)
+(out / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+def store(digest, chunks):
+    path = out / "blobs" / digest.replace(":", "/")
+    hasher = hashlib.sha256()
+    with open(path, "wb") as file:
+        for chunk in chunks:
+            hasher.update(chunk)
+            file.write(chunk)
+    assert "sha256:" + hasher.hexdigest() == digest, digest
+"""
+
+_DXF_PULL = (
+    _PULL_HEAD
+    + r"""
+from dxf import DXF
+client = DXF(host, repository, insecure=True)
+raw = client.get_manifest(tag)
+manifest = json.loads(raw)
+digest = "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
+store(digest, [raw.encode()])
+for item in [manifest["config"], *manifest["layers"]]:
+    store(item["digest"], client.pull_blob(item["digest"], chunk_size=1 << 20))
+top = {"mediaType": manifest["mediaType"], "digest": digest, "size": len(raw.encode()),
+       "annotations": {"org.opencontainers.image.ref.name": tag}}
+(out / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+"""
+)
+
+_ORAS_PULL = (
+    _PULL_HEAD
+    + r"""
+import oras.provider
+registry = oras.provider.Registry(hostname=host, insecure=True)
+container = registry.get_container(sys.argv[1])
+manifest = registry.get_manifest(container)
+raw = json.dumps(manifest).encode()
+digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+store(digest, [raw])
+for item in [manifest["config"], *manifest["layers"]]:
+    registry.download_blob(container, item["digest"], str(out / "blobs" / item["digest"].replace(":", "/")))
+top = {"mediaType": manifest["mediaType"], "digest": digest, "size": len(raw),
+       "annotations": {"org.opencontainers.image.ref.name": tag}}
+(out / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+"""
+)
+
+_LIB_PUSH = r"""
+import sys
+from ocimodel import layout, remote
+found = layout.Layout(sys.argv[1]).image_index()
+entry = found.index_manifest().manifests[0]
+child = found.image_index(entry.digest) if entry.media_type.is_index() else found.image(entry.digest)
+(remote.write_index if entry.media_type.is_index() else remote.write)(sys.argv[2], child)
+"""
+
+_LIB_PULL = r"""
+import sys
+from ocimodel import layout, remote
+found = remote.get(sys.argv[1])
+target = layout.Layout(sys.argv[2])
+if found.media_type.is_index():
+    target.append_index(found.image_index(), annotations={"org.opencontainers.image.ref.name": "bench"})
+else:
+    target.append_image(found.image(), annotations={"org.opencontainers.image.ref.name": "bench"})
+"""
+
+
+def _is_index(layout: Path) -> bool:
+    import json
+
+    entry = json.loads((layout / "index.json").read_text())["manifests"][0]
+    return bool(entry["mediaType"] == _MANIFESTS[0])
+
+
+def _ocimodel(*arguments: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("ocimodel")), "--insecure", *arguments]
+
+
+def _python(script: str, *arguments: str) -> list[str]:
+    return [sys.executable, "-c", script, *arguments]
+
+
+def _skopeo(source: str, destination: str, *, index: bool) -> list[str]:
+    flags = ["--src-tls-verify=false", "--dest-tls-verify=false", "--quiet"]
+    return ["skopeo", "copy", *flags, *(["--all"] if index else []), source, destination]
+
+
+def _ocimodel_push(job: Job) -> list[str]:
+    return _ocimodel("push", *(["--index"] if _is_index(job.layout) else []), str(job.layout), job.reference)
+
+
+def _skopeo_push(job: Job) -> list[str]:
+    return _skopeo(f"oci:{job.layout}:bench", f"docker://{job.reference}", index=_is_index(job.layout))
+
+
+def _skopeo_pull(job: Job) -> list[str]:
+    return _skopeo(f"docker://{job.reference}", f"oci:{job.output}:bench", index=_is_index(job.layout))
+
+
+def _skopeo_tarball(job: Job) -> list[str] | None:
+    if _is_index(job.layout):
+        return None
+    return _skopeo(f"docker://{job.reference}", f"docker-archive:{job.output}:bench:latest", index=False)
+
+
+def _single_image_only(build: Callable[[Job], list[str]]) -> Command:
+    return lambda job: None if _is_index(job.layout) else build(job)
+
+
+COMMANDS: dict[tuple[str, str], Command] = {
+    ("ocimodel", "push-cold"): _ocimodel_push,
+    ("ocimodel", "push-warm"): _ocimodel_push,
+    ("ocimodel", "pull-oci"): lambda job: _ocimodel("pull", "--format", "oci", job.reference, str(job.output)),
+    ("ocimodel", "pull-tarball"): lambda job: _ocimodel("pull", job.reference, str(job.output)),
+    ("ocimodel", "copy"): lambda job: _ocimodel("copy", job.reference, job.target),
+    ("ocimodel-lib", "push-cold"): lambda job: _python(_LIB_PUSH, str(job.layout), job.reference),
+    ("ocimodel-lib", "push-warm"): lambda job: _python(_LIB_PUSH, str(job.layout), job.reference),
+    ("ocimodel-lib", "pull-oci"): lambda job: _python(_LIB_PULL, job.reference, str(job.output)),
+    ("skopeo", "push-cold"): _skopeo_push,
+    ("skopeo", "push-warm"): _skopeo_push,
+    ("skopeo", "pull-oci"): _skopeo_pull,
+    ("skopeo", "pull-tarball"): _skopeo_tarball,
+    ("skopeo", "copy"): lambda job: _skopeo(
+        f"docker://{job.reference}", f"docker://{job.target}", index=_is_index(job.layout)
+    ),
+    ("python-dxf", "push-cold"): lambda job: _python(_DXF_PUSH, str(job.layout), job.reference),
+    ("python-dxf", "push-warm"): lambda job: _python(_DXF_PUSH, str(job.layout), job.reference),
+    ("python-dxf", "pull-oci"): _single_image_only(lambda job: _python(_DXF_PULL, job.reference, str(job.output))),
+    # oras-py validates every manifest it uploads against the image-manifest schema: no indexes
+    ("oras-py", "push-cold"): _single_image_only(lambda job: _python(_ORAS_PUSH, str(job.layout), job.reference)),
+    ("oras-py", "push-warm"): _single_image_only(lambda job: _python(_ORAS_PUSH, str(job.layout), job.reference)),
+    ("oras-py", "pull-oci"): _single_image_only(lambda job: _python(_ORAS_PULL, job.reference, str(job.output))),
+}
+
+
+def command(tool: str, operation: str, job: Job) -> Sequence[str] | None:
+    """The command line for ``tool`` doing ``operation``, or ``None`` where it has no way to."""
+    build = COMMANDS.get((tool, operation))
+    return None if build is None else build(job)
