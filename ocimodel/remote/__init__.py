@@ -223,7 +223,9 @@ def write(reference: Reference | str, image: Image, *, session: Session | None =
     """Push an image: its layers and config, then its manifest under ``reference``.
 
     Writer options besides the session's: ``chunk_size``, ``monolithic_limit``,
-    ``chunked_threshold`` (bytes) and ``allow_nondistributable`` (push foreign layers too).
+    ``chunked_threshold`` (bytes; blobs over it go in resumable ``chunk_size`` chunks, while by
+    default every blob goes in one streaming request) and ``allow_nondistributable`` (push foreign
+    layers too).
     """
     multi_write({reference: image}, session=session, **options)
 
