@@ -15,14 +15,14 @@ from pathlib import Path
 import attrs
 
 TOOLS = ("ocimodel", "ocimodel-lib", "skopeo", "python-dxf", "oras-py")
-OPERATIONS = ("push-cold", "push-warm", "pull-oci", "pull-tarball", "copy")
+OPERATIONS = ("push-cold", "push-warm", "pull-oci", "pull-tarball", "copy", "build-layer")
 
 
 @attrs.frozen
 class Job:
     """One operation to time: what is pushed or pulled, and where."""
 
-    layout: Path  # the fixture as an OCI layout, tagged ``bench``
+    layout: Path  # the fixture as an OCI layout, tagged ``bench`` (a plain folder for build-layer)
     reference: str  # host/repository:tag on the registry
     output: Path  # where a pull writes; a new path for every run
     target: str  # where a copy goes: host/repository:tag
@@ -160,6 +160,14 @@ else:
 """
 
 
+# A gzip'd layer from a folder: a reproducible tar, compressed and hashed in one pass.
+_LIB_BUILD = r"""
+import sys
+from ocimodel import layer
+print(layer.from_directory(sys.argv[1]).digest())
+"""
+
+
 def _is_index(layout: Path) -> bool:
     import json
 
@@ -211,6 +219,7 @@ COMMANDS: dict[tuple[str, str], Command] = {
     ("ocimodel-lib", "push-cold"): lambda job: _python(_LIB_PUSH, str(job.layout), job.reference),
     ("ocimodel-lib", "push-warm"): lambda job: _python(_LIB_PUSH, str(job.layout), job.reference),
     ("ocimodel-lib", "pull-oci"): lambda job: _python(_LIB_PULL, job.reference, str(job.output)),
+    ("ocimodel-lib", "build-layer"): lambda job: _python(_LIB_BUILD, str(job.layout)),
     ("skopeo", "push-cold"): _skopeo_push,
     ("skopeo", "push-warm"): _skopeo_push,
     ("skopeo", "pull-oci"): _skopeo_pull,

@@ -1,15 +1,16 @@
 """ocimodel against its peers, side by side: same registry, same machine, same run.
 
-Run with ``.venv/bin/python -m benchmarks.peers`` (``--runs``, ``--fixtures``, ``--tools`` and
-``--operations`` narrow it; ``--fixtures big,small,index,huge`` adds the 1 GiB layer). Starts the
-distribution registry on 127.0.0.1, with its storage on a tmpfs where there is one, builds the
-fixtures as OCI layouts, and times every tool on every operation it can do, each run a fresh
-process: median wall time, client CPU and peak RSS (from ``wait4``), and the HTTP requests the
-registry logged. A cold push gets a new registry every run; a warm push re-pushes a tag whose
-blobs are all there; pulls go to a new folder; a copy goes to a new repository of the same
-registry (so blobs can be mounted rather than moved).
+Run with ``scripts/bench`` or ``.venv/bin/python -m benchmarks.peers`` (``--runs``,
+``--fixtures``, ``--tools`` and ``--operations`` narrow it; ``--fixtures
+big,small,index,directory,huge`` adds the 1 GiB layer). Starts the distribution registry on
+127.0.0.1, with its storage on a tmpfs where there is one, builds the fixtures as OCI layouts
+(and a folder for building a layer), and times every tool on every operation it can do, each run
+a fresh process: median wall time, client CPU and peak RSS (from ``wait4``), and the HTTP
+requests the registry logged. A cold push gets a new registry every run; a warm push re-pushes a
+tag whose blobs are all there; pulls go to a new folder; a copy goes to a new repository of the
+same registry (so blobs can be mounted rather than moved).
 
-Writes every run to ``benchmarks/out/peers.csv``, the medians and the ratios against the ocimodel
+Writes every run to ``benchmarks/peers.csv``, the medians and the ratios against the ocimodel
 CLI into ``benchmarks/RESULTS.md`` (between the ``peers`` markers), and a bar chart of the ratios
 to ``benchmarks/peers.png`` when matplotlib is installed (the ``bench`` extra).
 """
@@ -44,7 +45,6 @@ from ocimodel.platform import Platform
 from tests.harness.distribution import DistributionRegistry
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE / "out"
 MiB = 1 << 20
 REQUEST = re.compile(rb'"(?:GET|HEAD|PUT|POST|PATCH|DELETE) /v2/')
 BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"
@@ -57,6 +57,7 @@ FIXTURES: dict[str, tuple[int, ...]] = {
     "small": (100 * 1024,) * 50,
     "index": (2 * MiB, 2 * MiB),
     "huge": (1024 * MiB,),
+    "directory": (8 * MiB,) * 64,  # files of a folder, half random, half repetitive text
 }
 PLATFORMS = (Platform.parse("linux/amd64"), Platform.parse("linux/arm64/v8"))
 
@@ -90,6 +91,12 @@ def build_fixture(name: str, folder: Path) -> tuple[Path, float]:
     path = folder / name
     target = layout.Layout(path)
     sizes = FIXTURES[name]
+    if name == "directory":
+        path.mkdir(parents=True)
+        for number, size in enumerate(sizes):
+            data = os.urandom(size) if number % 2 else (b"%d lorem ipsum dolor sit amet\n" % number) * (size // 30)
+            (path / f"file-{number:03d}").write_bytes(data)
+        return path, sum(file.stat().st_size for file in path.iterdir()) / MiB
     if name == "index":
         addenda = [IndexAddendum(random_image(sizes), platform=found) for found in PLATFORMS]
         target.append_index(mutate.append_manifests(empty.index, *addenda), annotations={REF_NAME: "bench"})
@@ -178,6 +185,8 @@ class Bench:
         return counted
 
     def run(self, fixture: str, operation: str, tool: str) -> Sample | None:
+        if (fixture == "directory") != (operation == "build-layer"):
+            return None
         path, payload = self.layouts[fixture]
         seeded = f"{self.registry.host}/seed/{fixture}:bench"
         job = Job(path, seeded, self.fresh(f"out-{tool}"), f"{self.registry.host}/copy/{next(self.counter)}:bench")
@@ -283,8 +292,7 @@ def write_results(text: str) -> None:
 
 
 def write_csv(samples: Sequence[Sample]) -> Path:
-    OUT.mkdir(exist_ok=True)
-    path = OUT / "peers.csv"
+    path = HERE / "peers.csv"
     with path.open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow([field.name for field in attrs.fields(Sample)])
@@ -326,7 +334,7 @@ def chart(samples: Sequence[Sample]) -> Path | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="counted runs (after one warm-up)")
-    parser.add_argument("--fixtures", default="big,small,index")
+    parser.add_argument("--fixtures", default="big,small,index,directory")
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--operations", default=",".join(OPERATIONS))
     args = parser.parse_args()
@@ -338,7 +346,8 @@ def main() -> None:
         with registry_at(scratch / "registry") as registry:
             bench = Bench(scratch, registry, layouts)
             for fixture in fixtures:
-                bench.seed(fixture)
+                if fixture != "directory":
+                    bench.seed(fixture)
                 for operation, tool in itertools.product(operations, tools):
                     samples += bench.repeat(fixture, operation, tool, args.runs)
     print(f"raw figures: {write_csv(samples)}")
