@@ -14,9 +14,8 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import attrs
 import click
 
 from ocimodel._version import __version__
@@ -32,8 +31,9 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
-@attrs.define
-class Globals:
+class Globals(NamedTuple):
+    """The options given before the verb (a named tuple: attrs is imported only by verbs that need it)."""
+
     verbose: bool = False
     insecure: bool = False
     platform: str | None = None
@@ -254,6 +254,8 @@ def copy(source: str, destination: str, all_tags: bool, jobs: int, no_clobber: b
 @click.option("--format", "output", type=click.Choice(["tarball", "oci"]), default="tarball", show_default=True)
 def pull(images: Sequence[str], path: str, output: str) -> None:
     """Pull images into a docker tarball or an OCI layout at PATH."""
+    import attrs
+
     from ocimodel import layout, remote, tarball
 
     session = _globals().session(progress=True)
@@ -425,6 +427,8 @@ def mutate_command(
     output: str | None,
 ) -> None:
     """Change an image's config and annotations; push the result and print its digest."""
+    import attrs
+
     from ocimodel import mutate, remote
     from ocimodel.platform import Platform
 
@@ -463,6 +467,8 @@ def mutate_command(
 @click.option("-t", "--tag", required=True, help="Where to push the flattened image.")
 def flatten(image: str, tag: str) -> None:
     """Squash an image's layers into one (the old history kept in the new entry's comment)."""
+    import attrs
+
     from ocimodel import codec, configfile, empty, layer, mutate, remote
     from ocimodel.mediatype import MediaType
 
