@@ -13,6 +13,7 @@ import pytest
 
 from ocimodel import layout, random, remote, tarball, validate
 from ocimodel.hashing import Hash
+from tests.harness import skopeo
 from tests.harness.distribution import DistributionRegistry, free_port
 
 pytestmark = pytest.mark.registry
@@ -156,30 +157,8 @@ def test_registry_serve(tmp_path: Path) -> None:
         remote.write(f"127.0.0.1:{port}/served:v1", image)
         assert ok("digest", f"127.0.0.1:{port}/served:v1").strip() == str(image.digest())
         # skopeo pulls from it and pushes to it
-        subprocess.run(
-            [
-                "skopeo",
-                "copy",
-                "--quiet",
-                "--src-tls-verify=false",
-                f"docker://127.0.0.1:{port}/served:v1",
-                f"oci:{tmp_path / 'oci'}:v1",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [
-                "skopeo",
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                f"oci:{tmp_path / 'oci'}:v1",
-                f"docker://127.0.0.1:{port}/again:v1",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        skopeo.copy(f"docker://127.0.0.1:{port}/served:v1", f"oci:{tmp_path / 'oci'}:v1")
+        skopeo.copy(f"oci:{tmp_path / 'oci'}:v1", f"docker://127.0.0.1:{port}/again:v1")
         validate.image(remote.image(f"127.0.0.1:{port}/again:v1"))
     finally:
         server.terminate()

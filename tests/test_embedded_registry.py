@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from ocimodel.mediatype import MediaType
 from ocimodel.platform import Platform
 from ocimodel.registry import Registry
 from ocimodel.transport import Client
+from tests.harness import skopeo
 from tests.harness.faultproxy import FaultProxy
 
 
@@ -101,38 +100,15 @@ def test_disk_storage_survives_a_restart(tmp_path: Path) -> None:
 
 
 def test_skopeo_pushes_to_and_pulls_from_it(embedded: Registry, tmp_path: Path) -> None:
-    assert shutil.which("skopeo"), "skopeo is not on PATH: run scripts/install-system-deps"
     image = mutate.config_media_type(
         mutate.media_type(random.image(3000, 2, seed=8), MediaType.OCI_MANIFEST), MediaType.OCI_CONFIG
     )
     source = Layout(tmp_path / "source")
     source.append_image(image, annotations={REF_NAME: "v1"})
-    subprocess.run(
-        [
-            "skopeo",
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-            f"oci:{source.path}:v1",
-            f"docker://{embedded.host}/skopeo:v1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    skopeo.copy(f"oci:{source.path}:v1", f"docker://{embedded.host}/skopeo:v1")
     fetched = remote.image(f"{embedded.host}/skopeo:v1")
     assert fetched.digest() == image.digest()
     validate.image(fetched)
-    subprocess.run(
-        [
-            "skopeo",
-            "copy",
-            "--quiet",
-            "--src-tls-verify=false",
-            f"docker://{embedded.host}/skopeo:v1",
-            f"oci:{tmp_path / 'pulled'}:v1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    skopeo.copy(f"docker://{embedded.host}/skopeo:v1", f"oci:{tmp_path / 'pulled'}:v1")
     ((_, pulled),) = Layout(tmp_path / "pulled").images()
     assert pulled.digest() == image.digest()

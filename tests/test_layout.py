@@ -21,6 +21,7 @@ from ocimodel.hypothesis import images
 from ocimodel.image import Image
 from ocimodel.layout import REF_NAME, Layout
 from ocimodel.platform import Platform
+from tests.harness import skopeo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -177,46 +178,19 @@ def test_missing_layout_says_so(tmp_path: Path) -> None:
 
 
 def test_skopeo_and_layouts_both_ways(registry: object, tmp_path: Path) -> None:
-    import shutil
 
     from ocimodel.mediatype import MediaType
     from tests.harness.distribution import DistributionRegistry
 
     assert isinstance(registry, DistributionRegistry)
-    assert shutil.which("skopeo"), "skopeo is not on PATH: run scripts/install-system-deps"
     image = mutate.config_media_type(
         mutate.media_type(random.image(3000, 2, seed=9), MediaType.OCI_MANIFEST), MediaType.OCI_CONFIG
     )
     ours = Layout(tmp_path / "ours")
     ours.append_image(image, annotations={REF_NAME: "v1"})
-    digest_file = tmp_path / "digest"
-    subprocess.run(
-        [
-            "skopeo",
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-            "--digestfile",
-            str(digest_file),
-            f"oci:{ours.path}:v1",
-            f"docker://{registry.host}/layout/skopeo:v1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    assert digest_file.read_text().strip() == str(image.digest())
-    subprocess.run(
-        [
-            "skopeo",
-            "copy",
-            "--quiet",
-            "--src-tls-verify=false",
-            f"docker://{registry.host}/layout/skopeo:v1",
-            f"oci:{tmp_path / 'theirs'}:v1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    copied = skopeo.copy(f"oci:{ours.path}:v1", f"docker://{registry.host}/layout/skopeo:v1")
+    assert copied == str(image.digest())
+    skopeo.copy(f"docker://{registry.host}/layout/skopeo:v1", f"oci:{tmp_path / 'theirs'}:v1")
     theirs = Layout(tmp_path / "theirs")
     validate.index(theirs.image_index())
     ((_, read),) = theirs.images()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import attrs
@@ -24,6 +22,7 @@ from ocimodel.name import Repository
 from ocimodel.platform import Platform
 from ocimodel.registry import Registry
 from ocimodel.transport import Client, RetryPolicy
+from tests.harness import skopeo
 from tests.harness.distribution import DistributionRegistry
 from tests.harness.faultproxy import Fault, FaultProxy
 from tests.harness.push import push, push_blob
@@ -321,7 +320,6 @@ def test_parallel_pull_into_a_directory(any_registry: DistributionRegistry | Reg
 
 
 def test_skopeo_pushed_image_reads_back(any_registry: DistributionRegistry | Registry, tmp_path: Path) -> None:
-    assert shutil.which("skopeo"), "skopeo is not on PATH: run scripts/install-system-deps"
     original = mutate.config_media_type(
         mutate.media_type(random.image(5000, 2, seed=7), MediaType.OCI_MANIFEST), MediaType.OCI_CONFIG
     )
@@ -335,24 +333,10 @@ def test_skopeo_pushed_image_reads_back(any_registry: DistributionRegistry | Reg
     (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     entry = attrs.evolve(original.descriptor(), annotations={"org.opencontainers.image.ref.name": "v1"})
     (layout / "index.json").write_bytes(IndexManifest(manifests=[entry]).to_json())
-    digest_file = tmp_path / "digest"
-    subprocess.run(
-        [
-            "skopeo",
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-            "--digestfile",
-            str(digest_file),
-            f"oci:{layout}:v1",
-            f"docker://{any_registry.host}/remote/skopeo:v1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    copied = skopeo.copy(f"oci:{layout}:v1", f"docker://{any_registry.host}/remote/skopeo:v1")
     fetched = remote.image(f"{any_registry.host}/remote/skopeo:v1")
     validate.image(fetched)
-    assert str(fetched.digest()) == digest_file.read_text().strip()
+    assert str(fetched.digest()) == copied
     assert fetched.config_file() == original.config_file()
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from ocimodel.mediatype import MediaType
 from ocimodel.platform import Platform
 from ocimodel.registry import Registry
 from ocimodel.transport import RetryPolicy
+from tests.harness import skopeo
 from tests.harness.distribution import DistributionRegistry
 from tests.harness.faultproxy import Fault, FaultProxy
 
@@ -237,33 +236,13 @@ def test_check_push_permission(token_registry: DistributionRegistry, tmp_path: P
 
 
 def test_skopeo_reads_what_we_push(any_registry: DistributionRegistry | Registry, tmp_path: Path) -> None:
-    assert shutil.which("skopeo"), "skopeo is not on PATH: run scripts/install-system-deps"
     image = mutate.config_media_type(
         mutate.media_type(random.image(3000, 2, seed=95), MediaType.OCI_MANIFEST), MediaType.OCI_CONFIG
     )
     remote.write(f"{any_registry.host}/write/skopeo:v1", image)
-    raw = subprocess.run(
-        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{any_registry.host}/write/skopeo:v1"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    assert raw == image.raw_manifest()
-    digest_file = tmp_path / "digest"
-    subprocess.run(
-        [
-            "skopeo",
-            "copy",
-            "--quiet",
-            "--src-tls-verify=false",
-            "--digestfile",
-            str(digest_file),
-            f"docker://{any_registry.host}/write/skopeo:v1",
-            f"oci:{tmp_path / 'layout'}:v1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    assert digest_file.read_text().strip() == str(image.digest())
+    assert skopeo.raw_manifest(f"docker://{any_registry.host}/write/skopeo:v1") == image.raw_manifest()
+    copied = skopeo.copy(f"docker://{any_registry.host}/write/skopeo:v1", f"oci:{tmp_path / 'layout'}:v1")
+    assert copied == str(image.digest())
     assert (tmp_path / "layout" / "blobs" / "sha256" / image.digest().hex).read_bytes() == image.raw_manifest()
 
 

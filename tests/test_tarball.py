@@ -6,8 +6,6 @@ import gzip
 import hashlib
 import io
 import json
-import shutil
-import subprocess
 import tarfile
 from pathlib import Path
 from typing import IO
@@ -21,6 +19,7 @@ from ocimodel.hashing import Hash
 from ocimodel.hypothesis import images
 from ocimodel.image import Image, MemoryImage
 from ocimodel.mediatype import MediaType
+from tests.harness import skopeo
 from tests.harness.distribution import DistributionRegistry
 from tests.test_layer import OwnCompressedLayer
 
@@ -186,15 +185,10 @@ def test_remote_to_tarball_and_back(registry: DistributionRegistry, tmp_path: Pa
 
 
 def test_skopeo_reads_ours_and_we_read_skopeo_s(registry: DistributionRegistry, tmp_path: Path) -> None:
-    assert shutil.which("skopeo"), "skopeo is not on PATH: run scripts/install-system-deps"
     image = random.image(3000, 2, seed=10)
     ours = tmp_path / "ours.tar"
     tarball.write(ours, image, tag="example.com/ours:v1")
-    subprocess.run(
-        ["skopeo", "copy", "--quiet", "--preserve-digests", f"docker-archive:{ours}", f"oci:{tmp_path / 'layout'}:v1"],
-        check=True,
-        capture_output=True,
-    )
+    skopeo.copy(f"docker-archive:{ours}", f"oci:{tmp_path / 'layout'}:v1", "--preserve-digests")
     layout_index = json.loads((tmp_path / "layout" / "index.json").read_text())
     manifest_digest = Hash.parse(layout_index["manifests"][0]["digest"])
     copied = json.loads((tmp_path / "layout" / "blobs" / "sha256" / manifest_digest.hex).read_text())
@@ -203,18 +197,7 @@ def test_skopeo_reads_ours_and_we_read_skopeo_s(registry: DistributionRegistry, 
     assert copied["config"]["digest"] == str(image.config_name())
     remote.write(f"{registry.host}/tarball/skopeo:v1", image)
     theirs = tmp_path / "theirs.tar"
-    subprocess.run(
-        [
-            "skopeo",
-            "copy",
-            "--quiet",
-            "--src-tls-verify=false",
-            f"docker://{registry.host}/tarball/skopeo:v1",
-            f"docker-archive:{theirs}:example.com/theirs:v1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    skopeo.copy(f"docker://{registry.host}/tarball/skopeo:v1", f"docker-archive:{theirs}:example.com/theirs:v1")
     read = tarball.image(theirs, "example.com/theirs:v1")
     validate.image(read)
     assert read.config_file() == image.config_file()
