@@ -14,13 +14,12 @@ import argparse
 import csv
 import hashlib
 import io
-import json
 import os
-import subprocess
-import sys
 import tarfile
 import time
 from pathlib import Path
+
+from benchmarks import _child
 
 OUT = Path(__file__).resolve().parent / "out"
 MiB = 1 << 20
@@ -37,9 +36,6 @@ CASES = [
 
 CHILD = r"""
 import json, sys, time
-def high_water_kib():  # VmHWM: this process's own peak (ru_maxrss would include the parent's, from before exec)
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 for name in {hidden!r}:
     sys.modules[name] = None
     for sub in ("isal_zlib", "igzip", "zlib_ng", "gzip_ng"):
@@ -99,8 +95,7 @@ def main() -> None:
     rows = []
     for name, media_type, hidden in CASES:
         script = CHILD.format(hidden=hidden, path=str(tar), media_type=media_type)
-        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-        figures = json.loads(result.stdout)
+        figures = _child.run(script)
         rows.append(
             {
                 "compressor": name,

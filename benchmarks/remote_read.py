@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchmarks import _child
 from ocimodel._streams import Reader, binary
 from ocimodel.hashing import Hash
 from ocimodel.name import Repository
@@ -32,9 +30,6 @@ LIMIT_MIB = 50
 
 CHILD = r"""
 import json, time
-def high_water_kib():
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 from ocimodel import remote
 made = remote.layer({reference!r})
 base = high_water_kib()
@@ -81,19 +76,8 @@ def main() -> None:
         digest = Hash("sha256", source.hasher.hexdigest())
         client.finish_upload(repository, state.location, digest)
         reference = f"{registry.host}/bench/big@{digest}"
-        result = subprocess.run(
-            [sys.executable, "-c", CHILD.format(reference=reference)], capture_output=True, text=True, check=True
-        )
-    figures = json.loads(result.stdout)
-    growth = (figures["peak_kib"] - figures["base_kib"]) / 1024
-    print("| blob | seconds | MiB/s | peak RSS MiB | growth MiB |")
-    print("| --- | --- | --- | --- | --- |")
-    print(
-        f"| {args.size_mib} MiB | {figures['seconds']:.2f} | {args.size_mib / figures['seconds']:.0f} "
-        f"| {figures['peak_kib'] / 1024:.1f} | {growth:.1f} |"
-    )
-    if growth >= LIMIT_MIB:
-        raise SystemExit(f"peak memory grew by {growth:.1f} MiB, at or over {LIMIT_MIB} MiB")
+        figures = _child.run(CHILD.format(reference=reference))
+    _child.report_growth("blob", "seconds", args.size_mib, figures, LIMIT_MIB)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
-import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
+from benchmarks import _child
 from tests.harness.distribution import DistributionRegistry
 
 MiB = 1 << 20
@@ -26,9 +24,6 @@ LIMIT_MIB = 50
 
 CHILD = r"""
 import json, time
-def high_water_kib():
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 from ocimodel import empty, layer, mutate, remote
 made = layer.from_file({path!r}, media_type="application/vnd.oci.image.layer.v1.tar")
 image = mutate.append_layers(empty.image, made)
@@ -57,17 +52,8 @@ def main() -> None:
         with DistributionRegistry(Path(folder) / "registry") as registry:
             options = {"chunk_size": args.chunk_mib * MiB, "chunked_threshold": args.chunked_from_mib * MiB}
             script = CHILD.format(path=str(tar), reference=f"{registry.host}/bench/push:v1", options=options)
-            result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    figures = json.loads(result.stdout)
-    growth = (figures["peak_kib"] - figures["base_kib"]) / 1024
-    print("| layer | seconds (hash + upload) | MiB/s | peak RSS MiB | growth MiB |")
-    print("| --- | --- | --- | --- | --- |")
-    print(
-        f"| {args.size_mib} MiB | {figures['seconds']:.2f} | {args.size_mib / figures['seconds']:.0f} "
-        f"| {figures['peak_kib'] / 1024:.1f} | {growth:.1f} |"
-    )
-    if growth >= LIMIT_MIB:
-        raise SystemExit(f"peak memory grew by {growth:.1f} MiB, at or over {LIMIT_MIB} MiB")
+            figures = _child.run(script)
+    _child.report_growth("layer", "seconds (hash + upload)", args.size_mib, figures, LIMIT_MIB)
 
 
 if __name__ == "__main__":
