@@ -32,12 +32,7 @@ def self_signed(folder: Path, common_name: str = "127.0.0.1") -> tuple[Path, Pat
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = folder / "tls.crt", folder / "tls.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    cert_path, key_path = _write_pem(folder, "tls", certificate, key)
     return cert_path, key_path, key
 
 
@@ -57,8 +52,15 @@ def client_certificate(folder: Path, ca_cert: Path, ca_key: ec.EllipticCurvePriv
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+    return _write_pem(folder, "client", certificate, key)
+
+
+def _write_pem(
+    folder: Path, stem: str, certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> tuple[Path, Path]:
+    """Write ``<stem>.crt`` and ``<stem>.key`` (PEM, key unencrypted) into ``folder``; return their paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = folder / "client.crt", folder / "client.key"
+    cert_path, key_path = folder / f"{stem}.crt", folder / f"{stem}.key"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
