@@ -118,10 +118,11 @@ def registry_at(folder: Path) -> Iterator[DistributionRegistry]:
         yield registry
 
 
-def count_requests(registry: DistributionRegistry, since: int) -> tuple[int, int]:
-    """Requests logged after byte ``since`` of the log, and the log's new end."""
-    data = registry.log_path.read_bytes()
-    return len(REQUEST.findall(data, since)), len(data)
+def count_requests(registry: DistributionRegistry, since: int) -> int:
+    """Requests logged after byte ``since`` of the registry's log."""
+    with registry.log_path.open("rb") as log:
+        log.seek(since)
+        return len(REQUEST.findall(log.read()))
 
 
 # Runs a command and reports its wall time, CPU and peak RSS. A child's peak RSS starts at its
@@ -162,13 +163,15 @@ class Bench:
     def fresh(self, stem: str) -> Path:
         return self.scratch / f"{stem}-{next(self.counter)}"
 
-    def seed(self, fixture: str) -> str:
-        """Push ``fixture`` once with the library (the source of pulls, warm pushes and copies)."""
-        reference = f"{self.registry.host}/seed/{fixture}:bench"
-        argv = command("ocimodel", "push-cold", Job(self.layouts[fixture][0], reference, self.scratch, ""))
+    def seeded(self, fixture: str) -> str:
+        """Where :meth:`seed` puts ``fixture``."""
+        return f"{self.registry.host}/seed/{fixture}:bench"
+
+    def seed(self, fixture: str) -> None:
+        """Push ``fixture`` once with the CLI (the source of pulls, warm pushes and copies)."""
+        argv = command("ocimodel", "push-cold", Job(self.layouts[fixture][0], self.seeded(fixture), self.scratch, ""))
         assert argv is not None
         timed(argv)
-        return reference
 
     def repeat(self, fixture: str, operation: str, tool: str, runs: int) -> list[Sample]:
         """One warm-up run, then ``runs`` counted ones (none if the tool cannot do it); prints the medians."""
@@ -188,8 +191,12 @@ class Bench:
         if (fixture == "directory") != (operation == "build-layer"):
             return None
         path, payload = self.layouts[fixture]
-        seeded = f"{self.registry.host}/seed/{fixture}:bench"
-        job = Job(path, seeded, self.fresh(f"out-{tool}"), f"{self.registry.host}/copy/{next(self.counter)}:bench")
+        job = Job(
+            path,
+            self.seeded(fixture),
+            self.fresh(f"out-{tool}"),
+            f"{self.registry.host}/copy/{next(self.counter)}:bench",
+        )
         if operation == "push-cold":
             folder = self.fresh("cold")
             with registry_at(folder) as cold:
@@ -210,10 +217,10 @@ class Bench:
         argv = command(tool, operation, job)
         if argv is None:
             return None
-        _, since = count_requests(registry, 0)
+        since = registry.log_path.stat().st_size
         try:
             seconds, cpu, peak = timed(argv)
-            requests, _ = count_requests(registry, since)
+            requests = count_requests(registry, since)
         finally:
             shutil.rmtree(cleanup, ignore_errors=True)
             if cleanup.is_file():
