@@ -27,7 +27,7 @@ def atomic_file(path: Path) -> Iterator[tuple[object, Path]]:
         raise
 
 
-def atomic_write(path: Path, chunks: Iterable[bytes] | bytes) -> None:
+def atomic_write(path: Path, chunks: Iterable[bytes | memoryview] | bytes) -> None:
     """Write ``chunks`` (or bytes) to ``path`` atomically."""
     with atomic_file(path) as (out, _):
         for chunk in [chunks] if isinstance(chunks, bytes) else chunks:

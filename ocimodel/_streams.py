@@ -28,6 +28,25 @@ class Reader(io.RawIOBase):
         return bytes(out)
 
 
+def read_into(stream: IO[bytes], buffer: WriteableBuffer) -> int:
+    """``stream.readinto(buffer)`` where the stream has it (no copy), else a read and a copy."""
+    readinto = getattr(stream, "readinto", None)
+    if readinto is not None:
+        return int(readinto(buffer) or 0)
+    view = memoryview(buffer).cast("B")
+    data = stream.read(len(view))
+    view[: len(data)] = data
+    return len(data)
+
+
+def chunks(stream: IO[bytes], size: int = _CHUNK) -> Iterator[memoryview]:
+    """The rest of ``stream`` in pieces of up to ``size`` bytes, read into one reused buffer: each
+    piece is valid until the next is asked for (write it, hash it; do not keep it)."""
+    buffer = memoryview(bytearray(size))
+    while count := read_into(stream, buffer):
+        yield buffer[:count]
+
+
 def take(pending: memoryview, buffer: WriteableBuffer) -> tuple[int, memoryview]:
     """Copy what fits of ``pending`` into ``buffer``; return how much, and what is left."""
     view = memoryview(buffer).cast("B")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import sys
 import traceback
 from collections.abc import Sequence
@@ -84,6 +83,8 @@ def cli(context: click.Context, verbose: bool, insecure: bool, platform: str | N
     """Work with container images and registries (OCI and Docker formats)."""
     context.obj = Globals(verbose, insecure, platform)
     if verbose:
+        import logging
+
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s", stream=sys.stderr)
 
 
@@ -277,12 +278,14 @@ def pull(images: Sequence[str], path: str, output: str) -> None:
 @click.option("--index", "as_index", is_flag=True, help="Push a layout's whole index, not its one image.")
 def push(path: str, image: str, as_index: bool) -> None:
     """Push a docker tarball or an OCI layout to IMAGE; print its digest reference."""
-    from ocimodel import layout, remote, tarball
+    from ocimodel import remote
     from ocimodel.errors import OCIError
 
     session = _globals().session(progress=True)
     target: Image | ImageIndex
     if Path(path).is_dir():
+        from ocimodel import layout
+
         place = layout.Layout(path)
         if as_index:
             target = place.image_index()
@@ -292,6 +295,8 @@ def push(path: str, image: str, as_index: bool) -> None:
                 raise OCIError(f"the layout at {path} holds {len(images)} images: push it with --index")
             target = images[0][1]
     else:
+        from ocimodel import tarball
+
         target = tarball.image(path)
     remote.multi_write({image: target}, session=session)
     click.echo(f"{session.reference(image).repository.name}@{target.digest()}")
@@ -683,10 +688,16 @@ def auth_get(registry_name: str) -> None:
         click.echo(json.dumps({"Username": "", "Secret": ""}))
 
 
+def _reportable(error: Exception) -> bool:
+    """Whether ``error`` is one the library or the system raises on purpose (one line, exit 1),
+    rather than a bug (a traceback). ``ocimodel.errors`` is looked up, not imported: a command that
+    never imported it cannot have raised one of its errors, and ``version`` stays fast."""
+    errors = sys.modules.get("ocimodel.errors")
+    return isinstance(error, OSError) or (errors is not None and isinstance(error, errors.OCIError))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    from ocimodel.errors import OCIError
-
     arguments = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in arguments or "--verbose" in arguments
     try:
@@ -699,7 +710,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return EXIT_ERROR
-    except (OCIError, OSError) as error:
+    except Exception as error:
+        if not _reportable(error):
+            raise
         if verbose:
             traceback.print_exc()
         click.echo(f"ocimodel: {error}", err=True)

@@ -18,7 +18,7 @@ the library means to report. The branches are the things a caller can act on::
     ├── NotComputed                          a single-pass layer was asked for its digest before being read
     ├── StreamConsumed                       a single-pass layer was read a second time
     ├── ValidationError                      an image, index or layer disagrees with itself (``validate``)
-    ├── CredentialsError                     a credentials file or credential helper could not be used
+    ├── CredentialsError                     a credentials file, credential helper or TLS file could not be used
     ├── Cancelled                            the caller's ``cancel`` event was set
     ├── TransportError                       no answer from a registry: connection refused, reset, timed out
     │   └── UntrustedCertificate             the registry's TLS certificate is not trusted
@@ -193,7 +193,8 @@ class Cancelled(OCIError):
 
 
 class CredentialsError(OCIError):
-    """A credentials file could not be read, or a credential helper failed or is missing."""
+    """A credentials file could not be read, a credential helper failed or is missing, or a CA
+    file or client certificate given to a client cannot be used."""
 
 
 class TransportError(OCIError):

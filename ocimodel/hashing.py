@@ -157,6 +157,11 @@ class VerifyingReader(Reader):
         self._done = False
 
     @property
+    def expected(self) -> Hash:
+        """The digest the content must have."""
+        return self._expected
+
+    @property
     def bytes_read(self) -> int:
         """How many bytes have passed through so far."""
         return self._hasher.size

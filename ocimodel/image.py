@@ -5,17 +5,19 @@ from __future__ import annotations
 import io
 from abc import abstractmethod
 from collections.abc import Callable, Iterable
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from ocimodel._manifested import Manifested
 from ocimodel._memo import memoized
-from ocimodel.configfile import ConfigFile
 from ocimodel.descriptor import Descriptor
 from ocimodel.errors import BadJSONError, NoSuchBlob
 from ocimodel.hashing import Hash
 from ocimodel.layer import Layer
 from ocimodel.manifest import Manifest
 from ocimodel.mediatype import MediaType
+
+if TYPE_CHECKING:
+    from ocimodel.configfile import ConfigFile
 
 __all__ = ["BlobLayer", "DescribedLayer", "Image", "MemoryImage", "SynthesisedImage", "UncompressedImage"]
 
@@ -58,6 +60,8 @@ class Image(Manifested):
     @memoized
     def config_file(self) -> ConfigFile:
         """The parsed config (it keeps the raw bytes)."""
+        from ocimodel.configfile import ConfigFile  # ~60 classes: imported by those who read configs
+
         return ConfigFile.from_json(self.raw_config_file())
 
     def config_name(self) -> Hash:

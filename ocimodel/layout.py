@@ -23,7 +23,7 @@ import attrs
 
 from ocimodel._files import atomic_write
 from ocimodel._memo import memoized
-from ocimodel._streams import binary
+from ocimodel._streams import binary, chunks
 from ocimodel.descriptor import Descriptor
 from ocimodel.errors import NoSuchBlob
 from ocimodel.hashing import Hash, VerifyingReader
@@ -40,14 +40,8 @@ __all__ = ["LAYOUT_VERSION", "REF_NAME", "Layout", "write"]
 LAYOUT_VERSION = b'{"imageLayoutVersion":"1.0.0"}'
 #: The annotation that names an ``index.json`` entry (a tag, usually).
 REF_NAME = "org.opencontainers.image.ref.name"
-_CHUNK = 1 << 20
 
 Matcher = Callable[[Descriptor], bool]
-
-
-def _stream_chunks(stream: IO[bytes]) -> Iterator[bytes]:
-    while chunk := stream.read(_CHUNK):
-        yield chunk
 
 
 @attrs.frozen
@@ -117,8 +111,12 @@ class Layout:
         if self.has(digest):
             return
         self._init()
+        if isinstance(stream, VerifyingReader) and stream.expected == digest and not stream.bytes_read:
+            # checked as it is read already (a pull hands its blobs over so): hash it once, not twice
+            atomic_write(self.blob_path(digest), chunks(stream))
+            return
         with binary(VerifyingReader(stream, digest, what=f"blob {digest} for {self.path}")) as verified:
-            atomic_write(self.blob_path(digest), _stream_chunks(verified))
+            atomic_write(self.blob_path(digest), chunks(verified))
 
     def _write_bytes(self, data: bytes) -> Hash:
         digest = Hash.sha256(data)
@@ -129,7 +127,7 @@ class Layout:
         if isinstance(layer, StreamLayer):  # its name is known only once it has been read
             staging = self.path / f".stream-{id(layer)}"
             with layer.compressed() as stream:
-                atomic_write(staging, _stream_chunks(stream))
+                atomic_write(staging, chunks(stream))
             target = self.blob_path(layer.digest())
             target.parent.mkdir(parents=True, exist_ok=True)
             staging.replace(target)

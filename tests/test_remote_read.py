@@ -10,6 +10,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+import ocimodel.layout
 from ocimodel import empty, layer, mutate, random, remote, validate
 from ocimodel.descriptor import Descriptor
 from ocimodel.errors import DigestMismatch, NoMatchingPlatform, NotFound, TransportError, UnsupportedMediaType
@@ -317,6 +318,34 @@ def test_parallel_pull_into_a_directory(any_registry: DistributionRegistry | Reg
     before = len(seen)
     remote.pull(remote.index(f"{any_registry.host}/remote/pull:v1"), sink, progress=lambda *a: seen.append(a))
     assert len(seen) == before  # everything was there: nothing fetched
+
+
+@pytest.mark.parametrize("with_progress", [False, True], ids=["quiet", "progress"])
+def test_a_corrupted_layer_pulled_into_a_layout_is_refused_and_not_kept(
+    fault_proxy: FaultProxy, tmp_path: Path, with_progress: bool
+) -> None:
+    client = Client(fault_proxy.host)
+    repository = Repository(f"{fault_proxy.host}/remote/corrupt-pull")
+    original = random.image(200_000, 2, seed=11)
+    push(client, repository, original, "v1")
+    damaged, intact = original.layers()
+    fault_proxy.inject(Fault("GET", f"/blobs/{damaged.digest()}", corrupt_at=100_000))
+    place = ocimodel.layout.Layout(tmp_path / "out")
+    seen: list[tuple[str, int, int]] = []
+    with pytest.raises(DigestMismatch, match=f"layer {damaged.digest()}"):
+        remote.pull(
+            remote.image(f"{fault_proxy.host}/remote/corrupt-pull:v1"),
+            place,
+            jobs=1,
+            progress=(lambda *a: seen.append(a)) if with_progress else None,
+        )
+    assert not place.has(damaged.digest())
+    assert not list((tmp_path / "out").rglob("*.partial"))
+    assert bool(seen) == with_progress
+    remote.pull(remote.image(f"{fault_proxy.host}/remote/corrupt-pull:v1"), place, jobs=1)  # the fault is spent
+    for each in (damaged, intact):
+        with each.compressed() as stream, place.open_blob(each.digest()) as stored:
+            assert stored.read() == stream.read()
 
 
 def test_skopeo_pushed_image_reads_back(any_registry: DistributionRegistry | Registry, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from ocimodel import authn
 from ocimodel.authn import Basic, ConfigFileKeychain, IdentityToken
 from ocimodel.descriptor import Descriptor
 from ocimodel.errors import (
+    CredentialsError,
     ManifestTooLarge,
     NotFound,
     ServerError,
@@ -258,6 +259,26 @@ def test_an_untrusted_certificate_is_refused_unless_verification_is_turned_off(
     relaxed = Client(basic_registry.host, verify=False, auth=Basic(USER, PASSWORD))
     with pytest.warns(urllib3.exceptions.InsecureRequestWarning):  # urllib3 says so on every such request
         assert relaxed.head_blob(repo(basic_registry.host, "basic/unverified"), Hash.sha256(b"x")) is None
+
+
+@pytest.mark.parametrize("content", [None, b"not a certificate\n"], ids=["missing", "not-pem"])
+@pytest.mark.parametrize("option", ["ca_file", "client_cert"])
+def test_tls_files_that_cannot_be_used_are_refused_before_any_request(
+    tmp_path: Path, content: bytes | None, option: str
+) -> None:
+    path = tmp_path / "given.pem"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(CredentialsError, match=f"cannot use the TLS files .*{option}='{path}'"):
+        Client(f"127.0.0.1:{free_port()}", **{option: str(path)})  # type: ignore[arg-type]
+
+
+def test_a_broken_ssl_cert_file_is_reported_not_bypassed_by_plain_http(
+    basic_registry: DistributionRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(CredentialsError, match=f"GET https://{basic_registry.host}/v2/: cannot load CA certificates"):
+        Client(basic_registry.host, retry=FAST).head_blob(repo(basic_registry.host, "basic/x"), Hash.sha256(b"x"))
 
 
 def test_a_client_certificate(mtls_registry: tuple[DistributionRegistry, tuple[Path, Path]]) -> None:
@@ -561,3 +582,25 @@ def test_credentials_are_looked_up_once_per_repository(
     for _ in range(3):
         push_blob(client, repository, os.urandom(100))
     assert log.read_text().splitlines() == [f"{basic_registry.host}/basic/once"]
+
+
+# --------------------------------------------------------------------------- proxies from the environment
+
+
+def test_requests_go_through_the_environment_proxy_unless_no_proxy_says_not(
+    registry: DistributionRegistry, distribution_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://{distribution_proxy.host}")
+    repository = repo(registry.host, "proxied/app")
+    assert push_blob(Client(registry.host, retry=FAST), repository, b"through the proxy") == Hash.sha256(
+        b"through the proxy"
+    )
+    proxied = distribution_proxy.requests()
+    assert proxied, "nothing went through the proxy"
+    assert all(entry.path.startswith(f"http://{registry.host}/v2/") for entry in proxied)  # absolute form
+    seen = len(proxied)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    assert Client(registry.host, retry=FAST).head_blob(repository, Hash.sha256(b"through the proxy")) is not None
+    assert len(distribution_proxy.requests()) == seen

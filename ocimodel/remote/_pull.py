@@ -12,8 +12,8 @@ from typing import IO, TYPE_CHECKING, Protocol
 import attrs
 
 from ocimodel._files import atomic_write
-from ocimodel._streams import Reader, binary
-from ocimodel.hashing import Hash
+from ocimodel._streams import Reader, binary, chunks, read_into
+from ocimodel.hashing import Hash, VerifyingReader
 from ocimodel.image import Image
 from ocimodel.index import ImageIndex
 from ocimodel.layer import Layer
@@ -21,8 +21,6 @@ from ocimodel.remote._session import DEFAULT_JOBS, Progress
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
-
-_CHUNK = 1 << 20
 
 
 class BlobSink(Protocol):
@@ -41,15 +39,18 @@ class BlobSink(Protocol):
 class _Blob:
     digest: Hash
     size: int
-    open: Callable[[], IO[bytes]]
+    open: Callable[[], IO[bytes]]  # the bytes, not yet verified
+    what: str  # how errors name it
 
 
-def _bytes_blob(data: bytes) -> _Blob:
-    return _Blob(Hash.sha256(data), len(data), lambda: io.BytesIO(data))
+def _bytes_blob(data: bytes, what: str) -> _Blob:
+    digest = Hash.sha256(data)
+    return _Blob(digest, len(data), lambda: io.BytesIO(data), f"{what} {digest}")
 
 
 def _layer_blob(layer: Layer) -> _Blob:
-    return _Blob(layer.digest(), layer.size(), layer.compressed)
+    digest = layer.digest()
+    return _Blob(digest, layer.size(), layer.open_compressed, f"layer {digest}")
 
 
 def blobs(target: Image | ImageIndex) -> Iterator[_Blob]:
@@ -64,8 +65,8 @@ def blobs(target: Image | ImageIndex) -> Iterator[_Blob]:
         for layer in target.layers():
             if layer.media_type().is_distributable():
                 yield _layer_blob(layer)
-        yield _bytes_blob(target.raw_config_file())
-    yield _bytes_blob(target.raw_manifest())
+        yield _bytes_blob(target.raw_config_file(), "config")
+    yield _bytes_blob(target.raw_manifest(), "manifest")
 
 
 class _Counting(Reader):
@@ -77,12 +78,15 @@ class _Counting(Reader):
         self._done = 0
 
     def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        data = self._stream.read(len(view))
-        view[: len(data)] = data
-        self._done += len(data)
-        self._total.add(self._digest, self._done, self._size, len(data))
-        return len(data)
+        count = read_into(self._stream, buffer)
+        self._done += count
+        self._total.add(self._digest, self._done, self._size, count)
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+            super().close()
 
 
 class _Total:
@@ -117,8 +121,12 @@ def pull(
     total = _Total(progress, sum(blob.size for blob in wanted))
 
     def fetch(blob: _Blob) -> None:
-        with blob.open() as stream:
-            sink.write(blob.digest, binary(_Counting(stream, str(blob.digest), blob.size, total)))
+        raw = blob.open()
+        if progress is not None:
+            raw = binary(_Counting(raw, str(blob.digest), blob.size, total))
+        # Verified here, once: a sink given a fresh VerifyingReader for the digest does not hash again.
+        with binary(VerifyingReader(raw, blob.digest, blob.size, what=blob.what)) as stream:
+            sink.write(blob.digest, stream)
 
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ocimodel-pull") as pool:
         for future in [pool.submit(fetch, blob) for blob in wanted]:
@@ -139,4 +147,4 @@ class DirectorySink:
         return self.path(digest).is_file()
 
     def write(self, digest: Hash, stream: IO[bytes]) -> None:
-        atomic_write(self.path(digest), iter(lambda: stream.read(_CHUNK), b""))
+        atomic_write(self.path(digest), chunks(stream))

@@ -13,7 +13,7 @@ import attrs
 
 from ocimodel._streams import Reader, binary
 from ocimodel.descriptor import Descriptor as SpecDescriptor
-from ocimodel.errors import NotFound, OCIError, RegistryError, TransportError
+from ocimodel.errors import NotComputed, NotFound, OCIError, RegistryError, TransportError
 from ocimodel.hashing import Hash
 from ocimodel.image import BlobLayer, Image
 from ocimodel.index import ImageIndex
@@ -186,11 +186,13 @@ class Writer:
             self._put_tree(reference, target)
 
     def _already_there(self, reference: Reference, target: Pushable) -> bool:
-        if isinstance(target, Image) and any(isinstance(layer, StreamLayer) for layer in target.layers()):
-            return False  # its digest exists only once its layers have been read
+        try:
+            digest = target.digest()  # from the manifest alone: no layer or config is looked at
+        except NotComputed:
+            return False  # a stream layer's digest exists only once it has been read
         client = self._session.client(reference.registry)
         found = client.head_manifest(reference.repository, reference.identifier)
-        return found is not None and found.digest == target.digest()
+        return found is not None and found.digest == digest
 
     def _layers(self, image: Image) -> Iterator[Layer]:
         layers = image.layers()

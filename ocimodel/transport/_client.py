@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import ssl
 import threading
 import time
@@ -21,6 +20,7 @@ from ocimodel._version import __version__
 from ocimodel.authn import Authenticator, Keychain, StaticKeychain, default_keychain
 from ocimodel.errors import (
     Cancelled,
+    CredentialsError,
     InsecureRedirect,
     ManifestTooLarge,
     RegistryError,
@@ -35,6 +35,7 @@ from ocimodel.transport._challenge import Challenge, parse_challenges, preferred
 from ocimodel.transport._errors import registry_error
 from ocimodel.transport._redact import redact_url
 from ocimodel.transport._retry import RetryPolicy
+from ocimodel.transport._tls import https_pool_options, tls_context
 
 log = logging.getLogger("ocimodel.transport")
 
@@ -154,6 +155,7 @@ class Client:
     :param pool: a :class:`urllib3.PoolManager` the caller owns (proxies are then the caller's too).
     :param cancel: an event that, once set, stops the client before its next request (raising
         :class:`~ocimodel.errors.Cancelled`); blob reads check it between chunks too.
+    :raises ~ocimodel.errors.CredentialsError: ``ca_file`` or ``client_cert`` cannot be read or used.
     """
 
     def __init__(
@@ -181,9 +183,18 @@ class Client:
         self.cancel = cancel
         agent = f"ocimodel/{__version__}"
         self.user_agent = f"{user_agent} {agent}" if user_agent else agent
-        self._pool_options = self._tls_options(ca_file, client_cert, verify)
+        self._tls_settings = (ca_file, client_cert, verify)
+        # Files the caller names are read now, so that a bad one is reported before any request;
+        # the system's CA store is read when the first https connection needs it.
+        self._tls: ssl.SSLContext | None = None
+        if ca_file or client_cert:
+            try:
+                self._tls = tls_context(ca_file, client_cert, verify)
+            except OSError as error:
+                raise CredentialsError(f"cannot use the TLS files {ca_file=}, {client_cert=}: {error}") from error
         self._own_pool = pool
-        self._pools: dict[str | None, urllib3.PoolManager] = {}
+        self._pools: dict[tuple[str | None, bool], urllib3.PoolManager] = {}
+        self._proxies: dict[tuple[str, str], str | None] = {}  # (scheme, host): the proxy to use
         self._lock = threading.Lock()
         self._base_url: str | None = None
         chosen = StaticKeychain(auth) if auth is not None else keychain or default_keychain
@@ -191,35 +202,30 @@ class Client:
 
     # ------------------------------------------------------------------ plumbing
 
-    @staticmethod
-    def _tls_options(ca_file: str | None, client_cert: str | tuple[str, str] | None, verify: bool) -> dict[str, Any]:
-        # maxsize: connections kept per host, enough for parallel transfers to reuse theirs
-        options: dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED if verify else ssl.CERT_NONE, "maxsize": 16}
-        ca = ca_file or os.environ.get("SSL_CERT_FILE")
-        if ca and verify:
-            options["ca_certs"] = ca
-        if isinstance(client_cert, tuple):
-            options["cert_file"], options["key_file"] = client_cert
-        elif client_cert:
-            options["cert_file"] = client_cert
-        if not verify:
-            options["assert_hostname"] = False
-        return options
-
     def _pool(self, url: str) -> urllib3.PoolManager:
         if self._own_pool is not None:
             return self._own_pool
         parts = urlsplit(url)
-        proxy = None
-        if not proxy_bypass(parts.hostname or ""):
-            proxy = getproxies_environment().get(parts.scheme)
         with self._lock:
-            if proxy not in self._pools:
+            place = (parts.scheme, parts.hostname or "")
+            if place not in self._proxies:  # read once per host: the lookup walks the whole environment
+                bypass = proxy_bypass(place[1])
+                self._proxies[place] = None if bypass else getproxies_environment().get(parts.scheme)
+            proxy = self._proxies[place]
+        # One pool per proxy and scheme: only https pools need the TLS context (and its CA store).
+        key = (proxy, parts.scheme == "https")
+        with self._lock:
+            if key not in self._pools:
+                options: dict[str, Any] = {"maxsize": 16}  # enough for parallel transfers to reuse theirs
+                if parts.scheme == "https":
+                    if self._tls is None:
+                        self._tls = tls_context(*self._tls_settings)
+                    options.update(https_pool_options(self._tls))
                 if proxy:
-                    self._pools[proxy] = urllib3.ProxyManager(proxy, **self._pool_options)
+                    self._pools[key] = urllib3.ProxyManager(proxy, **options)
                 else:
-                    self._pools[proxy] = urllib3.PoolManager(**self._pool_options)
-            return self._pools[proxy]
+                    self._pools[key] = urllib3.PoolManager(**options)
+            return self._pools[key]
 
     def _send_once(
         self,
@@ -237,7 +243,11 @@ class Client:
         started = time.monotonic()
         log.debug("--> %s %s", method, redact_url(url))
         try:
-            response = self._pool(url).request(
+            pool = self._pool(url)
+        except OSError as error:  # SSL_CERT_FILE names a file that cannot be read or used: no fallback
+            raise CredentialsError(f"{method} {redact_url(url)}: cannot load CA certificates: {error}") from error
+        try:
+            response = pool.request(
                 method,
                 url,
                 headers=sent,
