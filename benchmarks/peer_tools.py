@@ -15,7 +15,7 @@ from pathlib import Path
 import attrs
 
 TOOLS = ("ocimodel", "ocimodel-lib", "skopeo", "python-dxf", "oras-py")
-OPERATIONS = ("push-cold", "push-warm", "pull-oci", "pull-tarball", "copy", "build-layer")
+OPERATIONS = ("push-cold", "push-warm", "pull-oci", "pull-tarball", "copy", "build-layer", "start-up")
 
 
 @attrs.frozen
@@ -210,7 +210,16 @@ def _single_image_only(build: Callable[[Job], list[str]]) -> Command:
     return lambda job: None if _is_index(job.layout) else build(job)
 
 
+# Start-up: the least a command costs. ``ocimodel version``; the library's import of what a pull
+# and a push need; skopeo's version; the import of each Python peer's client.
+_LIB_IMPORT = "import ocimodel.remote, ocimodel.layout"
+
 COMMANDS: dict[tuple[str, str], Command] = {
+    ("ocimodel", "start-up"): lambda job: [str(Path(sys.executable).with_name("ocimodel")), "version"],
+    ("ocimodel-lib", "start-up"): lambda job: _python(_LIB_IMPORT),
+    ("skopeo", "start-up"): lambda job: ["skopeo", "--version"],
+    ("python-dxf", "start-up"): lambda job: _python("import dxf"),
+    ("oras-py", "start-up"): lambda job: _python("import oras.client"),
     ("ocimodel", "push-cold"): _ocimodel_push,
     ("ocimodel", "push-warm"): _ocimodel_push,
     ("ocimodel", "pull-oci"): lambda job: _ocimodel("pull", "--format", "oci", job.reference, str(job.output)),

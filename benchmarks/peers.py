@@ -1,18 +1,19 @@
 """ocimodel against its peers, side by side: same registry, same machine, same run.
 
 Run with ``scripts/bench`` or ``.venv/bin/python -m benchmarks.peers`` (``--runs``,
-``--fixtures``, ``--tools`` and ``--operations`` narrow it; ``--fixtures
-big,small,index,directory,huge`` adds the 1 GiB layer). Starts the distribution registry on
+``--fixtures``, ``--tools`` and ``--operations`` narrow it). Starts the distribution registry on
 127.0.0.1, with its storage on a tmpfs where there is one, builds the fixtures as OCI layouts
 (and a folder for building a layer), and times every tool on every operation it can do, each run
 a fresh process: median wall time, client CPU and peak RSS (from ``wait4``), and the HTTP
 requests the registry logged. A cold push gets a new registry every run; a warm push re-pushes a
 tag whose blobs are all there; pulls go to a new folder; a copy goes to a new repository of the
-same registry (so blobs can be mounted rather than moved).
+same registry (so blobs can be mounted rather than moved); start-up is the least a command
+costs (``ocimodel version``, ``skopeo --version``, importing a Python peer).
 
 Writes every run to ``benchmarks/peers.csv``, the medians and the ratios against the ocimodel
 CLI into ``benchmarks/RESULTS.md`` (between the ``peers`` markers), and a bar chart of the ratios
-to ``benchmarks/peers.png`` when matplotlib is installed (the ``bench`` extra).
+to ``benchmarks/peers.png`` when matplotlib is installed (the ``bench`` extra). A narrowed run
+writes the same three files into ``benchmarks/out/`` instead, leaving the full results alone.
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ FIXTURES: dict[str, tuple[int, ...]] = {
     "index": (2 * MiB, 2 * MiB),
     "huge": (1024 * MiB,),
     "directory": (8 * MiB,) * 64,  # files of a folder, half random, half repetitive text
+    "none": (),  # nothing: for start-up
 }
+# operations that need one particular fixture (the others take any fixture but these)
+ONLY_ON = {"build-layer": "directory", "start-up": "none"}
 PLATFORMS = (Platform.parse("linux/amd64"), Platform.parse("linux/arm64/v8"))
 
 
@@ -77,12 +81,18 @@ class Sample:
     payload_mib: float
 
 
-def random_image(sizes: Sequence[int]) -> Image:
-    """An OCI image of incompressible gzip'd layers (level 1: random data does not shrink anyway)."""
-    layers = [
-        layer.from_files({"data": os.urandom(size)}, media_type=MediaType.OCI_LAYER_GZIP, compression_level=1)
-        for size in sizes
-    ]
+def random_image(sizes: Sequence[int], staging: Path) -> Image:
+    """An OCI image of incompressible gzip'd layers (level 1: random data does not shrink anyway),
+    each a folder holding one file of random bytes, written and read in pieces (the 1 GiB layer
+    never sits in memory)."""
+    layers = []
+    staging.mkdir(parents=True, exist_ok=True)
+    for size in sizes:
+        folder = Path(tempfile.mkdtemp(dir=staging))
+        with (folder / "data").open("wb") as out:
+            for start in range(0, size, 8 * MiB):
+                out.write(os.urandom(min(8 * MiB, size - start)))
+        layers.append(layer.from_directory(folder, media_type=MediaType.OCI_LAYER_GZIP, compression_level=1))
     image = mutate.config_media_type(mutate.media_type(empty.image, MediaType.OCI_MANIFEST), MediaType.OCI_CONFIG)
     return mutate.append_layers(image, *layers)
 
@@ -98,11 +108,16 @@ def build_fixture(name: str, folder: Path) -> tuple[Path, float]:
             data = os.urandom(size) if number % 2 else (b"%d lorem ipsum dolor sit amet\n" % number) * (size // 30)
             (path / f"file-{number:03d}").write_bytes(data)
         return path, sum(file.stat().st_size for file in path.iterdir()) / MiB
+    if name == "none":
+        path.mkdir(parents=True)
+        return path, 0.0
+    staging = folder / f"{name}-staging"
     if name == "index":
-        addenda = [IndexAddendum(random_image(sizes), platform=found) for found in PLATFORMS]
+        addenda = [IndexAddendum(random_image(sizes, staging), platform=found) for found in PLATFORMS]
         target.append_index(mutate.append_manifests(empty.index, *addenda), annotations={REF_NAME: "bench"})
     else:
-        target.append_image(random_image(sizes), annotations={REF_NAME: "bench"})
+        target.append_image(random_image(sizes, staging), annotations={REF_NAME: "bench"})
+    shutil.rmtree(staging)
     payload = sum(blob.stat().st_size for blob in (path / "blobs" / "sha256").iterdir())
     return path, payload / MiB
 
@@ -204,7 +219,7 @@ class Bench:
         return counted
 
     def run(self, fixture: str, operation: str, tool: str) -> Sample | None:
-        if (fixture == "directory") != (operation == "build-layer"):
+        if ONLY_ON.get(operation) != (fixture if fixture in ONLY_ON.values() else None):
             return None
         path, payload = self.layouts[fixture]
         job = Job(
@@ -285,7 +300,7 @@ def report(samples: Sequence[Sample], runs: int) -> str:
     ]
     for (fixture, operation, tool), sample in sorted(found.items(), key=lambda item: _order(item[0])):
         base = found.get((fixture, operation, BASELINE))
-        moved = operation not in ("push-warm", "copy")
+        moved = operation not in ("push-warm", "copy", "start-up")
         rate = f"{sample.payload_mib / sample.seconds:.0f}" if moved else "—"
         ratio = f"{sample.seconds / base.seconds:.2f}" if base else "—"
         cpu_ratio = f"{sample.cpu / base.cpu:.2f}" if base and base.cpu else "—"
@@ -302,8 +317,8 @@ def _order(key: tuple[str, str, str]) -> tuple[int, int, int]:
     return list(FIXTURES).index(fixture), OPERATIONS.index(operation), TOOLS.index(tool)
 
 
-def write_results(text: str) -> None:
-    results = HERE / "RESULTS.md"
+def write_results(text: str, results: Path) -> None:
+    """Put ``text`` between the markers of ``results`` (the rest of the file is kept)."""
     current = results.read_text() if results.exists() else "# Benchmark results\n"
     if BEGIN in current:
         head, _, rest = current.partition(BEGIN)
@@ -314,8 +329,8 @@ def write_results(text: str) -> None:
     results.write_text(current)
 
 
-def write_csv(samples: Sequence[Sample]) -> Path:
-    path = HERE / "peers.csv"
+def write_csv(samples: Sequence[Sample], folder: Path) -> Path:
+    path = folder / "peers.csv"
     with path.open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow([field.name for field in attrs.fields(Sample)])
@@ -323,7 +338,7 @@ def write_csv(samples: Sequence[Sample]) -> Path:
     return path
 
 
-def chart(samples: Sequence[Sample]) -> Path | None:
+def chart(samples: Sequence[Sample], folder: Path) -> Path | None:
     """Bars of wall-time ratio against the ocimodel CLI, one group per fixture and operation."""
     try:
         import matplotlib
@@ -349,7 +364,7 @@ def chart(samples: Sequence[Sample]) -> Path | None:
     axes.set_ylabel("wall time ÷ ocimodel CLI (higher: ocimodel faster)")
     axes.legend(fontsize=8)
     figure.tight_layout()
-    path = HERE / "peers.png"
+    path = folder / "peers.png"
     figure.savefig(path, dpi=110)
     return path
 
@@ -357,11 +372,15 @@ def chart(samples: Sequence[Sample]) -> Path | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="counted runs (after one warm-up)")
-    parser.add_argument("--fixtures", default="big,small,index,directory")
+    parser.add_argument("--fixtures", default="big,small,index,huge,directory,none")
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--operations", default=",".join(OPERATIONS))
     args = parser.parse_args()
     fixtures, tools, operations = (value.split(",") for value in (args.fixtures, args.tools, args.operations))
+    # A narrowed run must not replace the full results with its few rows: it reports elsewhere.
+    whole = all(parser.get_default(name) == getattr(args, name) for name in ("fixtures", "tools", "operations"))
+    output = HERE if whole else HERE / "out"
+    output.mkdir(exist_ok=True)
     samples: list[Sample] = []
     compile_ocimodel()
     with tempfile.TemporaryDirectory(prefix="ocimodel-peers-", dir=scratch_root()) as folder:
@@ -370,14 +389,14 @@ def main() -> None:
         with registry_at(scratch / "registry") as registry:
             bench = Bench(scratch, registry, layouts)
             for fixture in fixtures:
-                if fixture != "directory":
+                if fixture not in ONLY_ON.values():
                     bench.seed(fixture)
                 for operation, tool in itertools.product(operations, tools):
                     samples += bench.repeat(fixture, operation, tool, args.runs)
-    print(f"raw figures: {write_csv(samples)}")
-    write_results(report(samples, args.runs))
-    drawn = chart(samples)
-    print(f"results: {HERE / 'RESULTS.md'}" + (f"; chart: {drawn}" if drawn else " (no matplotlib: no chart)"))
+    print(f"raw figures: {write_csv(samples, output)}")
+    write_results(report(samples, args.runs), output / "RESULTS.md")
+    drawn = chart(samples, output)
+    print(f"results: {output / 'RESULTS.md'}" + (f"; chart: {drawn}" if drawn else " (no matplotlib: no chart)"))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,13 @@ def read_into(stream: IO[bytes], buffer: WriteableBuffer) -> int:
     return len(data)
 
 
-def chunks(stream: IO[bytes], size: int = _CHUNK) -> Iterator[memoryview]:
+# Pieces of a copy from a stream to a file. Each read of an HTTP body makes temporaries of this
+# size in the HTTP stack, and pulls run several at once: 256 KiB costs no speed against 1 MiB and
+# keeps a four-way pull ~7 MiB smaller.
+_PIECE = 256 << 10
+
+
+def chunks(stream: IO[bytes], size: int = _PIECE) -> Iterator[memoryview]:
     """The rest of ``stream`` in pieces of up to ``size`` bytes, read into one reused buffer: each
     piece is valid until the next is asked for (write it, hash it; do not keep it)."""
     buffer = memoryview(bytearray(size))

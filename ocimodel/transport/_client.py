@@ -51,6 +51,7 @@ MANIFEST_TYPES: Final = (
 MANIFEST_LIMIT: Final = 4 << 20
 ERROR_LIMIT: Final = 64 << 10
 _REDIRECTS = 10
+_UPLOAD_PIECE = 256 << 10
 
 
 @attrs.frozen
@@ -216,7 +217,10 @@ class Client:
         key = (proxy, parts.scheme == "https")
         with self._lock:
             if key not in self._pools:
-                options: dict[str, Any] = {"maxsize": 16}  # enough for parallel transfers to reuse theirs
+                # maxsize: enough for parallel transfers to keep their connections; blocksize: how
+                # much of a streamed body each send takes (urllib3's 16 KiB means 16k reads and
+                # hash updates per 256 MiB)
+                options: dict[str, Any] = {"maxsize": 16, "blocksize": _UPLOAD_PIECE}
                 if parts.scheme == "https":
                     if self._tls is None:
                         self._tls = tls_context(*self._tls_settings)
