@@ -13,7 +13,8 @@ costs (``ocimodel version``, ``skopeo --version``, importing a Python peer).
 Writes every run to ``benchmarks/peers.csv``, the medians and the ratios against the ocimodel
 CLI into ``benchmarks/RESULTS.md`` (between the ``peers`` markers), and a bar chart of the ratios
 to ``benchmarks/peers.png`` when matplotlib is installed (the ``bench`` extra). A narrowed run
-writes the same three files into ``benchmarks/out/`` instead, leaving the full results alone.
+(or one with other ``--runs``) writes the same three files into ``benchmarks/out/`` instead,
+leaving the full results alone.
 """
 
 from __future__ import annotations
@@ -378,7 +379,7 @@ def main() -> None:
     args = parser.parse_args()
     fixtures, tools, operations = (value.split(",") for value in (args.fixtures, args.tools, args.operations))
     # A narrowed run must not replace the full results with its few rows: it reports elsewhere.
-    whole = all(parser.get_default(name) == getattr(args, name) for name in ("fixtures", "tools", "operations"))
+    whole = all(parser.get_default(name) == getattr(args, name) for name in ("runs", "fixtures", "tools", "operations"))
     output = HERE if whole else HERE / "out"
     output.mkdir(exist_ok=True)
     samples: list[Sample] = []

@@ -76,6 +76,18 @@ class Image(Manifested):
         """The layers, base first."""
         return [self.layer_by_digest(descriptor.digest) for descriptor in self.manifest().layers]
 
+    def _listed_diff_id(self, position: int) -> Hash | None:
+        """The diff_id the config lists for the manifest's layer at ``position``, or None (not an
+        image config, or a different number of layers). For layers to look up when first asked:
+        listing, pulling or pushing layers never needs the config parsed."""
+        return self._listed_diff_ids()[position]
+
+    @memoized
+    def _listed_diff_ids(self) -> tuple[Hash | None, ...]:
+        manifest = self.manifest()
+        found = self.config_file().rootfs.diff_ids if manifest.config.media_type.is_config() else ()
+        return tuple(found) if len(found) == len(manifest.layers) else (None,) * len(manifest.layers)
+
     def layer_by_diff_id(self, diff_id: Hash) -> Layer:
         """The layer whose uncompressed digest is ``diff_id`` (matched through the config's order)."""
         diff_ids = self.config_file().rootfs.diff_ids
@@ -150,11 +162,15 @@ class BlobLayer(Layer):
         return self.digest()
 
 
+#: A diff_id known, to be looked up when first asked for (a callable), or unknown.
+KnownDiffID = Hash | Callable[[], Hash | None] | None
+
+
 class DescribedLayer(Layer):
     """A layer known by its descriptor (from a manifest), its bytes from ``opener``; the diff_id,
     if the config gave it, is taken as known."""
 
-    def __init__(self, descriptor: Descriptor, opener: Callable[[], IO[bytes]], diff_id: Hash | None = None) -> None:
+    def __init__(self, descriptor: Descriptor, opener: Callable[[], IO[bytes]], diff_id: KnownDiffID = None) -> None:
         self._descriptor, self._opener, self._diff_id = descriptor, opener, diff_id
 
     def digest(self) -> Hash:
@@ -170,7 +186,12 @@ class DescribedLayer(Layer):
         return self._opener()
 
     def diff_id(self) -> Hash:
-        return self._diff_id or super().diff_id()
+        return known_diff_id(self._diff_id) or super().diff_id()
+
+
+def known_diff_id(given: KnownDiffID) -> Hash | None:
+    """What a :data:`KnownDiffID` says (calling it, if it is a lookup)."""
+    return given() if callable(given) else given
 
 
 class SynthesisedImage(Image):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import io
 import os
 import stat
@@ -27,7 +28,7 @@ from ocimodel._streams import binary, chunks
 from ocimodel.descriptor import Descriptor
 from ocimodel.errors import NoSuchBlob
 from ocimodel.hashing import Hash, VerifyingReader
-from ocimodel.image import DescribedLayer, Image
+from ocimodel.image import DescribedLayer, Image, KnownDiffID
 from ocimodel.index import ImageIndex
 from ocimodel.layer import Layer, StreamLayer
 from ocimodel.manifest import IndexManifest, Manifest
@@ -290,7 +291,7 @@ def stat_is_regular(stream: IO[bytes]) -> bool:
     return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
 
 
-def LayoutLayer(layout: Layout, descriptor: Descriptor, diff_id: Hash | None = None) -> Layer:  # noqa: N802
+def LayoutLayer(layout: Layout, descriptor: Descriptor, diff_id: KnownDiffID = None) -> Layer:  # noqa: N802
     """A blob of a layout, described by the manifest (or index entry) that names it."""
     return DescribedLayer(descriptor, lambda: layout.open_blob(descriptor.digest), diff_id)
 
@@ -319,12 +320,10 @@ class LayoutImage(Image):
     def layers(self) -> list[Layer]:
         """One layer per manifest entry, each with its own descriptor (the same blob may be listed
         twice with different media types)."""
-        manifest = self.manifest()
-        diff_ids: tuple[Hash | None, ...] = (None,) * len(manifest.layers)
-        if manifest.config.media_type.is_config():
-            found = self.config_file().rootfs.diff_ids
-            diff_ids = found if len(found) == len(manifest.layers) else diff_ids
-        return [LayoutLayer(self._layout, d, diff_id) for d, diff_id in zip(manifest.layers, diff_ids, strict=True)]
+        return [
+            LayoutLayer(self._layout, d, functools.partial(self._listed_diff_id, position))
+            for position, d in enumerate(self.manifest().layers)
+        ]
 
     def layer_by_digest(self, digest: Hash) -> Layer:
         for layer in self.layers():

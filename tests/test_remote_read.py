@@ -320,6 +320,19 @@ def test_parallel_pull_into_a_directory(any_registry: DistributionRegistry | Reg
     assert len(seen) == before  # everything was there: nothing fetched
 
 
+def test_layers_need_no_config_until_a_diff_id_is_asked_for(fault_proxy: FaultProxy) -> None:
+    original = random.image(3000, 2, seed=12)
+    push(Client(fault_proxy.host), Repository(f"{fault_proxy.host}/remote/lazy-config"), original, "v1")
+    fault_proxy.reset()
+    layers = remote.image(f"{fault_proxy.host}/remote/lazy-config:v1").layers()
+    config = f"/blobs/{original.manifest().config.digest}"
+    assert [each.digest() for each in layers] == [each.digest() for each in original.layers()]
+    assert not fault_proxy.requests("GET", config)
+    assert layers[1].diff_id() == original.layers()[1].diff_id()
+    assert len(fault_proxy.requests("GET", config)) == 1
+    assert not fault_proxy.requests("GET", f"/blobs/{layers[1].digest()}")  # from the config, not by unpacking
+
+
 @pytest.mark.parametrize("with_progress", [False, True], ids=["quiet", "progress"])
 def test_a_corrupted_layer_pulled_into_a_layout_is_refused_and_not_kept(
     fault_proxy: FaultProxy, tmp_path: Path, with_progress: bool

@@ -7,12 +7,20 @@
 - :func:`stream`: a single-pass layer over a stream, for content that can be read only once.
 
 A layer made from uncompressed content is compressed once, into a temporary file, the first time
-its digest or compressed bytes are needed.
+its digest or compressed bytes are needed. The makers (and the tar code under them) are loaded
+on first use: code that only reads or pushes existing layers does not pay for them at start-up.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ocimodel.layer._base import Layer, UncompressedLayer
-from ocimodel.layer._sources import from_bytes, from_directory, from_file, from_files, from_opener, stream
 from ocimodel.layer._stream import StreamLayer
+
+if TYPE_CHECKING:
+    from ocimodel.layer._sources import from_bytes, from_directory, from_file, from_files, from_opener, stream
 
 __all__ = [
     "Layer",
@@ -25,3 +33,16 @@ __all__ = [
     "from_opener",
     "stream",
 ]
+_MAKERS = {"from_bytes", "from_directory", "from_file", "from_files", "from_opener", "stream"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MAKERS:
+        raise AttributeError(f"module 'ocimodel.layer' has no attribute {name!r}")
+    value = getattr(importlib.import_module("ocimodel.layer._sources"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import IO, TYPE_CHECKING
 
 import attrs
@@ -19,7 +20,7 @@ from ocimodel.errors import (
     UnsupportedMediaType,
 )
 from ocimodel.hashing import Hash, VerifyingReader
-from ocimodel.image import Image
+from ocimodel.image import Image, KnownDiffID, known_diff_id
 from ocimodel.index import ImageIndex
 from ocimodel.layer import Layer
 from ocimodel.mediatype import MediaType
@@ -72,7 +73,7 @@ class RemoteLayer(Layer):
         repository: Repository,
         descriptor: SpecDescriptor | None,
         digest: Hash,
-        diff_id: Hash | None = None,
+        diff_id: KnownDiffID = None,
     ) -> None:
         self._session = session
         self.repository = repository
@@ -100,7 +101,7 @@ class RemoteLayer(Layer):
         return self._descriptor.media_type if self._descriptor is not None else MediaType.DOCKER_LAYER
 
     def diff_id(self) -> Hash:
-        return self._diff_id or super().diff_id()
+        return known_diff_id(self._diff_id) or super().diff_id()
 
     def open_compressed(self) -> IO[bytes]:
         client = self._session.client(self.repository.registry)
@@ -193,14 +194,12 @@ class RemoteImage(Image):
     @memoized
     def layers(self) -> list[Layer]:
         """One layer per manifest entry, each with its own descriptor (the same blob may be listed
-        twice with different media types)."""
+        twice with different media types). Their diff IDs come from the config when first asked
+        for: a pull or a copy never needs the config parsed."""
         repository = self.reference.repository
-        manifest = self.manifest()
-        found = self.config_file().rootfs.diff_ids if manifest.config.media_type.is_config() else ()
-        diff_ids = found if len(found) == len(manifest.layers) else (None,) * len(manifest.layers)
         return [
-            RemoteLayer(self._session, repository, d, d.digest, diff_id)
-            for d, diff_id in zip(manifest.layers, diff_ids, strict=True)
+            RemoteLayer(self._session, repository, d, d.digest, functools.partial(self._listed_diff_id, position))
+            for position, d in enumerate(self.manifest().layers)
         ]
 
     def layer_by_digest(self, digest: Hash) -> Layer:
