@@ -196,12 +196,13 @@ def test_tags_catalog_and_referrers_by_fallback_tag(any_registry: DistributionRe
     assert only.image(signature.digest()).digest() == signature.digest()
 
 
-def test_a_reset_mid_blob_resumes_with_range(fault_proxy: FaultProxy) -> None:
+@pytest.mark.parametrize("clean_cut", [False, True], ids=["reset", "body-cut-short"])
+def test_a_broken_blob_download_resumes_with_range(fault_proxy: FaultProxy, clean_cut: bool) -> None:
     client = Client(fault_proxy.host, retry=FAST)
     repository = Repository(f"{fault_proxy.host}/remote/resume")
     data = os.urandom(3 << 20)
     digest = push_blob(client, repository, data)
-    fault_proxy.inject(Fault("GET", f"/blobs/{digest}", reset_after=(5 << 20) // 2))
+    fault_proxy.inject(Fault("GET", f"/blobs/{digest}", reset_after=(5 << 20) // 2, clean_cut=clean_cut))
     fetched = remote.layer(f"{fault_proxy.host}/remote/resume@{digest}", retry=FAST)
     with fetched.compressed() as stream:
         assert stream.read() == data

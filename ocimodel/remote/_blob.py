@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ocimodel.remote")
 _SKIP = 1 << 20
+
+
+def _read_body_into(response: urllib3.BaseHTTPResponse, view: memoryview) -> int:
+    """Read the next bytes of ``response`` into ``view``. A body sent as it is (no
+    ``Content-Encoding``) is read straight from the connection into ``view``: urllib3's own
+    ``readinto`` makes a temporary copy of every piece, which costs a pull of 1 GiB about 0.3 s
+    of CPU. A body that ends before its ``Content-Length`` raises, as urllib3 would."""
+    raw = getattr(response, "_fp", None)
+    if (
+        not isinstance(raw, http.client.HTTPResponse)
+        or response.headers.get("Content-Encoding", "identity") != "identity"
+    ):
+        return response.readinto(view)
+    count = raw.readinto(view)
+    if not count and len(view) and raw.length:
+        raise urllib3.exceptions.ProtocolError(f"the connection ended with {raw.length} bytes of the body unread")
+    return count
 
 
 class BlobReader(Reader):
@@ -50,7 +68,7 @@ class BlobReader(Reader):
                 self._resume()
                 continue
             try:
-                count = self._response.readinto(view)
+                count = _read_body_into(self._response, view)
             except (urllib3.exceptions.HTTPError, OSError) as error:
                 self._broken(error)
                 continue

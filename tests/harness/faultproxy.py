@@ -46,6 +46,7 @@ class Fault:
     headers: dict[str, str] = attrs.Factory(dict)
     delay: float = 0.0  # wait this long before forwarding
     reset_after: int | None = None  # forward, but cut the connection after this many body bytes
+    clean_cut: bool = False  # with reset_after: end the connection in order (FIN), not with a reset
     corrupt_at: int | None = None  # forward, but flip the body byte at this offset
     drop_headers: tuple[str, ...] = ()  # forward without these request headers (a proxy that eats Range)
     drop_response: bool = False  # forward, then reset the connection instead of answering
@@ -171,8 +172,10 @@ class FaultProxy:
                         # Give the client time to take what was sent: a reset throws away whatever
                         # still waits in its socket, and the test wants a resumption from mid-body.
                         time.sleep(0.3)
-                        # SO_LINGER 0: close with a reset, as a broken network would
-                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        if fault.clean_cut:  # a server that gave up: the body just stops short
+                            self.connection.shutdown(socket.SHUT_RDWR)
+                        else:  # SO_LINGER 0: close with a reset, as a broken network would
+                            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                         self.connection.close()
                         upstream.close()
                         return
