@@ -8,11 +8,8 @@ usage error. The library is imported by each verb, so ``ocimodel version`` start
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
-import traceback
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
@@ -20,6 +17,8 @@ import click
 from ocimodel._version import __version__
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ocimodel.image import Image
     from ocimodel.index import ImageIndex
     from ocimodel.name import Reference
@@ -278,6 +277,8 @@ def pull(images: Sequence[str], path: str, output: str) -> None:
 @click.option("--index", "as_index", is_flag=True, help="Push a layout's whole index, not its one image.")
 def push(path: str, image: str, as_index: bool) -> None:
     """Push a docker tarball or an OCI layout to IMAGE; print its digest reference."""
+    from pathlib import Path
+
     from ocimodel import remote
     from ocimodel.errors import OCIError
 
@@ -317,6 +318,8 @@ def push(path: str, image: str, as_index: bool) -> None:
 @click.option("-o", "--output", type=click.Path(), help="Write a tarball here instead of pushing.")
 def append(base: str | None, new_layers: Sequence[str], new_tag: str, output: str | None) -> None:
     """Add layers (tar files, or directories made into reproducible tars) on top of an image."""
+    from pathlib import Path
+
     from ocimodel import empty, layer, mutate, remote, tarball
     from ocimodel.mediatype import MediaType
 
@@ -338,6 +341,8 @@ def append(base: str | None, new_layers: Sequence[str], new_tag: str, output: st
 @click.argument("output", type=click.Path(allow_dash=True))
 def export(image: str, output: str) -> None:
     """Write an image's flattened filesystem as a tar ('-' for stdout)."""
+    from pathlib import Path
+
     from ocimodel import mutate, remote
     from ocimodel._files import atomic_write
 
@@ -472,6 +477,8 @@ def mutate_command(
 @click.option("-t", "--tag", required=True, help="Where to push the flattened image.")
 def flatten(image: str, tag: str) -> None:
     """Squash an image's layers into one (the old history kept in the new entry's comment)."""
+    import json
+
     import attrs
 
     from ocimodel import codec, configfile, empty, layer, mutate, remote
@@ -596,6 +603,7 @@ def auth() -> None:
 
 def _docker_config() -> Path:
     import os
+    from pathlib import Path
 
     folder = os.environ.get("DOCKER_CONFIG")
     return (Path(folder) if folder else Path.home() / ".docker") / "config.json"
@@ -616,6 +624,7 @@ def _host_key(registry_name: str) -> str:
 def login(registry_name: str, username: str, password: str | None, password_stdin: bool) -> None:
     """Store credentials for a registry in docker's config.json."""
     import base64
+    import json
 
     from ocimodel._files import atomic_write
 
@@ -635,6 +644,8 @@ def login(registry_name: str, username: str, password: str | None, password_stdi
 @click.argument("registry_name", metavar="REGISTRY")
 def logout(registry_name: str) -> None:
     """Remove a registry's credentials from docker's config.json."""
+    import json
+
     from ocimodel._files import atomic_write
 
     path = _docker_config()
@@ -652,6 +663,8 @@ def logout(registry_name: str) -> None:
 @click.option("-H", "--header", is_flag=True, help="Print an Authorization header instead of JSON.")
 def token(repository: str, push: bool, mounts: Sequence[str], header: bool) -> None:
     """Print the token the registry's token server gives for a repository."""
+    import json
+
     from ocimodel.transport import pull_scope, push_scope
 
     session = _globals().session()
@@ -674,6 +687,8 @@ def token(repository: str, push: bool, mounts: Sequence[str], header: bool) -> N
 @click.argument("registry_name", metavar="REGISTRY")
 def auth_get(registry_name: str) -> None:
     """Print the credentials the default keychain finds, as a credential helper would."""
+    import json
+
     from ocimodel import authn
     from ocimodel.name import Registry
 
@@ -714,6 +729,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not _reportable(error):
             raise
         if verbose:
+            import traceback
+
             traceback.print_exc()
         click.echo(f"ocimodel: {error}", err=True)
         return EXIT_ERROR

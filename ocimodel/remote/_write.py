@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING
 
 import attrs
 
-from ocimodel._streams import Reader, binary
+from ocimodel._streams import Reader, binary, chunks, read_into
 from ocimodel.descriptor import Descriptor as SpecDescriptor
 from ocimodel.errors import NotComputed, NotFound, OCIError, RegistryError, TransportError
 from ocimodel.hashing import Hash
@@ -110,12 +110,10 @@ class _Counted(Reader):
         self._stream, self._name, self._size, self._progress, self._done = stream, name, size, progress, start
 
     def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        data = self._stream.read(len(view))
-        view[: len(data)] = data
-        self._done += len(data)
-        self._progress.advance(self._name, self._done, self._size, len(data))
-        return len(data)
+        count = read_into(self._stream, buffer)
+        self._done += count
+        self._progress.advance(self._name, self._done, self._size, count)
+        return count
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:
@@ -298,7 +296,8 @@ class Writer:
         elif self._chunked_threshold is None or size <= self._chunked_threshold:
             with layer.compressed() as stream:
                 counted = binary(_Counted(stream, str(digest), size, self._progress))
-                state = client.patch_upload(repository, upload.location, counted, length=size)
+                # pieces of one reused buffer: no copy of the blob is made on its way to the socket
+                state = client.patch_upload(repository, upload.location, chunks(counted), length=size)
             client.finish_upload(repository, state.location, digest)
         else:
             self._chunked(client, repository, layer, upload)

@@ -9,7 +9,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import IO, Any, Final
+from typing import IO, Any, Final, cast
 from urllib.parse import urlencode, urljoin, urlsplit
 from urllib.request import getproxies_environment, proxy_bypass
 
@@ -48,6 +48,9 @@ MANIFEST_TYPES: Final = (
     MediaType.DOCKER_MANIFEST_SCHEMA1,
     MediaType.DOCKER_MANIFEST_SCHEMA1_SIGNED,
 )
+#: What a request can send: bytes, a binary stream, or pieces sent one after the other (each may
+#: reuse the previous one's buffer: it is sent before the next is asked for).
+Body = bytes | IO[bytes] | Iterable[bytes | memoryview]
 MANIFEST_LIMIT: Final = 4 << 20
 ERROR_LIMIT: Final = 64 << 10
 _REDIRECTS = 10
@@ -237,7 +240,7 @@ class Client:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
-        body: bytes | IO[bytes] | None = None,
+        body: Body | None = None,
         chunked: bool = False,
     ) -> urllib3.BaseHTTPResponse:
         """One HTTP exchange (redirects followed, ``Authorization`` dropped across hosts);
@@ -255,7 +258,7 @@ class Client:
                 method,
                 url,
                 headers=sent,
-                body=body,
+                body=cast(Any, body),  # urllib3 sends memoryview pieces too; its annotation says bytes
                 chunked=chunked,
                 preload_content=False,
                 redirect=True,
@@ -370,7 +373,7 @@ class Client:
         *,
         scopes: Sequence[str],
         headers: Mapping[str, str] | None = None,
-        body: bytes | IO[bytes] | None = None,
+        body: Body | None = None,
         ok: Iterable[int] = (200,),
         chunked: bool = False,
         replay: bool = True,
@@ -592,7 +595,7 @@ class Client:
         self,
         repository: Repository,
         location: str,
-        body: bytes | IO[bytes],
+        body: Body,
         *,
         start: int | None = None,
         length: int | None = None,
