@@ -39,10 +39,17 @@ def read_into(stream: IO[bytes], buffer: WriteableBuffer) -> int:
     return len(data)
 
 
-# Pieces of a copy from a stream to a file. Each read of an HTTP body makes temporaries of this
-# size in the HTTP stack, and pulls run several at once: 256 KiB costs no speed against 1 MiB and
-# keeps a four-way pull ~7 MiB smaller.
+# Pieces of a copy from a stream to a file: one buffer per copy, and pulls run several at once.
+# Big blobs go faster in bigger pieces (a 1 GiB blob ~15 % faster in 1 MiB pieces than in
+# 256 KiB ones); many small blobs at once keep the buffers small.
 _PIECE = 256 << 10
+_BIG_PIECE = 1 << 20
+_BIG_BLOB = 16 << 20
+
+
+def piece_for(size: int | None) -> int:
+    """The piece size for copying a blob of ``size`` bytes (unknown: the small one)."""
+    return _BIG_PIECE if size is not None and size >= _BIG_BLOB else _PIECE
 
 
 def chunks(stream: IO[bytes], size: int = _PIECE) -> Iterator[memoryview]:

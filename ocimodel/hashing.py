@@ -162,6 +162,11 @@ class VerifyingReader(Reader):
         return self._expected
 
     @property
+    def size(self) -> int | None:
+        """The size the content must have, if it was given."""
+        return self._size
+
+    @property
     def bytes_read(self) -> int:
         """How many bytes have passed through so far."""
         return self._hasher.size

@@ -24,7 +24,7 @@ import attrs
 
 from ocimodel._files import atomic_write
 from ocimodel._memo import memoized
-from ocimodel._streams import binary, chunks
+from ocimodel._streams import binary, chunks, piece_for
 from ocimodel.descriptor import Descriptor
 from ocimodel.errors import NoSuchBlob
 from ocimodel.hashing import Hash, VerifyingReader
@@ -114,7 +114,7 @@ class Layout:
         self._init()
         if isinstance(stream, VerifyingReader) and stream.expected == digest and not stream.bytes_read:
             # checked as it is read already (a pull hands its blobs over so): hash it once, not twice
-            atomic_write(self.blob_path(digest), chunks(stream))
+            atomic_write(self.blob_path(digest), chunks(stream, piece_for(stream.size)))
             return
         with binary(VerifyingReader(stream, digest, what=f"blob {digest} for {self.path}")) as verified:
             atomic_write(self.blob_path(digest), chunks(verified))

@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Protocol
 import attrs
 
 from ocimodel._files import atomic_write
-from ocimodel._streams import Reader, binary, chunks, read_into
+from ocimodel._streams import Reader, binary, chunks, piece_for, read_into
 from ocimodel.hashing import Hash, VerifyingReader
 from ocimodel.image import Image
 from ocimodel.index import ImageIndex
@@ -147,4 +147,5 @@ class DirectorySink:
         return self.path(digest).is_file()
 
     def write(self, digest: Hash, stream: IO[bytes]) -> None:
-        atomic_write(self.path(digest), chunks(stream))
+        size = stream.size if isinstance(stream, VerifyingReader) else None
+        atomic_write(self.path(digest), chunks(stream, piece_for(size)))
