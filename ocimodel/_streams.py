@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
@@ -58,6 +58,27 @@ def chunks(stream: IO[bytes], size: int = _PIECE) -> Iterator[memoryview]:
     buffer = memoryview(bytearray(size))
     while count := read_into(stream, buffer):
         yield buffer[:count]
+
+
+class CountingReader(Reader):
+    """Passes a stream's bytes through, calling ``report(name, done, size, delta)`` after every
+    read: how pulls and pushes report progress. Closing it closes the stream."""
+
+    def __init__(self, stream: IO[bytes], name: str, size: int, report: Callable[[str, int, int, int], None]) -> None:
+        super().__init__()
+        self._stream, self._name, self._size, self._report = stream, name, size, report
+        self._done = 0
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        count = read_into(self._stream, buffer)
+        self._done += count
+        self._report(self._name, self._done, self._size, count)
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+            super().close()
 
 
 def take(pending: memoryview, buffer: WriteableBuffer) -> tuple[int, memoryview]:

@@ -7,20 +7,17 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, Protocol
 
 import attrs
 
 from ocimodel._files import atomic_write
-from ocimodel._streams import Reader, binary, chunks, piece_for, read_into
+from ocimodel._streams import CountingReader, binary, chunks, piece_for
 from ocimodel.hashing import Hash, VerifyingReader
 from ocimodel.image import Image
 from ocimodel.index import ImageIndex
 from ocimodel.layer import Layer
 from ocimodel.remote._session import DEFAULT_JOBS, Progress
-
-if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
 
 
 class BlobSink(Protocol):
@@ -69,26 +66,6 @@ def blobs(target: Image | ImageIndex) -> Iterator[_Blob]:
     yield _bytes_blob(target.raw_manifest(), "manifest")
 
 
-class _Counting(Reader):
-    """Reports bytes as they are read, per blob and overall."""
-
-    def __init__(self, stream: IO[bytes], digest: str, size: int, total: _Total) -> None:
-        super().__init__()
-        self._stream, self._digest, self._size, self._total = stream, digest, size, total
-        self._done = 0
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        count = read_into(self._stream, buffer)
-        self._done += count
-        self._total.add(self._digest, self._done, self._size, count)
-        return count
-
-    def close(self) -> None:
-        if not self.closed:
-            self._stream.close()
-            super().close()
-
-
 class _Total:
     def __init__(self, progress: Progress | None, total: int) -> None:
         self._progress, self._total, self._done = progress, total, 0
@@ -123,7 +100,7 @@ def pull(
     def fetch(blob: _Blob) -> None:
         raw = blob.open()
         if progress is not None:
-            raw = binary(_Counting(raw, str(blob.digest), blob.size, total))
+            raw = binary(CountingReader(raw, str(blob.digest), blob.size, total.add))
         # Verified here, once: a sink given a fresh VerifyingReader for the digest does not hash again.
         with binary(VerifyingReader(raw, blob.digest, blob.size, what=blob.what)) as stream:
             sink.write(blob.digest, stream)

@@ -7,11 +7,11 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 import attrs
 
-from ocimodel._streams import Reader, binary, chunks, read_into
+from ocimodel._streams import CountingReader, binary, chunks
 from ocimodel.descriptor import Descriptor as SpecDescriptor
 from ocimodel.errors import NotComputed, NotFound, OCIError, RegistryError, TransportError
 from ocimodel.hashing import Hash
@@ -23,9 +23,6 @@ from ocimodel.mediatype import MediaType
 from ocimodel.name import Reference, Repository
 from ocimodel.remote._session import Progress, Session
 from ocimodel.transport import Client, UploadState
-
-if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
 
 log = logging.getLogger("ocimodel.remote")
 
@@ -102,18 +99,6 @@ class _Progress:
             overall, total = self._done, self._total
         self._progress(digest, done, size)
         self._progress("", overall, max(total, overall))
-
-
-class _Counted(Reader):
-    def __init__(self, stream: IO[bytes], name: str, size: int, progress: _Progress, start: int = 0) -> None:
-        super().__init__()
-        self._stream, self._name, self._size, self._progress, self._done = stream, name, size, progress, start
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        count = read_into(self._stream, buffer)
-        self._done += count
-        self._progress.advance(self._name, self._done, self._size, count)
-        return count
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:
@@ -295,7 +280,7 @@ class Writer:
             self._progress.advance(str(digest), size, size, size)
         elif self._chunked_threshold is None or size <= self._chunked_threshold:
             with layer.compressed() as stream:
-                counted = binary(_Counted(stream, str(digest), size, self._progress))
+                counted = binary(CountingReader(stream, str(digest), size, self._progress.advance))
                 # pieces of one reused buffer: no copy of the blob is made on its way to the socket
                 state = client.patch_upload(repository, upload.location, chunks(counted), length=size)
             client.finish_upload(repository, state.location, digest)
