@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, cast
+from typing import IO, TYPE_CHECKING, Protocol, cast
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -28,7 +28,13 @@ class Reader(io.RawIOBase):
         return bytes(out)
 
 
-def read_into(stream: IO[bytes], buffer: WriteableBuffer) -> int:
+class Readable(Protocol):
+    """Anything with ``read(n)``: files, HTTP responses, our readers."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def read_into(stream: Readable, buffer: WriteableBuffer) -> int:
     """``stream.readinto(buffer)`` where the stream has it (no copy), else a read and a copy."""
     readinto = getattr(stream, "readinto", None)
     if readinto is not None:
@@ -47,9 +53,11 @@ _BIG_PIECE = 1 << 20
 _BIG_BLOB = 16 << 20
 
 
-def piece_for(size: int | None) -> int:
-    """The piece size for copying a blob of ``size`` bytes (unknown: the small one)."""
-    return _BIG_PIECE if size is not None and size >= _BIG_BLOB else _PIECE
+def piece_for(stream: object) -> int:
+    """The piece size for copying ``stream``: big when it says it is big (a verifying reader
+    carries the size it must have), else the small one."""
+    size = getattr(stream, "size", None)
+    return _BIG_PIECE if isinstance(size, int) and size >= _BIG_BLOB else _PIECE
 
 
 def chunks(stream: IO[bytes], size: int = _PIECE) -> Iterator[memoryview]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from ocimodel._streams import Reader
+from ocimodel._streams import Readable, Reader, read_into
 from ocimodel.errors import BadDigestError, DigestMismatch, SizeMismatch
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class Hash:
         return cls("sha256", hashlib.sha256(data).hexdigest())
 
     @classmethod
-    def of_stream(cls, stream: _Readable, algorithm: str = "sha256") -> tuple[Hash, int]:
+    def of_stream(cls, stream: Readable, algorithm: str = "sha256") -> tuple[Hash, int]:
         """Read a binary stream to its end; return its digest and its length in bytes."""
         hasher = Hasher(algorithm)
         while chunk := stream.read(_CHUNK):
@@ -94,10 +94,6 @@ class Hash:
 
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.hex}"
-
-
-class _Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class Hasher:
@@ -143,12 +139,11 @@ class VerifyingReader(Reader):
     Closing the reader closes the wrapped stream.
     """
 
-    def __init__(self, raw: _Readable, expected: Hash, size: int | None = None, *, what: str = "") -> None:
+    def __init__(self, raw: Readable, expected: Hash, size: int | None = None, *, what: str = "") -> None:
         super().__init__()
         if size is not None and size < 0:
             raise ValueError(f"size must not be negative, got {size}")
         self._raw = raw
-        self._readinto = getattr(raw, "readinto", None)
         self._expected = expected
         self._size = size
         self._what = what or f"content {expected}"
@@ -207,11 +202,7 @@ class VerifyingReader(Reader):
                 super().close()
 
     def _read_raw(self, view: memoryview) -> int:
-        if self._readinto is not None:
-            return int(self._readinto(view) or 0)
-        data = self._raw.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        return read_into(self._raw, view)
 
     def _expect_end(self) -> None:
         extra = self._raw.read(1)

@@ -114,7 +114,7 @@ class Layout:
         self._init()
         if isinstance(stream, VerifyingReader) and stream.expected == digest and not stream.bytes_read:
             # checked as it is read already (a pull hands its blobs over so): hash it once, not twice
-            atomic_write(self.blob_path(digest), chunks(stream, piece_for(stream.size)))
+            atomic_write(self.blob_path(digest), chunks(stream, piece_for(stream)))
             return
         with binary(VerifyingReader(stream, digest, what=f"blob {digest} for {self.path}")) as verified:
             atomic_write(self.blob_path(digest), chunks(verified))

@@ -124,5 +124,4 @@ class DirectorySink:
         return self.path(digest).is_file()
 
     def write(self, digest: Hash, stream: IO[bytes]) -> None:
-        size = stream.size if isinstance(stream, VerifyingReader) else None
-        atomic_write(self.path(digest), chunks(stream, piece_for(size)))
+        atomic_write(self.path(digest), chunks(stream, piece_for(stream)))

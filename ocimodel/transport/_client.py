@@ -216,9 +216,8 @@ class Client:
                 bypass = proxy_bypass(place[1])
                 self._proxies[place] = None if bypass else getproxies_environment().get(parts.scheme)
             proxy = self._proxies[place]
-        # One pool per proxy and scheme: only https pools need the TLS context (and its CA store).
-        key = (proxy, parts.scheme == "https")
-        with self._lock:
+            # One pool per proxy and scheme: only https pools need the TLS context (and its CA store).
+            key = (proxy, parts.scheme == "https")
             if key not in self._pools:
                 # maxsize: enough for parallel transfers to keep their connections; blocksize: how
                 # much of a streamed body each send takes (urllib3's 16 KiB means 16k reads and
