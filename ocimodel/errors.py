@@ -253,6 +253,8 @@ class RegistryError(OCIError):
     :ivar method: the request method.
     :ivar url: the request URL, with secrets redacted.
     :ivar diagnostics: the parsed distribution-spec ``errors`` list (may be empty).
+    :ivar retry_after: the answer's ``Retry-After`` header, as sent (``None`` if absent): how long
+        the registry asked to be left alone before a retry.
     """
 
     def __init__(
@@ -263,11 +265,13 @@ class RegistryError(OCIError):
         method: str = "",
         url: str = "",
         diagnostics: Sequence[Diagnostic] = (),
+        retry_after: str | None = None,
     ) -> None:
         self.status = status
         self.method = method
         self.url = url
         self.diagnostics = tuple(diagnostics)
+        self.retry_after = retry_after
         super().__init__(message)
 
     @property
@@ -276,7 +280,13 @@ class RegistryError(OCIError):
         return tuple(d.code for d in self.diagnostics)
 
     def __reduce__(self) -> tuple[object, ...]:
-        state = {"status": self.status, "method": self.method, "url": self.url, "diagnostics": self.diagnostics}
+        state = {
+            "status": self.status,
+            "method": self.method,
+            "url": self.url,
+            "diagnostics": self.diagnostics,
+            "retry_after": self.retry_after,
+        }
         return (_rebuild_registry_error, (type(self), str(self), state))
 
 

@@ -116,8 +116,8 @@ def test_upload_strategies(fault_proxy: FaultProxy) -> None:
 def test_a_chunked_upload_resumes_from_the_registry_s_offset(fault_proxy: FaultProxy) -> None:
     chunk = 256 * 1024
     image = mutate.append_layers(empty.image, random.layer(1_500_000, seed=30))
-    # the third chunk is refused on the way (it never reaches the registry)
-    fault_proxy.inject(Fault("PATCH", "/blobs/uploads/", skip=2, status=503))
+    # the third chunk fails with a 500 (it never reached the registry, but a 500 does not say so)
+    fault_proxy.inject(Fault("PATCH", "/blobs/uploads/", skip=2, status=500))
     remote.write(
         f"{fault_proxy.host}/write/chunked:v1", image, chunked_threshold=1_000_000, chunk_size=chunk, retry=FAST
     )
@@ -131,6 +131,27 @@ def test_a_chunked_upload_resumes_from_the_registry_s_offset(fault_proxy: FaultP
     assert resumed.headers["Content-Range"].startswith(f"{2 * chunk}-")
     assert len(fault_proxy.requests("POST")) == 2  # the layer's and the config's: resumed, not restarted
     validate.image(remote.image(f"{fault_proxy.host}/write/chunked:v1"))
+
+
+def test_a_chunk_answered_not_taken_is_sent_again_at_once(fault_proxy: FaultProxy) -> None:
+    """429 and 503 say the request was not taken: the chunk goes again, as it is, after the wait
+    the registry asked for; no status request, no restart."""
+    chunk = 512 * 1024
+    image = mutate.append_layers(empty.image, random.layer(1_300_000, seed=32))
+    fault_proxy.inject(
+        Fault("PATCH", "/blobs/uploads/", skip=1, status=429, headers={"Retry-After": "0"}),
+        Fault("PATCH", "/blobs/uploads/", skip=1, status=503),
+    )
+    remote.write(
+        f"{fault_proxy.host}/write/not-taken:v1", image, chunked_threshold=1_000_000, chunk_size=chunk, retry=FAST
+    )
+    patches = fault_proxy.requests("PATCH")
+    ranges = [p.headers["Content-Range"].split("-")[0] for p in patches]
+    assert ranges == ["0", str(chunk), str(chunk), str(2 * chunk), str(2 * chunk)]
+    assert [p.fault for p in patches] == [False, True, False, True, False]
+    assert not fault_proxy.requests("GET", "/blobs/uploads/")
+    assert len(fault_proxy.requests("POST")) == 2  # the layer's and the config's
+    validate.image(remote.image(f"{fault_proxy.host}/write/not-taken:v1"))
 
 
 def test_a_chunked_upload_that_cannot_resume_restarts(distribution_proxy: FaultProxy) -> None:

@@ -536,22 +536,6 @@ def test_every_read_has_a_timeout(fault_proxy: FaultProxy) -> None:
         client.head_blob(repo(fault_proxy.host, "retry/slow"), Hash.sha256(b"x"))
 
 
-def test_proxies_come_from_the_environment(
-    fault_proxy: FaultProxy, registry: DistributionRegistry, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HTTP_PROXY", f"http://{fault_proxy.host}")
-    monkeypatch.setenv("NO_PROXY", "")
-    monkeypatch.delenv("no_proxy", raising=False)
-    monkeypatch.delenv("http_proxy", raising=False)
-    client = Client(registry.host)
-    assert client.head_blob(repo(registry.host, "proxied/app"), Hash.sha256(b"x")) is None
-    assert [r.method for r in fault_proxy.requests()] == ["GET", "HEAD"]
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    fault_proxy.reset()
-    Client(registry.host).head_blob(repo(registry.host, "proxied/app"), Hash.sha256(b"x"))
-    assert fault_proxy.requests() == []
-
-
 def test_user_agent_and_a_redacted_wire_trace(
     token_fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -587,20 +571,41 @@ def test_credentials_are_looked_up_once_per_repository(
 # --------------------------------------------------------------------------- proxies from the environment
 
 
-def test_requests_go_through_the_environment_proxy_unless_no_proxy_says_not(
+def _proxy_environment(monkeypatch: pytest.MonkeyPatch, proxy: str, no_proxy: str = "") -> None:
+    for name in ("no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://{proxy}")
+    monkeypatch.setenv("https_proxy", f"http://{proxy}")  # the lower-case spelling is read too
+    if no_proxy:
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+
+
+def test_requests_go_through_the_environment_proxy(
+    distribution_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry that is not on loopback is reached through HTTP_PROXY, in absolute form (the
+    proxy forwards everything to the real registry, whatever name the URL carries); the https
+    probe goes to HTTPS_PROXY first, whose refusal of CONNECT leads to plain http."""
+    _proxy_environment(monkeypatch, distribution_proxy.host)
+    name = "registry.ocimodel.test:5000"
+    repository = Repository(f"{name}/proxied/app", insecure=True)
+    client = Client(name, insecure=True, retry=FAST)
+    assert push_blob(client, repository, b"through the proxy") == Hash.sha256(b"through the proxy")
+    proxied = [entry.path for entry in distribution_proxy.requests() if entry.method != "CONNECT"]
+    assert proxied
+    assert all(path.startswith(f"http://{name}/v2/") for path in proxied)
+
+
+def test_loopback_is_never_proxied_and_no_proxy_is_read_as_go_reads_it(
     registry: DistributionRegistry, distribution_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY", "HTTP_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("http_proxy", f"http://{distribution_proxy.host}")
-    repository = repo(registry.host, "proxied/app")
-    assert push_blob(Client(registry.host, retry=FAST), repository, b"through the proxy") == Hash.sha256(
-        b"through the proxy"
-    )
-    proxied = distribution_proxy.requests()
-    assert proxied, "nothing went through the proxy"
-    assert all(entry.path.startswith(f"http://{registry.host}/v2/") for entry in proxied)  # absolute form
-    seen = len(proxied)
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    assert Client(registry.host, retry=FAST).head_blob(repository, Hash.sha256(b"through the proxy")) is not None
-    assert len(distribution_proxy.requests()) == seen
+    """Go never proxies loopback (docker, crane and skopeo all reach a local registry directly),
+    and a NO_PROXY entry for a name (here with its port) sends that name's requests directly."""
+    for no_proxy in ("", "127.0.0.0/8", f"127.0.0.1:{registry.port}", "localhost,*"):
+        _proxy_environment(monkeypatch, distribution_proxy.host, no_proxy)
+        assert Client(registry.host, retry=FAST).head_blob(repo(registry.host, "direct/app"), Hash.sha256(b"x")) is None
+    assert distribution_proxy.requests() == []
+    _proxy_environment(monkeypatch, distribution_proxy.host, "elsewhere.test, .ocimodel.test:5000")
+    with pytest.raises(TransportError):  # direct, so the name must resolve: it does not
+        Client("registry.ocimodel.test:5000", insecure=True, retry=FAST).ping()
+    assert distribution_proxy.requests() == []

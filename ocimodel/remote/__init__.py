@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import attrs
 
 from ocimodel.descriptor import Descriptor as SpecDescriptor
-from ocimodel.errors import NotFound
+from ocimodel.errors import NotFound, RegistryError
 from ocimodel.hashing import Hash
 from ocimodel.image import Image
 from ocimodel.index import ImageIndex
@@ -38,6 +38,7 @@ from ocimodel.remote._objects import (
     fetch_manifest,
 )
 from ocimodel.remote._pull import BlobSink, DirectorySink, pull
+from ocimodel.remote._referrers import fallback_index
 from ocimodel.remote._session import DEFAULT_PLATFORM, Progress, Session, session_from
 from ocimodel.remote._write import MountableLayer, Writer
 from ocimodel.transport import ManifestBody
@@ -102,12 +103,34 @@ def get(reference: Reference | str, *, session: Session | None = None, **options
 
 def head(reference: Reference | str, *, session: Session | None = None, **options: Any) -> SpecDescriptor:
     """What a reference points at (media type, size, digest), by ``HEAD`` only: it does not count
-    against pull rate limits. Raises :class:`~ocimodel.errors.NotFound` if nothing is there."""
+    against pull rate limits.
+
+    :raises ~ocimodel.errors.NotFound: nothing is there.
+    :raises ~ocimodel.errors.RegistryError: the registry's answer leaves out a header the
+        descriptor needs (they are optional in the spec: ECR left ``Docker-Content-Digest`` out),
+        or it refuses ``HEAD`` (some answer 401, 403 or 405 where ``GET`` works); :func:`get` asks
+        by ``GET`` instead.
+    """
     session = session_from(session, options)
     parsed = session.reference(reference)
     found = session.client(parsed.registry).head_manifest(parsed.repository, parsed.identifier)
     if found is None:
         raise NotFound(f"HEAD {parsed.name}: no manifest there", status=404, method="HEAD")
+    if found.media_type is None or found.size is None or found.digest is None:
+        missing = [
+            header
+            for header, value in (
+                ("Content-Type", found.media_type),
+                ("Content-Length", found.size),
+                ("Docker-Content-Digest", found.digest),
+            )
+            if value is None
+        ]
+        raise RegistryError(
+            f"HEAD {parsed.name}: the registry's answer has no {' or '.join(missing)}; remote.get() asks by GET",
+            status=200,
+            method="HEAD",
+        )
     return SpecDescriptor(found.media_type, found.size, found.digest)
 
 
@@ -190,11 +213,8 @@ def referrers(
     client = session.client(parsed.registry)
     data = client.referrers(parsed.repository, parsed.digest, artifact_type=artifact_type)
     if data is None:
-        fallback = parsed.repository.tag(f"{parsed.digest.algorithm}-{parsed.digest.hex}")
-        try:
-            data = fetch_manifest(session, fallback, (MediaType.OCI_INDEX,)).data
-        except NotFound:
-            data = IndexManifest(media_type=MediaType.OCI_INDEX).to_json()
+        fallback = fallback_index(client, parsed.repository, parsed.digest)
+        data = (fallback or IndexManifest(media_type=MediaType.OCI_INDEX)).to_json()
     found = IndexManifest.from_json(data)
     if artifact_type is not None:
         kept = [d for d in found.manifests if d.artifact_type == artifact_type]
@@ -271,7 +291,8 @@ def delete(reference: Reference | str, *, session: Session | None = None, **opti
         found = client.head_manifest(parsed.repository, parsed.identifier)
         if found is None:
             raise NotFound(f"DELETE {parsed.name}: no manifest there", status=404, method="HEAD")
-        target = str(found.digest)
+        digest = found.digest or client.get_manifest(parsed.repository, parsed.identifier).digest
+        target = str(digest)
     client.delete_manifest(parsed.repository, target)
 
 

@@ -12,13 +12,15 @@ from ocimodel._streams import Reader
 from ocimodel.errors import TransportError
 from ocimodel.hashing import Hash
 from ocimodel.name import Repository
-from ocimodel.transport import Client, redact_url
+from ocimodel.transport import Client, content_length, redact_url, release
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 log = logging.getLogger("ocimodel.remote")
 _SKIP = 1 << 20
+# The most read from the connection at once: a failure loses at most this much of what arrived.
+_PIECE = 256 << 10
 
 
 def _read_body_into(response: urllib3.BaseHTTPResponse, view: memoryview) -> int:
@@ -42,11 +44,14 @@ class BlobReader(Reader):
     """The bytes of one blob, in order, whatever happens to the connection.
 
     When a read fails part-way (a reset, a timeout, a body cut short), the blob is asked for again
-    from the first byte not yet handed out (``Range: bytes=<offset>-``). A registry that honours
-    the range answers 206 and the stream goes on; one that ignores it answers 200, and the bytes
-    already handed out are skipped. Verification is not this reader's job: wrap it in a
-    :class:`~ocimodel.VerifyingReader`, whose hash state simply carries on across resumptions.
-    The number of resumptions is bounded by the client's retry policy.
+    from the first byte not yet handed out (``Range: bytes=<offset>-``). The bytes that arrived
+    before the failure are kept: a read fills the caller's buffer in pieces, and a failure after
+    some pieces returns those (the next read resumes), so a whole blob read in one call does not
+    start over from byte 0. A registry that honours the range answers 206 and the stream goes on;
+    one that ignores it answers 200, and the bytes already handed out are skipped. Verification is
+    not this reader's job: wrap it in a :class:`~ocimodel.VerifyingReader`, whose hash state
+    simply carries on across resumptions. The number of resumptions is bounded by the client's
+    retry policy.
     """
 
     def __init__(self, client: Client, repository: Repository, digest: Hash) -> None:
@@ -57,33 +62,42 @@ class BlobReader(Reader):
         self._offset = 0
         self._failures = 0
         self._response: urllib3.BaseHTTPResponse | None = client.get_blob(repository, digest)
+        #: The blob's length as the first answer's ``Content-Length`` claims it (``None`` if it
+        #: did not say): a claim for a verifying reader to check, not a fact.
+        self.declared_size = content_length(self._response.headers.get("Content-Length"))
         #: How many times the download was resumed (for tests and logs).
         self.resumptions = 0
 
     def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer).cast("B")
         self._client.check_cancelled()
-        while True:
+        filled = 0
+        while filled < len(view):
             if self._response is None:
                 self._resume()
                 continue
             try:
-                count = _read_body_into(self._response, view)
+                count = _read_body_into(self._response, view[filled : filled + _PIECE])
             except (urllib3.exceptions.HTTPError, OSError) as error:
                 self._broken(error)
+                if filled:
+                    break  # hand out what arrived; the next read resumes after it
                 continue
+            if not count:
+                break
+            filled += count
             self._offset += count
-            return count
+        return filled
 
     def _broken(self, error: Exception) -> None:
         self._failures += 1
+        self._close_response()
         if self._failures >= self._client.retry.attempts:
             raise TransportError(
                 f"GET blob {self._digest} from {self._repository}: gave up after {self._failures} broken reads "
                 f"at byte {self._offset}: {error}"
             ) from error
         log.debug("blob %s broke at byte %d (%s); resuming", self._digest, self._offset, error)
-        self._close_response()
 
     def _resume(self) -> None:
         self.resumptions += 1
@@ -100,8 +114,7 @@ class BlobReader(Reader):
 
     def _close_response(self) -> None:
         if self._response is not None:
-            self._response.release_conn()
-            self._response.close()
+            release(self._response)
             self._response = None
 
     def close(self) -> None:

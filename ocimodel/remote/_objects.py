@@ -15,6 +15,7 @@ from ocimodel.errors import (
     DigestMismatch,
     InsecureRedirect,
     NoSuchBlob,
+    NotFound,
     RegistryError,
     TransportError,
     UnsupportedMediaType,
@@ -27,7 +28,7 @@ from ocimodel.mediatype import MediaType
 from ocimodel.name import Digest, Reference, Repository
 from ocimodel.remote._blob import BlobReader
 from ocimodel.remote._session import Session
-from ocimodel.transport import ManifestBody, is_private_host
+from ocimodel.transport import ManifestBody, discard, is_private_host, redact_url, release
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -90,12 +91,38 @@ class RemoteLayer(Layer):
 
     @memoized
     def size(self) -> int:
+        """From the descriptor; for a blob named by digest alone, from a ``HEAD``, or, where that
+        says nothing useful, from the ``GET`` answer's ``Content-Length`` (checked when the bytes
+        are read), else by counting the bytes. ECR Public refuses ``HEAD`` (401, 403) where
+        ``GET`` works; Artifactory answers 404 for a remote blob it has not cached yet."""
         if self._descriptor is not None:
             return self._descriptor.size
-        found = self._session.client(self.repository.registry).head_blob(self.repository, self._digest)
-        if found is None:
-            raise NoSuchBlob(f"{self.repository} has no blob {self._digest}")
-        return found
+        client = self._session.client(self.repository.registry)
+        try:
+            found = client.head_blob(self.repository, self._digest)
+        except RegistryError as error:
+            if error.status not in (401, 403, 405):
+                raise
+            found = None
+        if found is not None and found >= 0:
+            return found
+        try:
+            with self.compressed() as stream:
+                declared = getattr(stream, "size", None)
+                if isinstance(declared, int):
+                    return declared
+                return sum(len(piece) for piece in iter(lambda: stream.read(1 << 20), b""))
+        except NotFound:
+            raise NoSuchBlob(f"{self.repository} has no blob {self._digest}") from None
+
+    def compressed(self) -> IO[bytes]:
+        """The verified bytes; a blob named by digest alone is read by ``GET`` only, as crane does:
+        its length is checked against the answer's ``Content-Length`` (if it says) and the digest."""
+        if self._descriptor is not None:
+            return super().compressed()
+        stream = self.open_compressed()
+        declared = getattr(stream, "declared_size", None)
+        return binary(VerifyingReader(stream, self._digest, declared, what=f"layer {self._digest}"))
 
     def media_type(self) -> MediaType:
         return self._descriptor.media_type if self._descriptor is not None else MediaType.DOCKER_LAYER
@@ -125,14 +152,15 @@ class RemoteLayer(Layer):
             if is_private_host(parsed.host) and not registry_local:
                 last = InsecureRedirect(f"foreign layer URL {url!r}: a private address")
                 continue
-            try:
-                response = urllib3.PoolManager().request("GET", url, preload_content=False, timeout=30.0)
-            except urllib3.exceptions.HTTPError as error:
-                last = TransportError(f"GET {url}: {error}")
+            try:  # under the session's request policy, with no credentials
+                response = self._session.client(self.repository.registry).get_url(url)
+            except (TransportError, InsecureRedirect) as error:
+                last = error
                 continue
             if response.status == 200:
                 return binary(_Raw(response))
-            last = TransportError(f"GET {url}: status {response.status}")
+            discard(response)
+            last = TransportError(f"GET {redact_url(url)}: status {response.status}")
         raise last
 
 
@@ -147,8 +175,9 @@ class _Raw(Reader):
         return self._response.readinto(memoryview(buffer).cast("B"))
 
     def close(self) -> None:
-        self._response.release_conn()
-        super().close()
+        if not self.closed:
+            release(self._response)
+            super().close()
 
 
 class RemoteImage(Image):

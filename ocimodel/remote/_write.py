@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO
@@ -13,7 +12,7 @@ import attrs
 
 from ocimodel._streams import CountingReader, binary, chunks
 from ocimodel.descriptor import Descriptor as SpecDescriptor
-from ocimodel.errors import NotComputed, NotFound, OCIError, RegistryError, TransportError
+from ocimodel.errors import NotComputed, OCIError, RegistryError, TransportError
 from ocimodel.hashing import Hash
 from ocimodel.image import BlobLayer, Image
 from ocimodel.index import ImageIndex
@@ -21,6 +20,7 @@ from ocimodel.layer import Layer, StreamLayer
 from ocimodel.manifest import IndexManifest, Manifest
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Reference, Repository
+from ocimodel.remote._referrers import fallback_index, fallback_tag
 from ocimodel.remote._session import Progress, Session
 from ocimodel.transport import Client, UploadState
 
@@ -174,7 +174,11 @@ class Writer:
         except NotComputed:
             return False  # a stream layer's digest exists only once it has been read
         client = self._session.client(reference.registry)
-        found = client.head_manifest(reference.repository, reference.identifier)
+        try:
+            found = client.head_manifest(reference.repository, reference.identifier)
+        except RegistryError as error:  # an optional probe: a refusal (401, 403, 405) means "unknown"
+            log.debug("HEAD of %s gave no answer (%s): pushing", reference, error)
+            return False
         return found is not None and found.digest == digest
 
     def _layers(self, image: Image) -> Iterator[Layer]:
@@ -233,7 +237,9 @@ class Writer:
         client = self._session.client(repository.registry)
         name = "a single-pass layer" if streaming else str(layer.digest())
         context = f"pushing blob {name} to {repository}"
-        attempts = 1 if streaming else client.retry.attempts
+        policy = client.retry
+        attempts = 1 if streaming else policy.attempts
+        waited = 0.0
         for attempt in range(1, attempts + 1):
             try:
                 self._upload_once(client, repository, layer, streaming)
@@ -243,11 +249,15 @@ class Writer:
                     raise in_context(restart.error, context) from None
                 log.debug("restarting the upload of %s: %s", name, restart.error)
             except (TransportError, RegistryError) as error:
-                retryable = isinstance(error, TransportError) or client.retry.retries_status(error.status)
-                if attempt >= attempts or not retryable:
+                # The whole blob again, under the same policy as a single request: connection
+                # failures and retryable statuses, Retry-After honoured, within the budget.
+                retryable = isinstance(error, TransportError) or policy.retries_status(error.status)
+                delay = policy.delay(attempt, getattr(error, "retry_after", None))
+                if attempt >= attempts or not retryable or waited + delay > policy.budget:
                     raise in_context(error, context) from None
-                log.debug("retrying the upload of %s: %s", name, error)
-                time.sleep(client.retry.delay(attempt))
+                log.debug("retrying the upload of %s in %.2f s: %s", name, delay, error)
+                client.transport.pause(delay, context)
+                waited += delay
             except OCIError as error:
                 raise in_context(error, context) from None
 
@@ -260,7 +270,7 @@ class Writer:
             return
         digest, size = layer.digest(), layer.size()
         self._progress.expect(size)
-        if client.head_blob(repository, digest) is not None:
+        if _blob_present(client, repository, digest):
             self._progress.advance(str(digest), size, size, size)
             return
         source = getattr(layer, "mount_source", None)
@@ -307,6 +317,10 @@ class Writer:
                         failures += 1
                         if failures >= client.retry.attempts:
                             raise
+                        if isinstance(error, RegistryError) and error.status == 416:
+                            # the registry holds something other than what we thought (an ambiguous
+                            # Range, a lost answer): the blob starts over
+                            raise _RestartBlob(error) from None
                         try:
                             status = client.upload_status(repository, location)
                         except (TransportError, RegistryError):
@@ -326,11 +340,7 @@ class Writer:
         """Add ``target`` to ``subject``'s referrers fallback index, unless the registry keeps them."""
         if client.referrers(repository, subject.digest) is not None:
             return
-        tag = f"{subject.digest.algorithm}-{subject.digest.hex}"
-        try:
-            existing = IndexManifest.from_json(client.get_manifest(repository, tag, accept=[MediaType.OCI_INDEX]).data)
-        except NotFound:
-            existing = IndexManifest(media_type=MediaType.OCI_INDEX)
+        existing = fallback_index(client, repository, subject.digest) or IndexManifest(media_type=MediaType.OCI_INDEX)
         if any(entry.digest == target.digest() for entry in existing.manifests):
             return
         manifest: Manifest | IndexManifest
@@ -350,7 +360,7 @@ class Writer:
         )
         entries = sorted([*existing.manifests, entry], key=lambda d: str(d.digest))
         index = attrs.evolve(existing, media_type=MediaType.OCI_INDEX, manifests=entries)
-        client.put_manifest(repository, tag, index.to_json(), MediaType.OCI_INDEX)
+        client.put_manifest(repository, fallback_tag(subject.digest), index.to_json(), MediaType.OCI_INDEX)
 
 
 class _RestartBlob(Exception):
@@ -359,6 +369,17 @@ class _RestartBlob(Exception):
     def __init__(self, error: TransportError | RegistryError) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+def _blob_present(client: Client, repository: Repository, digest: Hash) -> bool:
+    """Whether the repository has the blob, by ``HEAD``: an optimisation, so a registry that
+    refuses the probe (ECR Public answers 401 or 403 where GET works; some answer 403 or 405 for
+    "not there") gets the upload instead."""
+    try:
+        return client.head_blob(repository, digest) is not None
+    except RegistryError as error:
+        log.debug("HEAD of blob %s in %s gave no answer (%s): uploading", digest, repository, error)
+        return False
 
 
 def _config_blob(image: Image) -> Layer:

@@ -17,6 +17,7 @@ from ocimodel.errors import InsecureRedirect, Unauthorized
 from ocimodel.name import Registry, Repository
 from ocimodel.transport._challenge import Challenge, parse_challenges, preferred
 from ocimodel.transport._errors import registry_error
+from ocimodel.transport._policy import discard, transport_error
 from ocimodel.transport._redact import redact_url
 
 #: Token lifetime assumed when the token server does not say (``expires_in``).
@@ -182,7 +183,7 @@ class Auth:
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
             )
             if response.status == 404:  # no OAuth2 endpoint: ask by GET instead
-                response.drain_conn()
+                discard(response)
                 response, method = None, "GET"
         if response is None:
             query = [("scope", scope) for scope in ordered] + [("service", challenge.service)]
@@ -197,8 +198,12 @@ class Auth:
     def _token(
         self, method: str, realm: str, response: urllib3.BaseHTTPResponse, authenticator: Authenticator
     ) -> _Token:
-        body = response.read(_TOKEN_LIMIT + 1, decode_content=True)
-        response.drain_conn()
+        try:
+            body = bytes(response.read(_TOKEN_LIMIT + 1, decode_content=True))
+        except urllib3.exceptions.HTTPError as broken:
+            raise transport_error(method, realm, broken) from broken
+        finally:
+            discard(response)
         if response.status != 200:
             error = registry_error(method, realm, response.status, body[:_TOKEN_LIMIT])
             if authenticator is Anonymous and response.status in (401, 403):

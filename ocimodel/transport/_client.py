@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import ssl
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import IO, Any, Final, cast
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
 from urllib.parse import urlencode, urljoin, urlsplit
-from urllib.request import getproxies_environment, proxy_bypass
 
 import attrs
 import urllib3
 
 from ocimodel._version import __version__
-from ocimodel.authn import Authenticator, Keychain, StaticKeychain, default_keychain
+from ocimodel.authn import Anonymous, Authenticator, Keychain, StaticKeychain, default_keychain
 from ocimodel.errors import (
-    Cancelled,
-    CredentialsError,
+    BadNameError,
+    DigestMismatch,
     InsecureRedirect,
     ManifestTooLarge,
     RegistryError,
     TransportError,
-    UntrustedCertificate,
 )
 from ocimodel.hashing import Hash
 from ocimodel.mediatype import MediaType
@@ -33,9 +28,11 @@ from ocimodel.name import Registry, Repository
 from ocimodel.transport._auth import Auth, check_target
 from ocimodel.transport._challenge import Challenge, parse_challenges, preferred
 from ocimodel.transport._errors import registry_error
+from ocimodel.transport._headers import content_length, next_link, upload_offset
+from ocimodel.transport._policy import Body, HostAuth, Transport, discard, origin, read_capped, transport_error
+from ocimodel.transport._proxy import ProxyRules
 from ocimodel.transport._redact import redact_url
 from ocimodel.transport._retry import RetryPolicy
-from ocimodel.transport._tls import https_pool_options, tls_context
 
 log = logging.getLogger("ocimodel.transport")
 
@@ -48,22 +45,19 @@ MANIFEST_TYPES: Final = (
     MediaType.DOCKER_MANIFEST_SCHEMA1,
     MediaType.DOCKER_MANIFEST_SCHEMA1_SIGNED,
 )
-#: What a request can send: bytes, a binary stream, or pieces sent one after the other (each may
-#: reuse the previous one's buffer: it is sent before the next is asked for).
-Body = bytes | IO[bytes] | Iterable[bytes | memoryview]
 MANIFEST_LIMIT: Final = 4 << 20
 ERROR_LIMIT: Final = 64 << 10
-_REDIRECTS = 10
-_UPLOAD_PIECE = 256 << 10
+_ANONYMOUS: Final = StaticKeychain(Anonymous)
 
 
 @attrs.frozen
 class ManifestHead:
-    """What ``HEAD /manifests/<ref>`` says: media type, size and digest."""
+    """What ``HEAD /manifests/<ref>`` says: media type, size and digest, each ``None`` where the
+    registry left its header out (``Docker-Content-Digest`` is optional in the spec)."""
 
-    media_type: MediaType
-    size: int
-    digest: Hash
+    media_type: MediaType | None
+    size: int | None
+    digest: Hash | None
 
 
 @attrs.frozen
@@ -109,14 +103,6 @@ def delete_scope(repository: Repository) -> str:
     return repository.scope("push,pull,delete")
 
 
-def _next_link(response: urllib3.BaseHTTPResponse, request_url: str) -> str | None:
-    link = response.headers.get("Link", "")
-    if not link.startswith("<"):
-        return None
-    target = link[1 : link.find(">")]
-    return urljoin(request_url, target) if target else None
-
-
 def _speaks_tls(error: TransportError) -> bool:
     """Whether a failed https attempt reached a TLS server (a certificate or handshake problem),
     rather than a plain http one or nothing at all."""
@@ -129,27 +115,22 @@ def _speaks_tls(error: TransportError) -> bool:
     )
 
 
-def _offset(response: urllib3.BaseHTTPResponse) -> int:
-    """The registry's ``Range: 0-<last>`` as the next byte it expects (``bytes=`` tolerated)."""
-    value = response.headers.get("Range", "").removeprefix("bytes=")
-    first, dash, last = value.partition("-")
-    if dash and first.strip() == "0" and last.strip().isdigit():
-        return int(last) + 1
-    return 0
-
-
 class Client:
     """The distribution-spec conversation with one registry.
 
     Methods map one-to-one onto the spec's requests and return plain values (or, for blob
-    downloads, the open response). Underneath: one urllib3 pool (connection reuse, thread-safe), a
-    timeout on every connect and read, body caps that raise rather than truncate, the auth
-    handshake (:class:`~ocimodel.transport.Auth`), and retries of transient failures
-    (:class:`RetryPolicy`) for every request whose body can be sent again.
+    downloads, the open response). Every request goes through one :class:`Transport` (the request
+    policy: pools, proxies, TLS, timeouts, retries, cancellation, redirects hop by hop); the auth
+    handshake (:class:`~ocimodel.transport.Auth`) answers the registry's challenges, and each host a
+    redirect leads to is answered with its own credentials (its keychain entry, or anonymous), so
+    one host's credentials never reach another. Bodies are read with caps that raise rather than
+    truncate.
 
     :param registry: the registry (a name is parsed with :class:`~ocimodel.name.Registry`).
-    :param auth: credentials to use for everything (overrides ``keychain``).
-    :param keychain: where to find credentials per repository (default: docker's and podman's files).
+    :param auth: credentials for this registry (overrides ``keychain`` for it; other hosts a
+        redirect leads to are asked of ``keychain`` if given, else answered anonymously).
+    :param keychain: where to find credentials per repository and host (default: docker's and
+        podman's files).
     :param insecure: allow plain http for any registry (https is still tried first).
     :param ca_file: CA certificates to trust (``SSL_CERT_FILE`` is honoured too).
     :param client_cert: a client certificate file, or ``(certificate, key)`` files.
@@ -157,8 +138,9 @@ class Client:
     :param timeout: seconds for each connect and each read.
     :param user_agent: a prefix for ``User-Agent`` (``"<prefix> ocimodel/<version>"``).
     :param pool: a :class:`urllib3.PoolManager` the caller owns (proxies are then the caller's too).
-    :param cancel: an event that, once set, stops the client before its next request (raising
-        :class:`~ocimodel.errors.Cancelled`); blob reads check it between chunks too.
+    :param cancel: an event that, once set, stops the client before its next request or retry
+        (raising :class:`~ocimodel.errors.Cancelled`); blob reads check it between chunks too.
+    :param proxies: the proxy rules (default: ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` as Go reads them).
     :raises ~ocimodel.errors.CredentialsError: ``ca_file`` or ``client_cert`` cannot be read or used.
     """
 
@@ -178,115 +160,81 @@ class Client:
         pool: urllib3.PoolManager | None = None,
         manifest_limit: int = MANIFEST_LIMIT,
         cancel: threading.Event | None = None,
+        proxies: ProxyRules | None = None,
     ) -> None:
         self.registry = registry if isinstance(registry, Registry) else Registry(registry, insecure=insecure)
         self._insecure = insecure or self.registry.insecure
-        self.retry = retry or RetryPolicy()
-        self.timeout = urllib3.Timeout(connect=timeout, read=timeout)
         self.manifest_limit = manifest_limit
-        self.cancel = cancel
         agent = f"ocimodel/{__version__}"
         self.user_agent = f"{user_agent} {agent}" if user_agent else agent
-        self._tls_settings = (ca_file, client_cert, verify)
-        # Files the caller names are read now, so that a bad one is reported before any request;
-        # the system's CA store is read when the first https connection needs it.
-        self._tls: ssl.SSLContext | None = None
-        if ca_file or client_cert:
-            try:
-                self._tls = tls_context(ca_file, client_cert, verify)
-            except OSError as error:
-                raise CredentialsError(f"cannot use the TLS files {ca_file=}, {client_cert=}: {error}") from error
-        self._own_pool = pool
-        self._pools: dict[tuple[str | None, bool], urllib3.PoolManager] = {}
-        self._proxies: dict[tuple[str, str], str | None] = {}  # (scheme, host): the proxy to use
+        self.transport = Transport(
+            retry=retry,
+            timeout=timeout,
+            user_agent=self.user_agent,
+            ca_file=ca_file,
+            client_cert=client_cert,
+            verify=verify,
+            pool=pool,
+            proxies=proxies,
+            cancel=cancel,
+        )
         self._lock = threading.Lock()
         self._base_url: str | None = None
         chosen = StaticKeychain(auth) if auth is not None else keychain or default_keychain
-        self.auth = Auth(self.registry, chosen, self._send_once)
+        # Hosts a redirect leads to never get this registry's credentials: their own, or none.
+        self._other_keychain: Keychain = keychain or (default_keychain if auth is None else _ANONYMOUS)
+        self._other_auth: dict[str, Auth | None] = {}
+        self._mounts_refused: set[tuple[str, str]] = set()  # (source, target) paths
+        self.auth = Auth(self.registry, chosen, self._send_token_request)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy of every request (and of the writer's whole-blob retries)."""
+        return self.transport.retry
+
+    @property
+    def cancel(self) -> threading.Event | None:
+        return self.transport.cancel
+
+    @property
+    def timeout(self) -> urllib3.Timeout:
+        return self.transport.timeout
 
     # ------------------------------------------------------------------ plumbing
 
-    def _pool(self, url: str) -> urllib3.PoolManager:
-        if self._own_pool is not None:
-            return self._own_pool
-        parts = urlsplit(url)
-        with self._lock:
-            place = (parts.scheme, parts.hostname or "")
-            if place not in self._proxies:  # read once per host: the lookup walks the whole environment
-                bypass = proxy_bypass(place[1])
-                self._proxies[place] = None if bypass else getproxies_environment().get(parts.scheme)
-            proxy = self._proxies[place]
-            # One pool per proxy and scheme: only https pools need the TLS context (and its CA store).
-            key = (proxy, parts.scheme == "https")
-            if key not in self._pools:
-                # maxsize: enough for parallel transfers to keep their connections; blocksize: how
-                # much of a streamed body each send takes (urllib3's 16 KiB means 16k reads and
-                # hash updates per 256 MiB)
-                options: dict[str, Any] = {"maxsize": 16, "blocksize": _UPLOAD_PIECE}
-                if parts.scheme == "https":
-                    if self._tls is None:
-                        self._tls = tls_context(*self._tls_settings)
-                    options.update(https_pool_options(self._tls))
-                if proxy:
-                    self._pools[key] = urllib3.ProxyManager(proxy, **options)
-                else:
-                    self._pools[key] = urllib3.PoolManager(**options)
-            return self._pools[key]
+    def _guard(self, url: str) -> None:
+        """Where a redirect, an upload location or a next page may lead (see :func:`check_target`)."""
+        check_target(url, self.registry, "redirect")
 
-    def _send_once(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        body: Body | None = None,
-        chunked: bool = False,
+    def _send_token_request(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None, body: bytes | None = None
     ) -> urllib3.BaseHTTPResponse:
-        """One HTTP exchange (redirects followed, ``Authorization`` dropped across hosts);
-        connection failures become :class:`TransportError`."""
-        self.check_cancelled()
-        sent = {"User-Agent": self.user_agent, **(headers or {})}
-        started = time.monotonic()
-        log.debug("--> %s %s", method, redact_url(url))
+        """The token exchange, under the same policy as every request (its credentials stay with
+        the realm's origin: a redirect elsewhere drops them)."""
+        return self.transport.send(method, url, headers=headers, body=body, guard=self._guard)
+
+    def _auth_for(self, host: str) -> HostAuth | None:
+        """The auth answering ``host`` (an origin): the registry's own, or one of the host's own."""
+        base = self._known_base()
+        if base is None or origin(base) == host:
+            return self.auth
+        with self._lock:
+            if host in self._other_auth:
+                return self._other_auth[host]
+        parts = urlsplit(host)
+        netloc = parts.netloc if parts.port not in (80, 443) else parts.hostname or ""
         try:
-            pool = self._pool(url)
-        except OSError as error:  # SSL_CERT_FILE names a file that cannot be read or used: no fallback
-            raise CredentialsError(f"{method} {redact_url(url)}: cannot load CA certificates: {error}") from error
-        try:
-            response = pool.request(
-                method,
-                url,
-                headers=sent,
-                body=cast(Any, body),  # urllib3 sends memoryview pieces too; its annotation says bytes
-                chunked=chunked,
-                preload_content=False,
-                redirect=True,
-                retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=_REDIRECTS),
-                timeout=self.timeout,
-            )
-        except urllib3.exceptions.HTTPError as error:
-            raise self._transport_error(method, url, error) from (getattr(error, "reason", None) or error)
-        log.debug("<-- %s %s (%.3f s)", response.status, redact_url(url), time.monotonic() - started)
-        return response
+            other: Auth | None = Auth(Registry(netloc, insecure=True), self._other_keychain, self._send_token_request)
+        except BadNameError:
+            other = None  # not a registry name: it gets no credentials at all
+        if other is not None:
+            other.set_challenge(host + "/v2/", None)
+        with self._lock:
+            return self._other_auth.setdefault(host, other)
 
     def check_cancelled(self) -> None:
         """Raise :class:`~ocimodel.errors.Cancelled` if the caller's ``cancel`` event is set."""
-        if self.cancel is not None and self.cancel.is_set():
-            raise Cancelled(f"cancelled: no more requests to {self.registry}")
-
-    @staticmethod
-    def _transport_error(method: str, url: str, error: Exception) -> TransportError:
-        reason = getattr(error, "reason", None) or error
-        shown = redact_url(url)
-        log.debug("<-- %s %s failed: %s", method, shown, reason)
-        if "CERTIFICATE_VERIFY_FAILED" in str(reason):
-            return UntrustedCertificate(
-                f"{method} {shown}: the certificate is not trusted ({reason}); "
-                "pass ca_file= or set SSL_CERT_FILE to trust its CA",
-                method=method,
-                url=shown,
-            )
-        return TransportError(f"{method} {shown}: {reason}", method=method, url=shown)
+        self.transport.check_cancelled(f"no more requests to {self.registry}")
 
     def base_url(self) -> str:
         """``scheme://registry``, with the scheme settled by a ping the first time it is asked."""
@@ -310,60 +258,25 @@ class Client:
             url = f"{scheme}://{self.registry.name}/v2/"
             try:
                 # Only the last candidate is retried: a failed https probe falls back at once.
-                last_try = scheme == schemes[-1]
-                response = self._retrying(
-                    "GET", url, functools.partial(self._send_once, "GET", url), replayable=last_try
-                )
+                response = self.transport.send("GET", url, guard=self._guard, replay=scheme == schemes[-1])
             except TransportError as error:
                 if scheme == "https" and _speaks_tls(error):
                     raise  # a TLS server that refused us: plain http would only hide why
                 last = error
                 continue
-            body = response.read(ERROR_LIMIT)
-            response.drain_conn()
+            body = read_capped(response, ERROR_LIMIT)
             if response.status == 200:
                 challenge = None
             elif response.status == 401:
                 challenge = preferred(parse_challenges(response.headers.getlist("WWW-Authenticate")))
             else:
-                raise registry_error("GET", url, response.status, body)
+                raise registry_error("GET", url, response.status, body, response.headers.get("Retry-After"))
             with self._lock:
                 self._base_url = f"{scheme}://{self.registry.name}"
             self.auth.set_challenge(url, challenge)
             return challenge
         assert last is not None
         raise last
-
-    def _retrying(
-        self,
-        method: str,
-        url: str,
-        send: Callable[[], urllib3.BaseHTTPResponse],
-        *,
-        replayable: bool,
-    ) -> urllib3.BaseHTTPResponse:
-        """``send()`` again on connection failures and retryable statuses, as the policy allows."""
-        attempt, waited = 0, 0.0
-        while True:
-            attempt += 1
-            try:
-                response = send()
-            except TransportError:
-                if not replayable or attempt >= self.retry.attempts:
-                    raise
-                delay = self.retry.delay(attempt)
-                if waited + delay > self.retry.budget:
-                    raise
-            else:
-                if not (replayable and self.retry.retries_status(response.status) and attempt < self.retry.attempts):
-                    return response
-                delay = self.retry.delay(attempt, response.headers.get("Retry-After"))
-                if waited + delay > self.retry.budget:
-                    return response
-                response.drain_conn()
-            log.debug("retrying %s %s in %.2f s (attempt %d)", method, redact_url(url), delay, attempt + 1)
-            time.sleep(delay)
-            waited += delay
 
     def request(
         self,
@@ -377,39 +290,31 @@ class Client:
         chunked: bool = False,
         replay: bool = True,
     ) -> urllib3.BaseHTTPResponse:
-        """One spec request, authenticated for ``scopes``, retried when safe.
+        """One spec request, authenticated for ``scopes``, under the request policy.
 
         ``url`` may be a path (``/v2/…``), resolved against :meth:`base_url`. Returns the open
         response if its status is in ``ok``; raises the matching
-        :class:`~ocimodel.errors.RegistryError` otherwise. A ``body`` that is a stream is sent once,
-        and so is any request with ``replay=False`` (upload chunks and commits, which a registry
-        may have taken even if its answer was lost: the caller asks it before sending again).
+        :class:`~ocimodel.errors.RegistryError` otherwise. A ``body`` that is a stream is sent once;
+        a request with ``replay=False`` (upload chunks and commits, which a registry may have taken
+        even if its answer was lost) is resent only after an answer saying it was not taken.
         """
         target = urljoin(self.base_url(), url)
-        accepted = set(ok)
-        replayable = replay and (body is None or isinstance(body, bytes))
-        reauthenticated = False
-
-        def send() -> urllib3.BaseHTTPResponse:
-            sent = dict(headers or {})
-            authorization = self.auth.header(target, scopes)
-            if authorization:
-                sent["Authorization"] = authorization
-            return self._send_once(method, target, headers=sent, body=body, chunked=chunked)
-
-        while True:
-            response = self._retrying(method, target, send, replayable=replayable)
-            if response.status == 401 and not reauthenticated and replayable:
-                challenges = response.headers.getlist("WWW-Authenticate")
-                if self.auth.unauthorized(target, scopes, challenges):
-                    reauthenticated = True
-                    response.drain_conn()
-                    continue
-            if response.status in accepted:
-                return response
-            data = response.read(ERROR_LIMIT) if method != "HEAD" else b""
-            response.drain_conn()
-            raise registry_error(method, target, response.status, data)
+        response = self.transport.send(
+            method,
+            target,
+            headers=headers,
+            body=body,
+            chunked=chunked,
+            scopes=scopes,
+            auth=self._auth_for,
+            guard=self._guard,
+            replay=replay,
+        )
+        if response.status in set(ok):
+            return response
+        data = read_capped(response, ERROR_LIMIT) if method != "HEAD" else b""
+        discard(response)
+        raise registry_error(method, target, response.status, data, response.headers.get("Retry-After"))
 
     def fetch(
         self,
@@ -429,34 +334,41 @@ class Client:
             try:
                 return response, self._read_capped(response, limit, what)
             except urllib3.exceptions.HTTPError as error:
-                failure = self._transport_error("GET", urljoin(self.base_url(), url), error)
+                failure = transport_error("GET", urljoin(self.base_url(), url), error)
             delay = self.retry.delay(attempt)
             if attempt >= self.retry.attempts or waited + delay > self.retry.budget:
                 raise failure
-            time.sleep(delay)
+            self.transport.pause(delay, what)
             waited += delay
 
     def _read_capped(self, response: urllib3.BaseHTTPResponse, limit: int, what: str) -> bytes:
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            response.drain_conn()
+        declared = content_length(response.headers.get("Content-Length"))
+        if declared is not None and declared > limit:
+            discard(response)
             raise ManifestTooLarge(f"{what} is {declared} bytes, more than the {limit}-byte limit")
-        data = response.read(limit + 1)
-        response.drain_conn()
+        data = bytes(response.read(limit + 1, decode_content=True))
         if len(data) > limit:
+            discard(response)
             raise ManifestTooLarge(f"{what} is more than the {limit}-byte limit")
-        return bytes(data)
+        discard(response)
+        return data
 
     def token(self, scopes: Sequence[str]) -> str | None:
         """The ``Authorization`` value this client would send for ``scopes`` (a bearer token from
         the registry's token server, basic credentials, or ``None`` where no auth is needed)."""
-        self.base_url()
         return self.auth.header(self.base_url() + "/v2/", scopes)
 
     # ------------------------------------------------------------------ manifests
 
     def head_manifest(self, repository: Repository, reference: str) -> ManifestHead | None:
-        """``HEAD /manifests/<reference>``: what the registry has there, or ``None`` (404)."""
+        """``HEAD /manifests/<reference>``: what the registry says is there, or ``None`` (404).
+
+        The answer's headers are optional in the spec (ECR left ``Docker-Content-Digest`` out):
+        a field the registry did not send is ``None``, so callers treat it as unknown. A digest
+        that differs from the one asked for is refused (it is not what was asked about).
+
+        :raises ~ocimodel.errors.DigestMismatch: ``reference`` is a digest and the registry named another.
+        """
         response = self.request(
             "HEAD",
             f"/v2/{repository.path}/manifests/{reference}",
@@ -464,26 +376,28 @@ class Client:
             headers={"Accept": ", ".join(MANIFEST_TYPES)},
             ok=(200, 404),
         )
-        response.drain_conn()
+        discard(response)
         if response.status == 404:
             return None
+        kind = response.headers.get("Content-Type")
         try:
-            return ManifestHead(
-                MediaType(response.headers["Content-Type"]),
-                int(response.headers["Content-Length"]),
-                Hash.parse(response.headers["Docker-Content-Digest"]),
-            )
-        except (KeyError, ValueError):
-            raise RegistryError(
-                f"HEAD of {repository.name}:{reference} lacks Content-Type, Content-Length or Docker-Content-Digest",
-                status=response.status,
-                method="HEAD",
-            ) from None
+            said: Hash | None = Hash.parse(response.headers.get("Docker-Content-Digest", ""))
+        except ValueError:
+            said = None
+        asked = _digest_or_none(reference)
+        if asked is not None and said is not None and said != asked:
+            raise DigestMismatch(f"HEAD of manifest {repository.name}@{asked}: the registry named another", asked, said)
+        return ManifestHead(
+            MediaType(kind) if kind else None,
+            content_length(response.headers.get("Content-Length")),
+            said if said is not None else asked,
+        )
 
     def get_manifest(
         self, repository: Repository, reference: str, *, accept: Sequence[str] = MANIFEST_TYPES
     ) -> ManifestBody:
-        """``GET /manifests/<reference>``: the exact bytes (capped at ``manifest_limit``)."""
+        """``GET /manifests/<reference>``: the exact bytes (capped at ``manifest_limit``), and their
+        digest (by the algorithm of ``reference`` when it is a digest, else sha256)."""
         response, data = self.fetch(
             f"/v2/{repository.path}/manifests/{reference}",
             scopes=[pull_scope(repository)],
@@ -491,8 +405,9 @@ class Client:
             limit=self.manifest_limit,
             what=f"manifest {repository.name}:{reference}",
         )
-        media_type = MediaType(response.headers.get("Content-Type", MediaType.OCI_MANIFEST))
-        return ManifestBody(data, media_type, Hash.sha256(data))
+        media_type = MediaType(response.headers.get("Content-Type") or MediaType.OCI_MANIFEST)
+        asked = _digest_or_none(reference)
+        return ManifestBody(data, media_type, Hash.of(data, asked.algorithm) if asked else Hash.sha256(data))
 
     def put_manifest(self, repository: Repository, reference: str, data: bytes, media_type: str) -> Hash:
         """``PUT /manifests/<reference>``; returns the digest of what was sent."""
@@ -504,37 +419,39 @@ class Client:
             body=bytes(data),
             ok=(200, 201, 202),
         )
-        response.drain_conn()
+        discard(response)
         return Hash.sha256(data)
 
     def delete_manifest(self, repository: Repository, reference: str) -> None:
-        """``DELETE /manifests/<reference>`` (registries usually want a digest)."""
+        """``DELETE /manifests/<reference>`` (a tag, or a digest: every tag on it goes too)."""
         response = self.request(
             "DELETE",
             f"/v2/{repository.path}/manifests/{reference}",
             scopes=[delete_scope(repository)],
             ok=(200, 202),
         )
-        response.drain_conn()
+        discard(response)
 
     # ------------------------------------------------------------------ blobs
 
     def head_blob(self, repository: Repository, digest: Hash) -> int | None:
-        """``HEAD /blobs/<digest>``: the blob's size, or ``None`` if the repository lacks it."""
+        """``HEAD /blobs/<digest>``: the blob's size (-1 if the registry did not say), or ``None``
+        if the repository lacks it (404). Some registries refuse HEAD where GET works (ECR
+        Public: 401 or 403): that is an error here; callers that only probe treat it as unknown."""
         response = self.request(
             "HEAD", f"/v2/{repository.path}/blobs/{digest}", scopes=[pull_scope(repository)], ok=(200, 404)
         )
-        response.drain_conn()
+        discard(response)
         if response.status == 404:
             return None
-        length = response.headers.get("Content-Length", "")
-        return int(length) if length.isdigit() else -1
+        length = content_length(response.headers.get("Content-Length"))
+        return -1 if length is None else length
 
     def get_blob(self, repository: Repository, digest: Hash, *, start: int = 0) -> urllib3.BaseHTTPResponse:
         """``GET /blobs/<digest>``, from byte ``start`` (``Range``) when not 0.
 
         Returns the open response (status 200, or 206 if the range was honoured); read it and
-        close it. Redirects to storage elsewhere are followed without our ``Authorization``.
+        close it. Redirects to storage elsewhere are followed hop by hop, without our credentials.
         """
         headers = {"Range": f"bytes={start}-"} if start else None
         return self.request(
@@ -545,18 +462,23 @@ class Client:
             ok=(200, 206) if start else (200,),
         )
 
+    def get_url(self, url: str) -> urllib3.BaseHTTPResponse:
+        """``GET`` a URL outside the registry (a foreign layer's ``urls``) under the same policy,
+        with no credentials; the caller vets the URL first. Returns the open response, any status."""
+        return self.transport.send("GET", url, guard=self._guard)
+
     def delete_blob(self, repository: Repository, digest: Hash) -> None:
         """``DELETE /blobs/<digest>``."""
         response = self.request(
             "DELETE", f"/v2/{repository.path}/blobs/{digest}", scopes=[delete_scope(repository)], ok=(200, 202)
         )
-        response.drain_conn()
+        discard(response)
 
     # ------------------------------------------------------------------ uploads
 
     def _location(self, response: urllib3.BaseHTTPResponse, request_url: str) -> str:
         location = response.headers.get("Location")
-        response.drain_conn()
+        discard(response)
         if not location:
             raise RegistryError(
                 f"the registry answered {response.status} to an upload without a Location", status=response.status
@@ -574,21 +496,35 @@ class Client:
         extra_scopes: Sequence[str] = (),
     ) -> UploadState:
         """``POST /blobs/uploads/``, trying a cross-repository mount when ``mount`` and ``source``
-        are given (the source's pull scope is asked for too). A 201 means mounted."""
-        query = ""
+        are given (the source's pull scope is asked for too). A 201 means mounted.
+
+        A mount is an optimisation: when the registry refuses it (401 or 403 when the credentials
+        cannot read the source, as on Harbor and Docker Hub; 404; any other error) the upload is
+        started without it (go-containerregistry and containers/image do the same). A 202 to a
+        mount request simply starts an upload (ECR, and registries without mounts, answer so).
+        """
         scopes = [push_scope(repository), *extra_scopes]
-        if mount is not None and source is not None:
+        pair = (source.path if source is not None else "", repository.path)
+        if mount is not None and source is not None and pair not in self._mounts_refused:
             query = "?" + urlencode({"mount": str(mount), "from": source.path})
-            scopes.append(pull_scope(source))
-        url = urljoin(self.base_url(), f"/v2/{repository.path}/blobs/uploads/{query}")
-        response = self.request("POST", url, scopes=scopes, ok=(201, 202))
+            url = urljoin(self.base_url(), f"/v2/{repository.path}/blobs/uploads/{query}")
+            try:  # not retried: on any failure, the plain upload (which is) is the better bet
+                return self._post_upload(url, [*scopes, pull_scope(source)], replay=False)
+            except (RegistryError, TransportError) as error:
+                log.debug("mount of %s from %s refused (%s): uploading instead", mount, source, error)
+                if getattr(error, "status", 0) in (401, 403):  # the credentials cannot read the source
+                    with self._lock:
+                        self._mounts_refused.add(pair)
+        return self._post_upload(urljoin(self.base_url(), f"/v2/{repository.path}/blobs/uploads/"), scopes)
+
+    def _post_upload(self, url: str, scopes: Sequence[str], *, replay: bool = True) -> UploadState:
+        response = self.request("POST", url, scopes=scopes, ok=(201, 202), replay=replay)
         if response.status == 201:
-            response.drain_conn()
+            discard(response)
             return UploadState("", mounted=True)
-        minimum = response.headers.get("OCI-Chunk-Min-Length", "")
-        return UploadState(
-            self._location(response, url), _offset(response), min_chunk=int(minimum) if minimum.isdigit() else 0
-        )
+        minimum = content_length(response.headers.get("OCI-Chunk-Min-Length")) or 0
+        offset = upload_offset(response.headers.get("Range"))
+        return UploadState(self._location(response, url), offset, min_chunk=minimum)
 
     def patch_upload(
         self,
@@ -617,10 +553,14 @@ class Client:
             chunked=size is None,
             replay=False,
         )
-        return UploadState(self._location(response, location), _offset(response))
+        offset = upload_offset(response.headers.get("Range"))
+        return UploadState(self._location(response, location), offset)
 
     def finish_upload(self, repository: Repository, location: str, digest: Hash, body: bytes = b"") -> Hash:
-        """``PUT <location>&digest=…``, with the last chunk (or the whole blob) as the body."""
+        """``PUT <location>&digest=…``, with the last chunk (or the whole blob) as the body.
+
+        :raises ~ocimodel.errors.DigestMismatch: the registry says it stored another digest.
+        """
         separator = "&" if "?" in location else "?"
         response = self.request(
             "PUT",
@@ -631,19 +571,25 @@ class Client:
             ok=(201, 204),
             replay=False,
         )
-        response.drain_conn()
-        returned = response.headers.get("Docker-Content-Digest")
-        return Hash.parse(returned) if returned else digest
+        discard(response)
+        try:
+            stored = Hash.parse(response.headers.get("Docker-Content-Digest", ""))
+        except ValueError:
+            return digest  # optional, and some registries send other text: what we sent is what we know
+        if stored.algorithm == digest.algorithm and stored != digest:
+            raise DigestMismatch(f"upload of blob {digest} to {repository}: the registry stored", digest, stored)
+        return digest
 
     def upload_status(self, repository: Repository, location: str) -> UploadState:
         """``GET <location>``: how many bytes of the upload the registry holds."""
         response = self.request("GET", location, scopes=[push_scope(repository)], ok=(204, 200))
-        return UploadState(self._location(response, location), _offset(response))
+        offset = upload_offset(response.headers.get("Range"))
+        return UploadState(self._location(response, location), offset)
 
     def cancel_upload(self, repository: Repository, location: str) -> None:
         """``DELETE <location>``: give an upload up."""
         response = self.request("DELETE", location, scopes=[push_scope(repository)], ok=(204, 200, 202, 404))
-        response.drain_conn()
+        discard(response)
 
     # ------------------------------------------------------------------ listings
 
@@ -653,12 +599,15 @@ class Client:
             items = json.loads(data).get(key) or []
         except (ValueError, AttributeError):
             raise RegistryError(f"{what}: the registry's answer is not JSON", status=response.status) from None
-        next_url = _next_link(response, urljoin(self.base_url(), url))
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            raise RegistryError(f"{what}: {key!r} in the registry's answer is not a list of names", status=200)
+        link = next_link(response.headers.get("Link"), what)
+        next_url = urljoin(urljoin(self.base_url(), url), link) if link else None
         if next_url is not None:
             check_target(next_url, self.registry, "next page")
-            if urlsplit(next_url).netloc != urlsplit(self.base_url()).netloc:
+            if origin(next_url) != origin(self.base_url()):
                 raise InsecureRedirect(f"{what}: the next page is on another host: {redact_url(next_url)}")
-        return Page(tuple(str(item) for item in items), next_url)
+        return Page(tuple(items), next_url)
 
     def tags_page(
         self, repository: Repository, *, n: int | None = None, last: str | None = None, url: str | None = None
@@ -676,30 +625,39 @@ class Client:
 
     def referrers(self, repository: Repository, digest: Hash, *, artifact_type: str | None = None) -> bytes | None:
         """``GET /referrers/<digest>``: the index of referrers, or ``None`` if the registry has no
-        referrers API (then the ``sha256-<hex>`` tag is the fallback)."""
+        referrers API (then the ``sha256-<hex>`` tag is the fallback). Registries without the API
+        answer 404 (distribution 2.8, Quay, GitLab), 400, 405 or 406, or something that is not an
+        OCI index (an HTML page from a front end): all mean "no API"."""
         query = f"?{urlencode({'artifactType': artifact_type})}" if artifact_type else ""
         response = self.request(
             "GET",
             f"/v2/{repository.path}/referrers/{digest}{query}",
             scopes=[pull_scope(repository)],
             headers={"Accept": MediaType.OCI_INDEX},
-            ok=(200, 404, 400, 406),
+            ok=(200, 404, 400, 405, 406),
         )
         is_index = MediaType(response.headers.get("Content-Type", "")).essence == MediaType.OCI_INDEX
         if response.status != 200 or not is_index:
-            response.drain_conn()
+            discard(response)
             return None
         return self._read_capped(response, self.manifest_limit, f"referrers of {repository.name}@{digest}")
 
     def close(self) -> None:
         """Close the pools this client made (not one given to it)."""
-        with self._lock:
-            for pool in self._pools.values():
-                pool.clear()
-            self._pools.clear()
+        self.transport.close()
 
     def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _digest_or_none(reference: str) -> Hash | None:
+    """``reference`` as a digest, if it is one (else it is a tag)."""
+    if ":" not in reference:
+        return None
+    try:
+        return Hash.parse(reference)
+    except ValueError:
+        return None

@@ -35,7 +35,7 @@ def _reason(status: int) -> str:
         return str(status)
 
 
-def registry_error(method: str, url: str, status: int, body: bytes) -> RegistryError:
+def registry_error(method: str, url: str, status: int, body: bytes, retry_after: str | None = None) -> RegistryError:
     """The error for a registry's answer, its message naming the request (URL redacted) and
     what came back: the error codes, or the start of a body that is not the spec's."""
     shown_url = redact_url(url)
@@ -52,4 +52,11 @@ def registry_error(method: str, url: str, status: int, body: bytes) -> RegistryE
         elif method == "HEAD":
             detail += " (HEAD responses have no body, use GET for details)"
     cls = registry_error_class(status, [d.code for d in found])
-    return cls(f"{method} {shown_url}: {detail}", status=status, method=method, url=shown_url, diagnostics=found)
+    return cls(
+        f"{method} {shown_url}: {detail}",
+        status=status,
+        method=method,
+        url=shown_url,
+        diagnostics=found,
+        retry_after=retry_after,
+    )

@@ -21,8 +21,11 @@ class RetryPolicy:
     then ``factor`` times more each time, plus up to ``jitter`` of that at random, never more than
     ``max_delay``; a ``Retry-After`` header (seconds or an HTTP date) is honoured instead when
     present. The waits of one request add up to at most ``budget`` seconds: a registry that keeps
-    failing is given up on with its last error rather than waited for. Only requests whose body
-    can be sent again are retried here; uploads of streams are retried whole by the writer.
+    failing is given up on with its last error rather than waited for. A refused connection
+    (nothing listens at the address) is tried at most ``refused_attempts`` times, ``refused_delay``
+    seconds apart: a port that is closed now is rarely open a moment later, and the user should
+    hear so at once. Only requests whose body can be sent again are retried here; uploads of
+    streams are retried whole by the writer, with the same policy.
     """
 
     attempts: int = attrs.field(default=4, validator=attrs.validators.ge(1))
@@ -32,6 +35,8 @@ class RetryPolicy:
     max_delay: float = 15.0
     budget: float = 30.0
     statuses: frozenset[int] = attrs.field(default=RETRY_STATUSES, converter=frozenset)
+    refused_attempts: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+    refused_delay: float = 0.1
 
     def retries_status(self, status: int) -> bool:
         """Whether an answer with this status is worth another try."""

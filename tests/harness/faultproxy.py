@@ -43,12 +43,13 @@ class Fault:
     skip: int = 0  # let this many matching requests through untouched first
     status: int | None = None  # answer this instead of forwarding
     body: bytes | None = None  # with this body (default: a distribution-spec UNAVAILABLE error)
-    headers: dict[str, str] = attrs.Factory(dict)
+    headers: dict[str, str] = attrs.Factory(dict)  # "{path}" in a value becomes the request's path
     delay: float = 0.0  # wait this long before forwarding
     reset_after: int | None = None  # forward, but cut the connection after this many body bytes
     clean_cut: bool = False  # with reset_after: end the connection in order (FIN), not with a reset
     corrupt_at: int | None = None  # forward, but flip the body byte at this offset
     drop_headers: tuple[str, ...] = ()  # forward without these request headers (a proxy that eats Range)
+    drop_response_headers: tuple[str, ...] = ()  # answer without these headers of the registry's
     drop_response: bool = False  # forward, then reset the connection instead of answering
 
     def matches(self, method: str, path: str) -> bool:
@@ -129,7 +130,7 @@ class FaultProxy:
                     proxy._record(self.command, self.path, headers, fault.status, True)
                     self.send_response(fault.status)
                     for key, value in fault.headers.items():
-                        self.send_header(key, value)
+                        self.send_header(key, value.replace("{path}", self.path))
                     if "Content-Type" not in fault.headers:
                         self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
@@ -153,8 +154,9 @@ class FaultProxy:
                     self.connection.close()
                     return
                 self.send_response(answer.status)
+                hidden = {name.lower() for name in fault.drop_response_headers} if fault is not None else set()
                 for key, value in answer.getheaders():
-                    if key.lower() not in _HOP_BY_HOP:
+                    if key.lower() not in _HOP_BY_HOP | hidden:
                         self.send_header(key, value)
                 self.end_headers()
                 sent = 0
