@@ -374,6 +374,53 @@ def test_a_mount_answered_with_an_upload_goes_on_as_one(fault_proxy: FaultProxy)
     client.cancel_upload(Repository(f"{fault_proxy.host}/mount/dst202"), started.location)
 
 
+@pytest.mark.parametrize("status", [400, 405, 416])
+def test_a_registry_that_takes_no_chunks_gets_each_blob_in_one_request(fault_proxy: FaultProxy, status: int) -> None:
+    """Chunks are an optimisation too: a first chunk refused (some proxies refuse Content-Range
+    or the method) sends the blob in one streaming request, and the next blobs go so at once."""
+    image = mutate.append_layers(
+        empty.image, random.layer(300_000, seed=1350 + status), random.layer(300_000, seed=1360 + status)
+    )
+    fault_proxy.inject(Fault("PATCH", "/blobs/uploads/", status=status))
+    ref = f"{fault_proxy.host}/chunks/refused{status}:v1"
+    remote.write(ref, image, monolithic_limit=0, chunked_threshold=100_000, chunk_size=64 << 10, retry=FAST, jobs=1)
+    patches = fault_proxy.requests("PATCH")
+    assert "Content-Range" in patches[0].headers
+    assert patches[0].fault
+    # the refused layer again, the other layer and the config: one request each
+    assert [("Content-Range" in p.headers) for p in patches[1:]] == [False, False, False]
+    validate.image(remote.image(ref))
+
+
+def test_a_refused_range_reads_the_blob_from_the_start(fault_proxy: FaultProxy) -> None:
+    """Range is an optimisation: a resumption answered 416 asks for the whole blob and skips
+    what was already handed out."""
+    data = random.layer(600_000, seed=1370)
+    repository = Repository(f"{fault_proxy.host}/range/refused")
+    remote.write_layer(repository, data)
+    digest = data.digest()
+    fault_proxy.inject(
+        Fault("GET", f"/blobs/{digest}", reset_after=300_000),
+        Fault("GET", f"/blobs/{digest}", status=416),
+    )
+    with remote.layer(f"{repository}@{digest}", retry=FAST).compressed() as stream:
+        assert Hash.sha256(stream.read()) == digest
+    gets = fault_proxy.requests("GET", f"/blobs/{digest}")
+    assert ["Range" in g.headers for g in gets] == [False, True, False]
+
+
+@pytest.mark.parametrize("status", [401, 500])
+def test_a_failing_referrers_api_falls_back_to_the_tag_schema(fault_proxy: FaultProxy, status: int) -> None:
+    repository = f"{fault_proxy.host}/refapi/failing{status}"
+    subject = random.image(500, 1, seed=1380 + status)
+    remote.write(f"{repository}:v1", subject)
+    fault_proxy.inject(Fault("GET", "/referrers/", times=MANY, status=status))
+    artifact = _artifact(subject, 1381)
+    remote.write(f"{repository}:sig", artifact, retry=FAST)
+    found = remote.referrers(f"{repository}@{subject.digest()}", retry=FAST).index_manifest().manifests
+    assert [d.digest for d in found] == [artifact.digest()]
+
+
 # --------------------------------------------------------------------------- 5. headers as sent
 
 

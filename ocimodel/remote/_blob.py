@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import urllib3
 
 from ocimodel._streams import Reader
-from ocimodel.errors import TransportError
+from ocimodel.errors import RegistryError, TransportError
 from ocimodel.hashing import Hash
 from ocimodel.name import Repository
 from ocimodel.transport import Client, content_length, redact_url, release
@@ -101,7 +101,14 @@ class BlobReader(Reader):
 
     def _resume(self) -> None:
         self.resumptions += 1
-        response = self._client.get_blob(self._repository, self._digest, start=self._offset)
+        try:
+            response = self._client.get_blob(self._repository, self._digest, start=self._offset)
+        except RegistryError as error:
+            if error.status != 416:
+                raise
+            # Range is an optimisation: a registry (or a proxy) that refuses it gets the plain GET
+            log.debug("blob %s: Range refused (%s); reading from the start", self._digest, error)
+            response = self._client.get_blob(self._repository, self._digest)
         if response.status == 200 and self._offset:  # the registry ignored the range: skip what we have
             remaining = self._offset
             while remaining:

@@ -143,6 +143,7 @@ class Writer:
         self._monolithic_limit = monolithic_limit
         self._chunked_threshold = chunked_threshold
         self._allow_nondistributable = allow_nondistributable
+        self._chunkless: set[str] = set()  # registries that refused a chunked upload
         self._progress = _Progress(session.progress)
         self._blobs: dict[tuple[str, object], Future[None]] = {}
         self._lock = threading.Lock()
@@ -248,6 +249,13 @@ class Writer:
                 if attempt >= attempts:
                     raise in_context(restart.error, context) from None
                 log.debug("restarting the upload of %s: %s", name, restart.error)
+            except _ChunksRefused as refused:
+                # chunks are an optimisation (resumable pieces): the plain path is one request
+                log.debug("%s takes no chunks (%s): one request instead", repository.registry, refused.error)
+                with self._lock:
+                    self._chunkless.add(repository.registry.name)
+                if attempt >= attempts:
+                    raise in_context(refused.error, context) from None
             except (TransportError, RegistryError) as error:
                 # The whole blob again, under the same policy as a single request: connection
                 # failures and retryable statuses, Retry-After honoured, within the budget.
@@ -288,7 +296,11 @@ class Writer:
                 body = stream.read()
             client.finish_upload(repository, upload.location, digest, body)
             self._progress.advance(str(digest), size, size, size)
-        elif self._chunked_threshold is None or size <= self._chunked_threshold:
+        elif (
+            self._chunked_threshold is None
+            or size <= self._chunked_threshold
+            or repository.registry.name in self._chunkless
+        ):
             with layer.compressed() as stream:
                 counted = binary(CountingReader(stream, str(digest), size, self._progress.advance))
                 # pieces of one reused buffer: no copy of the blob is made on its way to the socket
@@ -314,6 +326,8 @@ class Writer:
                         state = client.patch_upload(repository, location, chunk[start - offset :], start=start)
                         location, start = state.location, end
                     except (TransportError, RegistryError) as error:
+                        if start == 0 and isinstance(error, RegistryError) and error.status in _NO_CHUNKS:
+                            raise _ChunksRefused(error) from None  # the very first chunk: it takes none
                         failures += 1
                         if failures >= client.retry.attempts:
                             raise
@@ -361,6 +375,19 @@ class Writer:
         entries = sorted([*existing.manifests, entry], key=lambda d: str(d.digest))
         index = attrs.evolve(existing, media_type=MediaType.OCI_INDEX, manifests=entries)
         client.put_manifest(repository, fallback_tag(subject.digest), index.to_json(), MediaType.OCI_INDEX)
+
+
+#: Answers to a first Content-Range chunk that say the registry takes no chunks: some proxies and
+#: registries refuse Content-Range (400, 416), the method (405, 501) or the size (411, 413).
+_NO_CHUNKS = frozenset({400, 405, 411, 413, 416, 501})
+
+
+class _ChunksRefused(Exception):
+    """The registry refused the first chunk of a chunked upload: the blob goes in one request."""
+
+    def __init__(self, error: RegistryError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _RestartBlob(Exception):

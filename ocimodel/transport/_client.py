@@ -405,6 +405,9 @@ class Client:
             limit=self.manifest_limit,
             what=f"manifest {repository.name}:{reference}",
         )
+        # Content-Type: the manifest's media type as the registry stored it; some answer a generic
+        # application/json or text/plain (older Artifactory and Nexus), so readers fall back to the
+        # document's own mediaType where the header names no manifest type
         media_type = MediaType(response.headers.get("Content-Type") or MediaType.OCI_MANIFEST)
         asked = _digest_or_none(reference)
         return ManifestBody(data, media_type, Hash.of(data, asked.algorithm) if asked else Hash.sha256(data))
@@ -477,6 +480,8 @@ class Client:
     # ------------------------------------------------------------------ uploads
 
     def _location(self, response: urllib3.BaseHTTPResponse, request_url: str) -> str:
+        # Location: absolute (distribution, built from the Host it was asked with) or relative to
+        # the request (ECR, GCR, Quay); state may ride in its query (?_state=…), kept as it is.
         location = response.headers.get("Location")
         discard(response)
         if not location:
@@ -522,6 +527,8 @@ class Client:
         if response.status == 201:
             discard(response)
             return UploadState("", mounted=True)
+        # OCI-Chunk-Min-Length: distribution-spec 1.1 registries (zot, distribution 3) say it;
+        # others say nothing, which means no minimum
         minimum = content_length(response.headers.get("OCI-Chunk-Min-Length")) or 0
         offset = upload_offset(response.headers.get("Range"))
         return UploadState(self._location(response, url), offset, min_chunk=minimum)
@@ -627,15 +634,21 @@ class Client:
         """``GET /referrers/<digest>``: the index of referrers, or ``None`` if the registry has no
         referrers API (then the ``sha256-<hex>`` tag is the fallback). Registries without the API
         answer 404 (distribution 2.8, Quay, GitLab), 400, 405 or 406, or something that is not an
-        OCI index (an HTML page from a front end): all mean "no API"."""
+        OCI index (an HTML page from a front end), or fail in other ways (401 from a front end
+        that guards unknown paths, 500): all mean "use the fallback tag", whose own answer then
+        says what is wrong, if anything."""
         query = f"?{urlencode({'artifactType': artifact_type})}" if artifact_type else ""
-        response = self.request(
-            "GET",
-            f"/v2/{repository.path}/referrers/{digest}{query}",
-            scopes=[pull_scope(repository)],
-            headers={"Accept": MediaType.OCI_INDEX},
-            ok=(200, 404, 400, 405, 406),
-        )
+        try:
+            response = self.request(
+                "GET",
+                f"/v2/{repository.path}/referrers/{digest}{query}",
+                scopes=[pull_scope(repository)],
+                headers={"Accept": MediaType.OCI_INDEX},
+                ok=(200, 404, 400, 405, 406),
+            )
+        except RegistryError as error:  # the API is an optimisation: the tag schema is always there
+            log.debug("referrers API of %s refused (%s): the fallback tag is used", repository, error)
+            return None
         is_index = MediaType(response.headers.get("Content-Type", "")).essence == MediaType.OCI_INDEX
         if response.status != 200 or not is_index:
             discard(response)
