@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,7 @@ from ocimodel.image import Image
 from ocimodel.index import ImageIndex
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Repository
-from ocimodel.transport import Client, RetryPolicy
+from ocimodel.transport import Client, RetryPolicy, Transport
 from tests.harness.distribution import DistributionRegistry, free_port
 from tests.harness.faultproxy import Fault, FaultProxy
 from tests.harness.tokenserver import PASSWORD, SERVICE, USER, TokenServer
@@ -148,6 +150,58 @@ def test_a_realm_that_redirects_elsewhere_does_not_take_the_credentials_along(
         realm_hop.stop()
     assert basic_users(realm_hop) == [USER]  # the realm named by the registry gets them
     assert not any(r.get("auth") for r in token_server.requests[asked_before:])  # the host it sent us to does not
+
+
+class TLSStorage:
+    """An https host standing for object storage: asks for a client certificate (optionally) and
+    records whether it got one."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self.presented: list[bool] = []
+        storage = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                storage.presented.append(bool(self.connection.getpeercert()))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        context.load_verify_locations(cert)
+        context.verify_mode = ssl.CERT_OPTIONAL
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.server.server_address[1]}/bucket/blob"
+
+
+def test_a_client_certificate_goes_to_the_registry_only(
+    mtls_registry: tuple[DistributionRegistry, tuple[Path, Path]],
+) -> None:
+    """A client certificate is a credential: the registry's host gets it, storage elsewhere (which
+    may ask for one) does not, and still trusts the caller's CA file besides the system's."""
+    served, (cert, key) = mtls_registry
+    assert served.tls is not None
+    storage = TLSStorage(*served.tls)
+    try:
+        policy = Transport(ca_file=str(served.tls[0]), client_cert=(str(cert), str(key)), home=served.host)
+        assert policy.send("GET", f"https://{served.host}/v2/").status == 200  # refused without a certificate
+        answer = policy.send("GET", storage.url)
+        assert answer.status == 200
+        assert answer.read() == b"ok"
+        assert storage.presented == [False]
+    finally:
+        storage.server.shutdown()
+        storage.server.server_close()
 
 
 # --------------------------------------------------------------------------- 2. one request policy

@@ -1,4 +1,4 @@
-"""The low-level registry client: one method per distribution-spec request, on one urllib3 pool."""
+"""The low-level registry client: one method per distribution-spec request, under one request policy."""
 
 from __future__ import annotations
 
@@ -177,6 +177,7 @@ class Client:
             pool=pool,
             proxies=proxies,
             cancel=cancel,
+            home=self.registry.name,
         )
         self._lock = threading.Lock()
         self._base_url: str | None = None

@@ -81,6 +81,16 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
+def _host_port(url: str) -> str:
+    """``host:port`` of a URL (or ``//host:port``), the https port made explicit."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.hostname}:{port or 443}"
+
+
 def discard(response: urllib3.BaseHTTPResponse) -> None:
     """Finish with a response whose body is not wanted: read a small rest so the connection can be
     reused, but never more than :data:`DISCARD_LIMIT` (a server must not decide how long we read);
@@ -147,6 +157,9 @@ class Transport:
     :param pool: a :class:`urllib3.PoolManager` the caller owns (proxies are then the caller's too).
     :param proxies: proxy rules (default: from the environment, read once).
     :param cancel: an event that, once set, stops every request before its next hop or retry.
+    :param home: ``host[:port]`` of the registry: the one host that gets ``ca_file`` alone as its
+        trust and ``client_cert`` (others trust the system's CAs too, and get no certificate);
+        ``None``: every host is treated alike.
     :raises ~ocimodel.errors.CredentialsError: ``ca_file`` or ``client_cert`` cannot be read or used.
     """
 
@@ -162,23 +175,28 @@ class Transport:
         pool: urllib3.PoolManager | None = None,
         proxies: ProxyRules | None = None,
         cancel: threading.Event | None = None,
+        home: str | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
         self.timeout = urllib3.Timeout(connect=timeout, read=timeout)
         self.user_agent = user_agent
         self.cancel = cancel
         self._tls_settings = (ca_file, client_cert, verify)
+        self._home = _host_port(f"//{home}") if home else None
         # Files the caller names are read now, so that a bad one is reported before any request;
-        # the system's CA store is read when the first https connection needs it.
-        self._tls: ssl.SSLContext | None = None
+        # the system's CA store is read when the first https connection needs it. The registry's
+        # own host gets the caller's CA file and client certificate; other hosts (storage a
+        # redirect leads to) trust the system's CAs and the CA file, and get no certificate: a
+        # client certificate is a credential, and stays with its host.
+        self._tls: dict[bool, ssl.SSLContext] = {}
         if ca_file or client_cert:
             try:
-                self._tls = tls_context(ca_file, client_cert, verify)
+                self._tls[True] = tls_context(ca_file, client_cert, verify)
             except OSError as error:
                 raise CredentialsError(f"cannot use the TLS files {ca_file=}, {client_cert=}: {error}") from error
         self._own_pool = pool
         self._proxies = proxies
-        self._pools: dict[tuple[str | None, bool], urllib3.PoolManager] = {}
+        self._pools: dict[tuple[str | None, bool, bool], urllib3.PoolManager] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ pools
@@ -191,17 +209,24 @@ class Transport:
                 self._proxies = ProxyRules.from_environment()
             proxy = self._proxies.proxy_for(url)
             https = url.startswith("https:")
-            # One pool per proxy and scheme: only https pools need the TLS context (and its CA store).
-            key = (proxy, https)
+            home = https and (self._home is None or _host_port(url) == self._home)
+            # One pool per proxy, scheme and TLS context: only https pools need a context (and its
+            # CA store), and only the registry's host gets the caller's certificate.
+            key = (proxy, https, home)
             if key not in self._pools:
                 # maxsize: enough for parallel transfers to keep their connections; blocksize: how
                 # much of a streamed body each send takes (urllib3's 16 KiB means 16k reads and
                 # hash updates per 256 MiB)
                 options: dict[str, Any] = {"maxsize": 16, "blocksize": _UPLOAD_PIECE}
                 if https:
-                    if self._tls is None:
-                        self._tls = tls_context(*self._tls_settings)
-                    options.update(https_pool_options(self._tls))
+                    if home not in self._tls:
+                        ca_file, client_cert, verify = self._tls_settings
+                        self._tls[home] = (
+                            tls_context(ca_file, client_cert, verify)
+                            if home
+                            else tls_context(ca_file, None, verify, system=True)
+                        )
+                    options.update(https_pool_options(self._tls[home]))
                 if proxy:
                     self._pools[key] = urllib3.ProxyManager(proxy, **options)
                 else:

@@ -14,17 +14,20 @@ from typing import Any
 from urllib3.util.ssl_ import create_urllib3_context
 
 
-def tls_context(ca_file: str | None, client_cert: str | tuple[str, str] | None, verify: bool) -> ssl.SSLContext:
-    """A context trusting ``ca_file`` (else ``SSL_CERT_FILE``, else the system's CAs) and presenting
-    ``client_cert`` (a file, or ``(certificate, key)`` files); :class:`OSError` (``ssl.SSLError``
-    included) when a file cannot be read or does not hold what it should."""
+def tls_context(
+    ca_file: str | None, client_cert: str | tuple[str, str] | None, verify: bool, *, system: bool = False
+) -> ssl.SSLContext:
+    """A context trusting ``ca_file`` (else ``SSL_CERT_FILE``, else the system's CAs; with
+    ``system``, the system's CAs as well) and presenting ``client_cert`` (a file, or
+    ``(certificate, key)`` files); :class:`OSError` (``ssl.SSLError`` included) when a file cannot
+    be read or does not hold what it should."""
     context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
     if verify:
         ca = ca_file or os.environ.get("SSL_CERT_FILE")
+        if system or not ca:
+            context.load_default_certs()
         if ca:
             context.load_verify_locations(cafile=ca)
-        else:
-            context.load_default_certs()
     if isinstance(client_cert, tuple):
         context.load_cert_chain(*client_cert)
     elif client_cert:
