@@ -168,10 +168,19 @@ KnownDiffID = Hash | Callable[[], Hash | None] | None
 
 class DescribedLayer(Layer):
     """A layer known by its descriptor (from a manifest), its bytes from ``opener``; the diff_id,
-    if the config gave it, is taken as known."""
+    if the config gave it, is taken as known. Its :meth:`descriptor` is the one it was given,
+    whole: ``urls``, annotations and fields ocimodel does not model go wherever the layer goes."""
 
-    def __init__(self, descriptor: Descriptor, opener: Callable[[], IO[bytes]], diff_id: KnownDiffID = None) -> None:
+    def __init__(
+        self,
+        descriptor: Descriptor,
+        opener: Callable[[], IO[bytes]],
+        diff_id: KnownDiffID = None,
+        *,
+        where: str | None = None,
+    ) -> None:
         self._descriptor, self._opener, self._diff_id = descriptor, opener, diff_id
+        self.where = where
 
     def digest(self) -> Hash:
         return self._descriptor.digest
@@ -187,6 +196,9 @@ class DescribedLayer(Layer):
 
     def diff_id(self) -> Hash:
         return known_diff_id(self._diff_id) or super().diff_id()
+
+    def descriptor(self) -> Descriptor:
+        return self._descriptor
 
 
 def known_diff_id(given: KnownDiffID) -> Hash | None:
