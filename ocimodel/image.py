@@ -120,20 +120,21 @@ class UncompressedImage(Image):
 
     @memoized
     def raw_manifest(self) -> bytes:
-        media_type = self.media_type()
-        config = self.raw_config_file()
-        config_type = (
-            MediaType.DOCKER_CONFIG if media_type == MediaType.DOCKER_MANIFEST_SCHEMA2 else MediaType.OCI_CONFIG
-        )
         layers = [self.layer_by_diff_id(diff_id).descriptor() for diff_id in self.config_file().rootfs.diff_ids]
-        manifest = Manifest(media_type=media_type, config=Descriptor.of(config, config_type), layers=layers)
-        return manifest.to_json()
+        return synthesised_manifest(self.media_type(), self.raw_config_file(), layers)
 
     def layer_by_digest(self, digest: Hash) -> Layer:
         for diff_id, descriptor in zip(self.config_file().rootfs.diff_ids, self.manifest().layers, strict=True):
             if descriptor.digest == digest:
                 return self.layer_by_diff_id(diff_id)
         raise NoSuchBlob(f"image {self.digest()} has no layer with digest {digest}")
+
+
+def synthesised_manifest(media_type: MediaType, config: bytes, layers: list[Descriptor]) -> bytes:
+    """A manifest of ``media_type`` for a config and layer descriptors; the config's media type
+    follows the manifest's (Docker's for Docker schema 2, OCI's otherwise)."""
+    config_type = MediaType.DOCKER_CONFIG if media_type == MediaType.DOCKER_MANIFEST_SCHEMA2 else MediaType.OCI_CONFIG
+    return Manifest(media_type=media_type, config=Descriptor.of(config, config_type), layers=layers).to_json()
 
 
 class BlobLayer(Layer):
@@ -207,9 +208,9 @@ def known_diff_id(given: KnownDiffID) -> Hash | None:
 
 
 class SynthesisedImage(Image):
-    """An image whose manifest (Docker schema 2) is made from its config and :meth:`layers`, as
-    files without a manifest (``docker save``) need. Implement :meth:`raw_config_file` and
-    :meth:`layers`."""
+    """An image whose manifest (Docker schema 2 unless :meth:`media_type` says OCI) is made from
+    its config and :meth:`layers`, as files without a manifest (``docker save``) need. Implement
+    :meth:`raw_config_file` and :meth:`layers`."""
 
     @abstractmethod
     def layers(self) -> list[Layer]:
@@ -220,12 +221,9 @@ class SynthesisedImage(Image):
 
     @memoized
     def raw_manifest(self) -> bytes:
-        config = self.raw_config_file()
-        return Manifest(
-            media_type=MediaType.DOCKER_MANIFEST_SCHEMA2,
-            config=Descriptor.of(config, MediaType.DOCKER_CONFIG),
-            layers=[each.descriptor() for each in self.layers()],
-        ).to_json()
+        return synthesised_manifest(
+            self.media_type(), self.raw_config_file(), [each.descriptor() for each in self.layers()]
+        )
 
     def layer_by_digest(self, digest: Hash) -> Layer:
         for each in self.layers():

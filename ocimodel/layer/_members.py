@@ -51,8 +51,9 @@ def _after(entry: str | None) -> str:
     return f"after entry {entry!r}" if entry is not None else "before its first entry"
 
 
-def _unreadable(what: Callable[[], str], entry: str | None, error: BaseException) -> BadLayerError:
-    return BadLayerError(f"{what()}: not a readable tar, {_after(entry)}: {error}")
+def unreadable(name: str, entry: str | None, error: BaseException) -> BadLayerError:
+    """The error for a tar (``name``: the layer or file) that tarfile could not read past ``entry``."""
+    return BadLayerError(f"{name}: not a readable tar, {_after(entry)}: {error}")
 
 
 class _Content(Reader):
@@ -100,17 +101,23 @@ class _Tail:
         return b"".join(pieces)[:_BLOCK]
 
 
+def end_problem(block: bytes | None, entry: str | None) -> str | None:
+    """What is wrong where :mod:`tarfile` stopped reading headers (``block``: the 512 bytes
+    there, fewer at the end of the data, ``None`` if unknown), or ``None``: the end-of-archive
+    blocks, or the end of the data after a whole member (accepted, as Go accepts it)."""
+    if not block or block == bytes(_BLOCK):
+        return None
+    if len(block) < _BLOCK:
+        return f"the tar is cut short inside the header {_after(entry)}"
+    return f"the tar has a corrupt header {_after(entry)}"
+
+
 def _check_end(tail: _Tail, offset: int, entry: str | None, what: Callable[[], str]) -> None:
-    """Why tarfile stopped at ``offset``: the end-of-archive blocks, or the end of the stream
-    after a whole member (as Go, accepted); a cut or a corrupt header (raised)."""
     if tail.end < offset:
         raise BadLayerError(f"{what()}: the tar is cut short inside entry {entry!r}")
-    block = tail.block(offset)
-    if block is None or not block or block == bytes(_BLOCK):
-        return
-    if len(block) < _BLOCK:
-        raise BadLayerError(f"{what()}: the tar is cut short inside the header {_after(entry)}")
-    raise BadLayerError(f"{what()}: the tar has a corrupt header {_after(entry)} (at byte {offset})")
+    problem = end_problem(tail.block(offset), entry)
+    if problem is not None:
+        raise BadLayerError(f"{what()}: {problem} (at byte {offset})")
 
 
 def tar_members(stream: IO[bytes], what: Callable[[], str]) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
@@ -125,7 +132,7 @@ def tar_members(stream: IO[bytes], what: Callable[[], str]) -> Iterator[tuple[ta
     try:
         head = read_head(stream, 1)
     except _BROKEN as error:
-        raise _unreadable(what, entry, error) from error
+        raise unreadable(what(), entry, error) from error
     if not head:
         return  # an empty stream is an empty tar
     tail = _Tail(binary(PrefixedReader(head, stream)))
@@ -137,10 +144,10 @@ def tar_members(stream: IO[bytes], what: Callable[[], str]) -> Iterator[tuple[ta
                 yield member, (binary(_Content(content, what, entry)) if content is not None else None)
             end = archive.offset
     except _BROKEN as error:
-        raise _unreadable(what, entry, error) from error
+        raise unreadable(what(), entry, error) from error
     _check_end(tail, end, entry, what)
     try:
         while tail.read(_CHUNK):  # padding, and whatever follows the end-of-archive blocks
             pass
     except _BROKEN as error:
-        raise _unreadable(what, entry, error) from error
+        raise unreadable(what(), entry, error) from error
