@@ -69,6 +69,7 @@ def test_a_tarball_keeps_the_descriptors(stored: tuple[Image, dict[str, Any]], t
     assert described(mutate.append_layers(empty.image, read.layers()[0]), 0) == descriptor
 
 
+@pytest.mark.registry
 def test_a_registry_keeps_the_descriptors(stored: tuple[Image, dict[str, Any]], registry: DistributionRegistry) -> None:
     image, descriptor = stored
     reference = f"{registry.host}/kept/descriptors:v1"

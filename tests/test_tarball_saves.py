@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import logging
+import subprocess
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -25,11 +26,12 @@ from typing import Any
 
 import pytest
 
-from ocimodel import layer, layout, mutate, tarball, validate
+from ocimodel import layer, layout, mutate, remote, tarball, validate
 from ocimodel.errors import BadJSONError, BadLayerError, DigestMismatch, NoSuchBlob, OCIError
 from ocimodel.hashing import Hash
 from ocimodel.image import Image
 from ocimodel.mediatype import MediaType
+from tests.harness.distribution import DistributionRegistry
 
 URL = "https://example.invalid/windows/servercore/base-layer"
 
@@ -203,6 +205,10 @@ def test_when_the_two_descriptions_disagree_manifest_json_and_the_config_win(
     (logged,) = [r.getMessage() for r in caplog.records if r.name == "ocimodel.tarball"]
     assert "disagrees with manifest.json" in logged
     assert reason in logged
+    oracle = subprocess.run(
+        ["skopeo", "inspect", "--raw", f"docker-archive:{tmp_path / 'disagree.tar'}"], capture_output=True, check=True
+    )
+    assert [d["digest"] for d in json.loads(oracle.stdout)["layers"]] == DIFF_IDS  # skopeo's docker-archive agrees
 
 
 def test_layer_sources_that_disagree_with_the_oci_manifest_are_a_disagreement(
@@ -345,7 +351,8 @@ def test_foreign_layers_survive_tarball_layout_and_tarball_again(tmp_path: Path)
     assert not place.has(Hash.parse(source["digest"]))  # a foreign blob is not copied
 
 
-def test_a_zero_byte_layer_tar_is_an_empty_layer(tmp_path: Path) -> None:
+@pytest.mark.registry
+def test_a_zero_byte_layer_tar_is_an_empty_layer(tmp_path: Path, registry: DistributionRegistry) -> None:
     files = classic_files([tar_of([("hello.txt", b"hello\n")]), b""])
     image = tarball.image(write_tar(tmp_path / "zero.tar", files))
     validate.image(image)
@@ -353,6 +360,21 @@ def test_a_zero_byte_layer_tar_is_an_empty_layer(tmp_path: Path) -> None:
     assert image.layers()[1].diff_id() == Hash.sha256(b"")
     with image.layers()[1].uncompressed() as stream:
         assert stream.read() == b""
+    remote.write(f"{registry.host}/saves/zero:1", image)  # the empty layer is gzip'd: an empty gzip stream
+    pulled = remote.image(f"{registry.host}/saves/zero:1")
+    validate.image(pulled)
+    assert list(flattened(pulled)) == ["hello.txt"]
+
+
+def test_a_classic_save_with_gzipped_layer_files(tmp_path: Path) -> None:
+    """go-containerregistry's tarball.Write: classic shape, layer files compressed and named by digest."""
+    files = classic_files([LAYERS[0], LAYERS[2]])
+    for name in [name for name in files if name.endswith("/layer.tar")]:
+        files[name] = gzip.compress(files[name], mtime=0)
+    image = tarball.image(write_tar(tmp_path / "ggcr.tar", files))
+    validate.image(image)
+    assert [d.media_type for d in image.manifest().layers] == [MediaType.DOCKER_LAYER] * 2
+    assert flattened(image)["bin/tool"] == b"v2\n"
 
 
 def test_a_zero_byte_layer_in_a_docker_25_save_and_a_legacy_one(tmp_path: Path) -> None:
