@@ -27,7 +27,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Final, Self, TypeVar
+from typing import Any, ClassVar, Final, Self, TypeVar, cast
 
 import attrs
 import cattrs
@@ -39,7 +39,7 @@ from ocimodel.errors import BadJSONError
 from ocimodel.hashing import Hash
 from ocimodel.mediatype import MediaType
 
-__all__ = ["Document", "Parsed", "converter", "from_json", "json_key", "to_json"]
+__all__ = ["Document", "Parsed", "canonical", "converter", "from_json", "json_key", "to_json"]
 
 T = TypeVar("T")
 
@@ -225,6 +225,20 @@ class Parsed:
     _origin: Origin | None = attrs.field(default=None, kw_only=True, eq=False, repr=False, hash=False, alias="_origin")
 
 
+def canonical(value: T) -> T:
+    """``value`` (and every value in it) as if built in code, without the JSON it was parsed
+    from: written canonically, as go-containerregistry writes it, so without the fields ocimodel
+    does not model and with times at the precision it holds. For reproducible output
+    (:func:`ocimodel.mutate.canonical`)."""
+    if isinstance(value, tuple):
+        return cast(T, tuple(canonical(item) for item in value))
+    if not isinstance(value, Parsed):
+        return value
+    fields = {field.alias: canonical(getattr(value, field.name)) for field in attrs.fields(type(value)) if field.init}
+    fields["_origin"] = None
+    return cast(T, type(value)(**fields))
+
+
 def _structure_factory(cls: type[T], conv: cattrs.Converter) -> Callable[[Any, Any], T]:
     fields = _json_fields(cls)
     renames: dict[str, Any] = {field.name: override(rename=spec.key) for field, spec in fields}
@@ -246,6 +260,16 @@ def _structure_factory(cls: type[T], conv: cattrs.Converter) -> Callable[[Any, A
 
 
 _DROP: Final = object()
+
+
+def _copied(value: Any) -> Any:
+    """A copy of decoded JSON, so changing what :func:`converter.unstructure` gives cannot change
+    the origin a parsed value keeps."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
 
 
 def _unstructure_factory(cls: type[Any], conv: cattrs.Converter) -> Callable[[Any], dict[str, Any]]:
@@ -276,7 +300,7 @@ def _unstructure_factory(cls: type[Any], conv: cattrs.Converter) -> Callable[[An
             item = getattr(value, name)
             if item != parsed:
                 changed[key] = hook(item) if always or item != default else _DROP
-        out = {key: changed.get(key, raw) for key, raw in origin.source.items()}
+        out = {key: changed[key] if key in changed else _copied(raw) for key, raw in origin.source.items()}
         out.update((key, new) for key, new in changed.items() if key not in out)
         return {key: item for key, item in out.items() if item is not _DROP}
 

@@ -368,3 +368,29 @@ def test_a_label_edit_keeps_docker_s_nanoseconds_and_unknown_fields() -> None:
     assert labelled.to_json() == raw.replace(b'"Labels":null', b'"Labels":{"k":"v"}')
     appended = attrs.evolve(parsed, history=[*parsed.history, History(created_by="RUN y")])
     assert appended.to_json() == raw.replace(b'"empty_layer":true}]', b'"empty_layer":true},{"created_by":"RUN y"}]')
+
+
+def test_changing_an_unstructured_value_does_not_change_the_parsed_one() -> None:
+    raw = b'{"mediaType":"a/b","size":1,"digest":"' + D.encode() + b'","x":{"kept":[1]}}'
+    parsed = codec.from_json(raw, Descriptor)
+    moved = attrs.evolve(parsed, size=2)
+    out = codec.converter.unstructure(moved)
+    out["x"]["kept"].append(2)
+    assert codec.to_json(moved) == raw.replace(b'"size":1', b'"size":2')
+
+
+def _keys(value: object) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {key for item in value.values() for key in _keys(item)}
+    if isinstance(value, list):
+        return {key for item in value for key in _keys(item)}
+    return set()
+
+
+@given(raw_config_files())
+def test_canonical_drops_what_the_model_does_not_hold(raw: bytes) -> None:
+    parsed = ConfigFile.from_json(raw)
+    made = codec.canonical(parsed)
+    assert made == parsed
+    assert not {key for key in _keys(json.loads(made.to_json())) if key.startswith(("x.", "x-"))}
+    assert made.to_json() == ConfigFile.from_json(made.to_json()).to_json()
