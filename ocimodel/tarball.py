@@ -648,10 +648,6 @@ def _repo_tag(reference: Reference) -> str | None:
     return text if text.endswith(f":{reference.tag}") else f"{text}:{reference.tag}"
 
 
-def _blob_name(digest: Hash) -> str:
-    return f"blobs/{digest.algorithm}/{digest.hex}"
-
-
 def _normalise(
     images: Mapping[Reference | str, Image] | Image, tag: Reference | str | None
 ) -> list[tuple[Reference, Image]]:
@@ -667,7 +663,7 @@ def _plan(pairs: list[tuple[Reference, Image]]) -> list[_Entry]:
     entries: dict[str, _Entry] = {}
 
     def add_bytes(data: bytes) -> str:
-        name = _blob_name(Hash.sha256(data))
+        name = blob_path(Hash.sha256(data))
         entries.setdefault(name, _Entry(name, len(data), lambda data=data: io.BytesIO(data)))  # type: ignore[misc]
         return name
 
@@ -680,10 +676,10 @@ def _plan(pairs: list[tuple[Reference, Image]]) -> list[_Entry]:
         diff_ids = target.config_file().rootfs.diff_ids
         for descriptor, diff_id, each in zip(target.manifest().layers, diff_ids, target.layers(), strict=True):
             if isinstance(each, _SourcedLayer):  # only its uncompressed content is at hand: as docker saves it
-                name = _blob_name(diff_id)
+                name = blob_path(diff_id)
                 entries.setdefault(name, _Entry(name, each.uncompressed_size(), each.uncompressed))
             else:
-                name = _blob_name(each.digest())
+                name = blob_path(each.digest())
                 entries.setdefault(name, _Entry(name, each.size(), each.compressed))
             layer_names.append(name)
             if not descriptor.media_type.is_distributable() or isinstance(each, _SourcedLayer):
