@@ -271,30 +271,45 @@ def pull(images: Sequence[str], path: str, output: str) -> None:
     tarball.write(path, chosen)
 
 
+def _layout_entry(root: ImageIndex, path: str) -> Image | ImageIndex:
+    """What ``push LAYOUT`` pushes without ``--index``: index.json's one entry, an image or an
+    index (as crane does, so a layout pulled with ``--platform all`` pushes back under its own
+    digest), else the one image among its entries."""
+    from ocimodel.errors import OCIError
+    from ocimodel.image import Image
+
+    entries = root.index_manifest().manifests
+    if len(entries) == 1 and entries[0].media_type.is_index():
+        return root.image_index(entries[0].digest)
+    images = [child for _, child in root.children() if isinstance(child, Image)]
+    if len(images) != 1:
+        raise OCIError(
+            f"the layout at {path} holds {len(entries)} entries, {len(images)} of them images: "
+            "push index.json itself with --index"
+        )
+    return images[0]
+
+
 @cli.command()
 @click.argument("path", type=click.Path(exists=True))
 @click.argument("image")
-@click.option("--index", "as_index", is_flag=True, help="Push a layout's whole index, not its one image.")
+@click.option("--index", "as_index", is_flag=True, help="Push a layout's index.json itself, as an index.")
 def push(path: str, image: str, as_index: bool) -> None:
-    """Push a docker tarball or an OCI layout to IMAGE; print its digest reference."""
+    """Push a docker tarball or an OCI layout to IMAGE; print its digest reference.
+
+    A layout's one entry is pushed (an image, or an index such as a pull with --platform all
+    made), or its one image; --index pushes index.json itself."""
     from pathlib import Path
 
     from ocimodel import remote
-    from ocimodel.errors import OCIError
 
     session = _globals().session(progress=True)
     target: Image | ImageIndex
     if Path(path).is_dir():
         from ocimodel import layout
 
-        place = layout.Layout(path)
-        if as_index:
-            target = place.image_index()
-        else:
-            images = list(place.images())
-            if len(images) != 1:
-                raise OCIError(f"the layout at {path} holds {len(images)} images: push it with --index")
-            target = images[0][1]
+        root = layout.Layout(path).image_index()
+        target = root if as_index else _layout_entry(root, path)
     else:
         from ocimodel import tarball
 

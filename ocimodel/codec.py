@@ -13,6 +13,10 @@ ocimodel synthesises hashes the same as what crane would:
 
 Documents (manifests, indexes, configs) keep the exact bytes they were parsed from: see
 :class:`Document`. Their digest is computed over those bytes, never over a re-serialisation.
+Every value parsed from JSON (a :class:`Parsed`: documents, descriptors, platforms, the parts of a
+config) also keeps the JSON object it came from, so a value changed with ``attrs.evolve`` is
+written back with only the changed fields rewritten: unknown fields, key order and values the
+model cannot hold exactly (times to the nanosecond, their offsets) are kept as they were.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from ocimodel.errors import BadJSONError
 from ocimodel.hashing import Hash
 from ocimodel.mediatype import MediaType
 
-__all__ = ["Document", "converter", "from_json", "json_key", "to_json"]
+__all__ = ["Document", "Parsed", "canonical", "converter", "from_json", "json_key", "to_json"]
 
 T = TypeVar("T")
 
@@ -199,20 +203,78 @@ def _json_fields(cls: type[Any]) -> list[tuple[attrs.Attribute[Any], _JSONField]
     return [(field, field.metadata[_META]) for field in attrs.fields(cls) if _META in field.metadata]
 
 
+@attrs.frozen(eq=False)
+class Origin:
+    """The JSON object a value was parsed from, and the field values parsing gave (in declaration
+    order), so that writing the value back can tell which fields were changed since."""
+
+    source: dict[str, Any]
+    values: tuple[Any, ...]
+
+
+@attrs.frozen
+class Parsed:
+    """Base of the spec values that remember the JSON object they were parsed from.
+
+    ``attrs.evolve`` carries that origin to the changed copy; writing the copy rewrites only the
+    fields whose value differs from what was parsed (in place, new keys after the old ones) and
+    keeps every other key, unknown ones included, with its value exactly as it was. Equality and
+    hashing ignore the origin. A value built in code has none and is written canonically.
+    """
+
+    _origin: Origin | None = attrs.field(default=None, kw_only=True, eq=False, repr=False, hash=False, alias="_origin")
+
+
+def canonical(value: T) -> T:
+    """``value`` (and every value in it) as if built in code, without the JSON it was parsed
+    from: written canonically, as go-containerregistry writes it, so without the fields ocimodel
+    does not model and with times at the precision it holds. For reproducible output
+    (:func:`ocimodel.mutate.canonical`)."""
+    if isinstance(value, tuple):
+        return cast(T, tuple(canonical(item) for item in value))
+    if not isinstance(value, Parsed):
+        return value
+    fields = {field.alias: canonical(getattr(value, field.name)) for field in attrs.fields(type(value)) if field.init}
+    fields["_origin"] = None
+    return cast(T, type(value)(**fields))
+
+
 def _structure_factory(cls: type[T], conv: cattrs.Converter) -> Callable[[Any, Any], T]:
-    renames = {field.name: override(rename=spec.key) for field, spec in _json_fields(cls)}
-    inner = make_dict_structure_fn(cls, conv, **cast(dict[str, Any], renames))
+    fields = _json_fields(cls)
+    renames: dict[str, Any] = {field.name: override(rename=spec.key) for field, spec in fields}
+    keeps_origin = issubclass(cls, Parsed)
+    if keeps_origin:
+        renames["_origin"] = override(omit=True)
+    inner = make_dict_structure_fn(cls, conv, **renames)
+    names = [field.name for field, _ in fields]
 
     def structure(value: Any, _: Any) -> T:
         if not isinstance(value, dict):
             raise TypeError(f"expected an object, got {_json_type(value)}")
-        return inner(value, cls)
+        made = inner(value, cls)
+        if keeps_origin:
+            object.__setattr__(made, "_origin", Origin(value, tuple(getattr(made, name) for name in names)))
+        return made
 
     return structure
 
 
+_DROP: Final = object()
+
+
+def _copied(value: Any) -> Any:
+    """A copy of decoded JSON, so changing what :func:`converter.unstructure` gives cannot change
+    the origin a parsed value keeps."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
+
+
 def _unstructure_factory(cls: type[Any], conv: cattrs.Converter) -> Callable[[Any], dict[str, Any]]:
-    """Fields in declaration order; optional ones left out while they hold their (empty) default."""
+    """Fields in declaration order; optional ones left out while they hold their (empty) default.
+    A :class:`Parsed` value with an origin is its source object with the changed fields rewritten."""
     plan = []
     for field, spec in _json_fields(cls):
         default: Any = field.default
@@ -222,12 +284,25 @@ def _unstructure_factory(cls: type[Any], conv: cattrs.Converter) -> Callable[[An
         plan.append((field.name, spec.key, always, default, conv.get_unstructure_hook(field.type)))
 
     def unstructure(value: Any) -> dict[str, Any]:
+        origin: Origin | None = getattr(value, "_origin", None)
+        if origin is not None:
+            return _rewritten(value, origin)
         out = {}
         for name, key, always, default, hook in plan:
             item = getattr(value, name)
             if always or item != default:
                 out[key] = hook(item)
         return out
+
+    def _rewritten(value: Any, origin: Origin) -> dict[str, Any]:
+        changed: dict[str, Any] = {}
+        for (name, key, always, default, hook), parsed in zip(plan, origin.values, strict=True):
+            item = getattr(value, name)
+            if item != parsed:
+                changed[key] = hook(item) if always or item != default else _DROP
+        out = {key: changed[key] if key in changed else _copied(raw) for key, raw in origin.source.items()}
+        out.update((key, new) for key, new in changed.items() if key not in out)
+        return {key: item for key, item in out.items() if item is not _DROP}
 
     return unstructure
 
@@ -306,13 +381,15 @@ def to_json(value: object) -> bytes:
 
 
 @attrs.frozen
-class Document:
+class Document(Parsed):
     """Base of the top-level documents (manifest, index, config) that are addressed by digest.
 
     A document parsed with :meth:`from_json` remembers the exact bytes it came from, and
     :meth:`to_json` and :meth:`digest` use those bytes; one built in code is serialised once, on
-    first use. Changing a field (``attrs.evolve``) makes a new document, which is serialised anew.
-    Equality compares the parsed fields, not the bytes.
+    first use. Changing a field (``attrs.evolve``) makes a new document, whose JSON is the parsed
+    one with the changed fields rewritten (see :class:`Parsed`): editing one label of a Docker
+    config changes that label's bytes only, not the nanoseconds of every ``created`` time nor the
+    fields ocimodel does not model. Equality compares the parsed fields, not the bytes.
     """
 
     json_kind: ClassVar[str] = "document"

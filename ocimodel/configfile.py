@@ -15,7 +15,7 @@ import attrs
 
 from ocimodel import _convert
 from ocimodel._frozen import FrozenMap
-from ocimodel.codec import Document, json_key
+from ocimodel.codec import Document, Parsed, json_key
 from ocimodel.hashing import Hash
 from ocimodel.platform import Platform
 
@@ -31,7 +31,7 @@ def _history(items: Iterable[History]) -> tuple[History, ...]:
 
 
 @attrs.frozen(kw_only=True)
-class HealthConfig:
+class HealthConfig(Parsed):
     """Docker's ``Healthcheck``; durations are integers in nanoseconds, as Docker writes them."""
 
     json_kind: ClassVar[str] = "healthcheck"
@@ -45,7 +45,7 @@ class HealthConfig:
 
 
 @attrs.frozen(kw_only=True)
-class Config:
+class Config(Parsed):
     """How to run the image: the ``config`` object of an image configuration."""
 
     json_kind: ClassVar[str] = "container config"
@@ -81,7 +81,7 @@ class Config:
 
 
 @attrs.frozen(kw_only=True)
-class RootFS:
+class RootFS(Parsed):
     """The layer content addresses: ``diff_ids`` are digests of the *uncompressed* layers, base first."""
 
     json_kind: ClassVar[str] = "rootfs"
@@ -91,7 +91,7 @@ class RootFS:
 
 
 @attrs.frozen(kw_only=True)
-class History:
+class History(Parsed):
     """One step of how the image was built; ``empty_layer`` steps added no layer."""
 
     json_kind: ClassVar[str] = "history entry"

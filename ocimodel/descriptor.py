@@ -9,7 +9,7 @@ import attrs
 
 from ocimodel import _convert
 from ocimodel._frozen import FrozenMap
-from ocimodel.codec import json_key
+from ocimodel.codec import Parsed, json_key
 from ocimodel.hashing import Hash
 from ocimodel.mediatype import MediaType
 from ocimodel.platform import Platform
@@ -18,7 +18,7 @@ __all__ = ["Descriptor"]
 
 
 @attrs.frozen
-class Descriptor:
+class Descriptor(Parsed):
     """A pointer to content by media type, size and digest (image-spec ``descriptor.md``).
 
     ``digest`` accepts a :class:`~ocimodel.Hash` or its string; ``annotations`` any mapping (kept

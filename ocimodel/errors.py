@@ -14,7 +14,7 @@ the library means to report. The branches are the things a caller can act on::
     ├── ManifestTooLarge                     a manifest body is larger than the configured cap
     ├── NoSuchBlob             (LookupError) an image or index has no layer, blob or child with that digest
     ├── NoMatchingPlatform     (LookupError) no child of an index suits the platform asked for
-    ├── BadLayerError          (ValueError)  content that cannot be a layer, or a layer that cannot be unpacked
+    ├── BadLayerError          (ValueError)  content that cannot be a layer, a layer or tarball that cannot be read
     ├── NotComputed                          a single-pass layer was asked for its digest before being read
     ├── StreamConsumed                       a single-pass layer was read a second time
     ├── ValidationError                      an image, index or layer disagrees with itself (``validate``)
@@ -174,8 +174,10 @@ class NoMatchingPlatform(OCIError, LookupError):
 
 
 class BadLayerError(OCIError, ValueError):
-    """Content that cannot become a layer (a socket, a file that changed while read), or a layer
-    that cannot be unpacked safely (a path that escapes the root)."""
+    """Content that cannot become a layer (a socket, a file that changed while read), a layer
+    that cannot be unpacked safely (a path that escapes the root) or at all (a tar cut short or
+    corrupt: the message names the layer and the entry), or a tarball of images (``docker save``)
+    that cannot be read (the message names the file and the entry)."""
 
 
 class NotComputed(OCIError):

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
-from ocimodel import empty, mutate
+from ocimodel import codec, empty, mutate
 from ocimodel.compression import zstd_backends
 from ocimodel.configfile import Config, ConfigFile, HealthConfig, History, RootFS
 from ocimodel.descriptor import Descriptor
@@ -48,9 +48,11 @@ __all__ = [
     "manifests",
     "media_types",
     "platforms",
+    "raw_config_files",
     "reference_strings",
     "references",
     "repositories",
+    "time_texts",
     "times",
 ]
 
@@ -209,6 +211,90 @@ def config_files() -> st.SearchStrategy[ConfigFile]:
         variant=st.none() | st.sampled_from(["v7", "v8"]),
         os_version=st.none() | st.just("10.0.17763.1234"),
     )
+
+
+@st.composite
+def time_texts(draw: st.DrawFn) -> str:
+    """RFC 3339 times as Docker and other tools write them: 0 to 9 digits of fraction (Docker
+    writes nanoseconds), ``Z`` or an offset such as ``+05:30``."""
+    moment = draw(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
+    text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
+    digits = draw(st.integers(0, 9))
+    if digits:
+        text += "." + "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=digits, max_size=digits)))
+    minutes = draw(st.none() | st.integers(-23 * 60 - 59, 23 * 60 + 59))
+    if minutes is None:
+        return text + "Z"
+    sign = "-" if minutes < 0 else "+"
+    return text + f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _SHORT_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_SHORT_TEXT, inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _object(draw: st.DrawFn, known: dict[str, object], prefix: str) -> dict[str, object]:
+    """``known`` plus fields ocimodel does not model, the keys in any order."""
+    unknown = draw(st.dictionaries(_WORDS.map(lambda word: prefix + word), _JSON_VALUES, max_size=3))
+    fields = {**known, **unknown}
+    return {key: fields[key] for key in draw(st.permutations(list(fields)))}
+
+
+def _some(draw: st.DrawFn, fields: dict[str, st.SearchStrategy[object]]) -> dict[str, object]:
+    return {key: draw(strategy) for key, strategy in fields.items() if draw(st.booleans())}
+
+
+@st.composite
+def raw_config_files(draw: st.DrawFn) -> bytes:
+    """Image configs as Docker and other tools write them, as bytes: times with nanoseconds and
+    offsets (:func:`time_texts`), keys in any order, ``null`` for empty lists and maps, and fields
+    ocimodel does not model at the top, in ``config`` and in history entries; compact JSON
+    escaped as Go writes it. For checking that tools keep what they do not change."""
+    words = st.lists(_SHORT_TEXT, max_size=3)
+    run = _some(
+        draw,
+        {
+            "Env": st.lists(_WORDS.map(lambda word: f"{word.upper()}=1"), max_size=3),
+            "Cmd": st.none() | words,
+            "Labels": st.none() | st.dictionaries(_WORDS, _SHORT_TEXT, max_size=3),
+            "User": _SHORT_TEXT,
+            "WorkingDir": _WORDS.map(lambda word: f"/{word}"),
+            "ExposedPorts": st.dictionaries(st.integers(1, 65535).map(lambda port: f"{port}/tcp"), st.just({})),
+        },
+    )
+    entry = st.composite(
+        lambda draw_entry: _object(
+            draw_entry,
+            _some(
+                draw_entry,
+                {
+                    "created": time_texts(),
+                    "created_by": _SHORT_TEXT,
+                    "comment": _SHORT_TEXT,
+                    "empty_layer": st.just(True),
+                },
+            ),
+            "x-",
+        )
+    )()
+    known = {
+        "architecture": draw(st.sampled_from(["amd64", "arm64", ""])),
+        "os": draw(st.sampled_from(["linux", "windows"])),
+        "rootfs": {"type": "layers", "diff_ids": [str(h) for h in draw(st.lists(hashes(), max_size=3))]},
+        **_some(
+            draw,
+            {
+                "created": time_texts(),
+                "docker_version": _WORDS,
+                "history": st.lists(entry, max_size=3),
+                "config": st.just(_object(draw, run, "x-")),
+            },
+        ),
+    }
+    return codec.dumps(_object(draw, known, "x."))
 
 
 _COMPONENT = st.from_regex(r"[a-z0-9]{1,8}(?:[._-][a-z0-9]{1,8}){0,2}", fullmatch=True)

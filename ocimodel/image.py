@@ -120,20 +120,21 @@ class UncompressedImage(Image):
 
     @memoized
     def raw_manifest(self) -> bytes:
-        media_type = self.media_type()
-        config = self.raw_config_file()
-        config_type = (
-            MediaType.DOCKER_CONFIG if media_type == MediaType.DOCKER_MANIFEST_SCHEMA2 else MediaType.OCI_CONFIG
-        )
         layers = [self.layer_by_diff_id(diff_id).descriptor() for diff_id in self.config_file().rootfs.diff_ids]
-        manifest = Manifest(media_type=media_type, config=Descriptor.of(config, config_type), layers=layers)
-        return manifest.to_json()
+        return synthesised_manifest(self.media_type(), self.raw_config_file(), layers)
 
     def layer_by_digest(self, digest: Hash) -> Layer:
         for diff_id, descriptor in zip(self.config_file().rootfs.diff_ids, self.manifest().layers, strict=True):
             if descriptor.digest == digest:
                 return self.layer_by_diff_id(diff_id)
         raise NoSuchBlob(f"image {self.digest()} has no layer with digest {digest}")
+
+
+def synthesised_manifest(media_type: MediaType, config: bytes, layers: list[Descriptor]) -> bytes:
+    """A manifest of ``media_type`` for a config and layer descriptors; the config's media type
+    follows the manifest's (Docker's for Docker schema 2, OCI's otherwise)."""
+    config_type = MediaType.DOCKER_CONFIG if media_type == MediaType.DOCKER_MANIFEST_SCHEMA2 else MediaType.OCI_CONFIG
+    return Manifest(media_type=media_type, config=Descriptor.of(config, config_type), layers=layers).to_json()
 
 
 class BlobLayer(Layer):
@@ -168,10 +169,19 @@ KnownDiffID = Hash | Callable[[], Hash | None] | None
 
 class DescribedLayer(Layer):
     """A layer known by its descriptor (from a manifest), its bytes from ``opener``; the diff_id,
-    if the config gave it, is taken as known."""
+    if the config gave it, is taken as known. Its :meth:`descriptor` is the one it was given,
+    whole: ``urls``, annotations and fields ocimodel does not model go wherever the layer goes."""
 
-    def __init__(self, descriptor: Descriptor, opener: Callable[[], IO[bytes]], diff_id: KnownDiffID = None) -> None:
+    def __init__(
+        self,
+        descriptor: Descriptor,
+        opener: Callable[[], IO[bytes]],
+        diff_id: KnownDiffID = None,
+        *,
+        where: str | None = None,
+    ) -> None:
         self._descriptor, self._opener, self._diff_id = descriptor, opener, diff_id
+        self.where = where
 
     def digest(self) -> Hash:
         return self._descriptor.digest
@@ -188,6 +198,9 @@ class DescribedLayer(Layer):
     def diff_id(self) -> Hash:
         return known_diff_id(self._diff_id) or super().diff_id()
 
+    def descriptor(self) -> Descriptor:
+        return self._descriptor
+
 
 def known_diff_id(given: KnownDiffID) -> Hash | None:
     """What a :data:`KnownDiffID` says (calling it, if it is a lookup)."""
@@ -195,9 +208,9 @@ def known_diff_id(given: KnownDiffID) -> Hash | None:
 
 
 class SynthesisedImage(Image):
-    """An image whose manifest (Docker schema 2) is made from its config and :meth:`layers`, as
-    files without a manifest (``docker save``) need. Implement :meth:`raw_config_file` and
-    :meth:`layers`."""
+    """An image whose manifest (Docker schema 2 unless :meth:`media_type` says OCI) is made from
+    its config and :meth:`layers`, as files without a manifest (``docker save``) need. Implement
+    :meth:`raw_config_file` and :meth:`layers`."""
 
     @abstractmethod
     def layers(self) -> list[Layer]:
@@ -208,12 +221,9 @@ class SynthesisedImage(Image):
 
     @memoized
     def raw_manifest(self) -> bytes:
-        config = self.raw_config_file()
-        return Manifest(
-            media_type=MediaType.DOCKER_MANIFEST_SCHEMA2,
-            config=Descriptor.of(config, MediaType.DOCKER_CONFIG),
-            layers=[each.descriptor() for each in self.layers()],
-        ).to_json()
+        return synthesised_manifest(
+            self.media_type(), self.raw_config_file(), [each.descriptor() for each in self.layers()]
+        )
 
     def layer_by_digest(self, digest: Hash) -> Layer:
         for each in self.layers():

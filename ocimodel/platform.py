@@ -11,7 +11,7 @@ from __future__ import annotations
 import attrs
 
 from ocimodel._convert import strings
-from ocimodel.codec import json_key
+from ocimodel.codec import Parsed, json_key
 from ocimodel.errors import BadPlatformError
 
 __all__ = ["Platform"]
@@ -44,7 +44,7 @@ def _normal_variant(variant: str) -> str:
 
 
 @attrs.frozen
-class Platform:
+class Platform(Parsed):
     """An operating system and CPU architecture, as in an index entry or an image config.
 
     Fields follow the image-spec (``os.version`` becomes ``os_version``). Equality is structural,

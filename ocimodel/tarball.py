@@ -4,17 +4,22 @@ Reading scans the tarball once and remembers where each member's bytes are, so o
 multi-GiB tarball and reading one layer costs one pass over the headers (go-containerregistry scans
 the whole file again for every member). Docker's ``manifest.json`` says which files make each
 image; when the tarball also holds an OCI layout (Docker 25 and later, and what :func:`write`
-produces) the image's own manifest is used, so its digest survives the trip.
+produces) the image's own manifest is used, so its digest survives the trip, but only if it
+agrees with ``manifest.json`` and the config (:mod:`ocimodel._save_check`): Docker 25.0.0 wrote
+it wrong, and docker load never reads it.
 
 Writing produces that same shape: every blob once under ``blobs/sha256/<hex>``, ``index.json`` and
 ``oci-layout``, Docker's ``manifest.json`` and the legacy ``repositories`` file, in a fixed
 order, to a file (atomically: a temporary name, then a rename) or to any binary stream (a pipe).
+Foreign layers keep their descriptors in ``LayerSources``; one read from a docker save, whose
+compressed bytes are not at hand, is written uncompressed under its diff_id, as docker saves it.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import posixpath
 import tarfile
@@ -27,16 +32,18 @@ import attrs
 from ocimodel import codec
 from ocimodel._files import atomic_write
 from ocimodel._memo import memoized
+from ocimodel._save_check import Saved, blob_path, disagreements
 from ocimodel._streams import Reader, binary, read_head
 from ocimodel.compression import Compression, detect
 from ocimodel.configfile import ConfigFile
 from ocimodel.descriptor import Descriptor
-from ocimodel.errors import BadJSONError, BadLayerError, NoSuchBlob, UnsupportedMediaType
+from ocimodel.errors import BadJSONError, BadLayerError, DigestMismatch, NoSuchBlob, UnsupportedMediaType
 from ocimodel.hashing import Hash, VerifyingReader
 from ocimodel.image import DescribedLayer, Image, SynthesisedImage
 from ocimodel.layer import Layer, UncompressedLayer, from_file
+from ocimodel.layer._members import end_problem, unreadable
 from ocimodel.layer._tar import TarChunks
-from ocimodel.manifest import IndexManifest
+from ocimodel.manifest import IndexManifest, Manifest
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Digest, Reference, Tag, parse_reference
 
@@ -44,6 +51,8 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 __all__ = ["image", "layer", "manifest", "size", "write"]
+
+log = logging.getLogger("ocimodel.tarball")
 
 Opener = Callable[[], IO[bytes]]
 _CHUNK = 1 << 20
@@ -85,26 +94,42 @@ class _Slice(Reader):
 
 
 class TarIndex:
-    """Where each member of a tarball is, from one scan of its headers."""
+    """Where each member of a tarball is, from one scan of its headers; ``name`` (the file)
+    names it in errors. A tarball cut short or with a corrupt header raises
+    :class:`~ocimodel.errors.BadLayerError` naming the entry."""
 
-    def __init__(self, opener: Opener) -> None:
+    def __init__(self, opener: Opener, name: str = "the tarball") -> None:
         self._opener = opener
+        self.name = name
         self.members: dict[str, _Member] = {}
         with opener() as stream:
             head = read_head(stream, 4)
             if detect(head) is not Compression.NONE:
                 raise UnsupportedMediaType(
-                    "compressed tarballs cannot be read without decompressing them whole for every layer: "
-                    "decompress it first (gunzip / zstd -d)"
+                    f"{name}: compressed tarballs cannot be read without decompressing them whole for every "
+                    "layer: decompress it first (gunzip / zstd -d)"
                 )
             if not stream.seekable():
-                raise UnsupportedMediaType("a tarball is read from a file (something seekable), not a pipe")
+                raise UnsupportedMediaType(f"{name}: a tarball is read from a file (something seekable), not a pipe")
             stream.seek(0)
+            self._scan(stream)
+
+    def _scan(self, stream: IO[bytes]) -> None:
+        last = None
+        try:
             with tarfile.open(fileobj=stream, mode="r:") as archive:
                 for member in archive:
+                    last = member.name
                     self.members[_clean(member.name)] = _Member(
                         member.offset_data, member.size, member.type, member.linkname
                     )
+                stop = archive.offset
+        except (tarfile.TarError, EOFError) as error:
+            raise unreadable(self.name, last, error) from error
+        stream.seek(stop)
+        problem = end_problem(read_head(stream, tarfile.BLOCKSIZE), last)
+        if problem is not None:
+            raise BadLayerError(f"{self.name}: {problem} (at byte {stop})")
 
     def _resolve(self, name: str) -> tuple[str, _Member]:
         seen = set()
@@ -112,7 +137,7 @@ class TarIndex:
         while True:
             member = self.members.get(current)
             if member is None:
-                raise NoSuchBlob(f"the tarball has no file {name!r}")
+                raise NoSuchBlob(f"{self.name} has no file {name!r}")
             if member.kind == tarfile.SYMTYPE:
                 current = _clean(posixpath.join(posixpath.dirname(current), member.linkname))
             elif member.kind == tarfile.LNKTYPE:
@@ -120,11 +145,19 @@ class TarIndex:
             else:
                 return current, member
             if current in seen:
-                raise BadLayerError(f"the tarball's links around {name!r} form a loop")
+                raise BadLayerError(f"{self.name}: the links around {name!r} form a loop")
             seen.add(current)
 
     def __contains__(self, name: str) -> bool:
         return _clean(name) in self.members
+
+    def located(self, name: str) -> tuple[str, int] | None:
+        """The member ``name`` is (links followed) and its size; ``None`` if there is none."""
+        try:
+            found, member = self._resolve(name)
+        except NoSuchBlob:
+            return None
+        return found, member.size
 
     def open(self, name: str) -> IO[bytes]:
         _, member = self._resolve(name)
@@ -133,6 +166,10 @@ class TarIndex:
     def read(self, name: str) -> bytes:
         with self.open(name) as stream:
             return stream.read()
+
+    def where(self, name: str) -> str:
+        """``name`` in this tarball, for messages."""
+        return f"{self.name}: {name}"
 
 
 def _json(data: bytes, what: str) -> Any:
@@ -154,17 +191,33 @@ class ManifestEntry:
 
 def manifest(source: str | os.PathLike[str] | Opener) -> list[ManifestEntry]:
     """The entries of a tarball's ``manifest.json``."""
-    return _entries(TarIndex(_opener(source)))
+    return _entries(TarIndex(_opener(source), _name(source)))
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def _entries(index: TarIndex) -> list[ManifestEntry]:
-    raw = _json(index.read("manifest.json"), "manifest.json")
+    what = f"manifest.json of {index.name}"
+    raw = _json(index.read("manifest.json"), what)
     if not isinstance(raw, list):
-        raise BadJSONError("manifest.json", ["$: expected an array of images"])
+        raise BadJSONError(what, ["$: expected an array of images"])
     entries = []
     for position, item in enumerate(raw):
         if not isinstance(item, dict) or not isinstance(item.get("Config"), str):
-            raise BadJSONError("manifest.json", [f"$[{position}]: expected an object with a Config path"])
+            raise BadJSONError(what, [f"$[{position}]: expected an object with a Config path"])
+        problems = [
+            f"$[{position}].{key}: expected {expected}"
+            for key, expected, good in (
+                ("RepoTags", "an array of names", _strings),
+                ("Layers", "an array of paths", _strings),
+                ("LayerSources", "an object of descriptors by diff_id", lambda value: isinstance(value, dict)),
+            )
+            if item.get(key) is not None and not good(item[key])
+        ]
+        if problems:
+            raise BadJSONError(what, problems)
         entries.append(
             ManifestEntry(
                 item["Config"],
@@ -176,11 +229,34 @@ def _entries(index: TarIndex) -> list[ManifestEntry]:
     return entries
 
 
+def _layer_sources(index: TarIndex, entry: ManifestEntry) -> dict[str, Descriptor]:
+    """``LayerSources`` as descriptors (kept whole: urls, annotations, unknown fields)."""
+    found = {}
+    for key, value in entry.layer_sources.items():
+        try:
+            found[key] = codec.structure(value, Descriptor)
+        except BadJSONError as error:
+            problems = [problem.replace("$", f"LayerSources[{key!r}]", 1) for problem in error.problems]
+            raise BadJSONError(f"manifest.json of {index.name}", problems) from None
+    return found
+
+
+def _config_file(index: TarIndex, path: str, raw: bytes) -> ConfigFile:
+    try:
+        return ConfigFile.from_json(raw)
+    except BadJSONError as error:
+        raise BadJSONError(f"image config {index.where(path)}", error.problems) from None
+
+
 def _opener(source: str | os.PathLike[str] | Opener) -> Opener:
     if callable(source):
         return source
     location = Path(source)
     return lambda: location.open("rb")
+
+
+def _name(source: str | os.PathLike[str] | Opener) -> str:
+    return "the tarball" if callable(source) else os.fspath(source)
 
 
 def _matches(repo_tag: str, wanted: Tag) -> bool:
@@ -192,70 +268,105 @@ def _matches(repo_tag: str, wanted: Tag) -> bool:
 
 def image(source: str | os.PathLike[str] | Opener, tag: Tag | str | None = None) -> Image:
     """The image in a tarball (a path, or an opener of a seekable stream); ``tag`` picks one when
-    there are several."""
-    index = TarIndex(_opener(source))
+    there are several.
+
+    Classic saves (``<id>/layer.tar`` files, a 0-byte one being an empty layer), pre-1.10 saves
+    (``repositories`` only) and Docker 25's (an OCI layout inside) are read. When the tarball holds
+    an OCI manifest for the image, it is used (so the image keeps its digest) only if it agrees
+    with ``manifest.json`` and the config (see :mod:`ocimodel._save_check`); otherwise the image
+    follows ``manifest.json`` and the config's ``diff_ids``, as ``docker load``,
+    go-containerregistry and skopeo do, and the ``ocimodel.tarball`` logger says why at DEBUG.
+    A layer that ``LayerSources`` describes keeps that descriptor whole (``urls`` included); when
+    the file holds its uncompressed content (foreign layers), that is read, verified by diff_id.
+
+    Raises :class:`~ocimodel.errors.NoSuchBlob` (no such image or file),
+    :class:`~ocimodel.errors.BadJSONError` (``manifest.json`` or a config is not what the format
+    says) and :class:`~ocimodel.errors.BadLayerError` (the tarball is cut short or corrupt).
+    """
+    index = TarIndex(_opener(source), _name(source))
     if "manifest.json" not in index and "repositories" in index:
         return _legacy_image(index, tag)
     entries = _entries(index)
     if tag is None:
         if len(entries) != 1:
-            raise NoSuchBlob(f"the tarball holds {len(entries)} images: say which, by tag")
+            raise NoSuchBlob(f"{index.name} holds {len(entries)} images: say which, by tag")
         entry = entries[0]
     else:
         wanted = tag if isinstance(tag, Tag) else Tag(tag)
         found = [e for e in entries if any(_matches(t, wanted) for t in e.repo_tags)]
         if not found:
             available = ", ".join(t for e in entries for t in e.repo_tags) or "none"
-            raise NoSuchBlob(f"the tarball has no image tagged {wanted}; it has: {available}")
+            raise NoSuchBlob(f"{index.name} has no image tagged {wanted}; it has: {available}")
         entry = found[0]
     oci = _oci_image(index, entry)
     return oci if oci is not None else TarballImage(index, entry)
 
 
-def _digest_in(path: str) -> Hash | None:
-    parts = _clean(path).split("/")
-    if len(parts) == 3 and parts[0] == "blobs":
+def _oci_manifests(index: TarIndex) -> Iterator[tuple[Descriptor, Manifest]]:
+    """The image manifests ``index.json`` reaches (through nested indexes) that the tarball holds
+    intact; a broken OCI side is only logged, as docker load never reads it."""
+    pending: list[tuple[str, Descriptor | None]] = [("index.json", None)]
+    while pending:
+        path, descriptor = pending.pop(0)
+        if path not in index:
+            continue
+        data = index.read(path)
+        if descriptor is not None and Hash.sha256(data) != descriptor.digest:
+            log.debug("%s: %s does not match its digest; not used", index.name, path)
+            continue
         try:
-            return Hash(parts[1], parts[2])
-        except ValueError:
-            return None
-    return None
+            if descriptor is None or descriptor.media_type.is_index():
+                pending.extend((blob_path(d.digest), d) for d in IndexManifest.from_json(data).manifests)
+            elif descriptor.media_type.is_image():
+                yield descriptor, Manifest.from_json(data)
+        except BadJSONError as error:
+            log.debug("%s: %s is not used: %s", index.name, path, error)
+
+
+def _names_entry(descriptor: Descriptor, entry: ManifestEntry) -> bool:
+    """Whether an ``index.json`` entry is named (``io.containerd.image.name``) as one of ``entry``'s tags."""
+    name = descriptor.annotations.get(_IMAGE_NAME)
+    try:
+        wanted = Tag(name) if name is not None else None
+    except ValueError:
+        return False
+    return wanted is not None and any(_matches(each, wanted) for each in entry.repo_tags)
 
 
 def _oci_image(index: TarIndex, entry: ManifestEntry) -> Image | None:
-    """The image's own manifest, when the tarball carries an OCI layout that has it."""
-    config = _digest_in(entry.config)
-    if config is None or "index.json" not in index:
+    """The image's own OCI manifest, when the tarball carries one that agrees with ``manifest.json``."""
+    if "index.json" not in index:
         return None
-    pending = list(IndexManifest.from_json(index.read("index.json")).manifests)
-    while pending:
-        descriptor = pending.pop(0)
-        path = f"blobs/{descriptor.digest.algorithm}/{descriptor.digest.hex}"
-        if path not in index:
+    raw_config = index.read(entry.config)
+    diff_ids = _config_file(index, entry.config, raw_config).rootfs.diff_ids
+    saved = Saved(Hash.sha256(raw_config), diff_ids, entry.layers, _layer_sources(index, entry))
+    for descriptor, candidate in _oci_manifests(index):
+        if candidate.config.digest != saved.config and not _names_entry(descriptor, entry):
             continue
-        if descriptor.media_type.is_index():
-            pending.extend(IndexManifest.from_json(index.read(path)).manifests)
-        elif descriptor.media_type.is_image():
-            candidate = _OCIImage(index, descriptor)
-            if candidate.manifest().config.digest == config:
-                return candidate
+        problems = disagreements(candidate, saved, index.located)
+        if not problems:
+            return _OCIImage(index, descriptor, entry, saved)
+        log.debug(
+            "%s: the OCI manifest %s disagrees with manifest.json (%s): following manifest.json and the config, "
+            "as docker load does",
+            index.name,
+            descriptor.digest,
+            "; ".join(problems),
+        )
     return None
 
 
 class _OCIImage(Image):
-    """An image whose manifest is one of the tarball's blobs."""
+    """An image whose manifest is one of the tarball's blobs, checked against ``manifest.json``."""
 
-    def __init__(self, index: TarIndex, descriptor: Descriptor) -> None:
-        self._index, self._descriptor = index, descriptor
-
-    def _blob(self, digest: Hash) -> str:
-        return f"blobs/{digest.algorithm}/{digest.hex}"
+    def __init__(self, index: TarIndex, descriptor: Descriptor, entry: ManifestEntry, saved: Saved) -> None:
+        self._index, self._descriptor, self._entry, self._saved = index, descriptor, entry, saved
 
     @memoized
     def raw_manifest(self) -> bytes:
-        data = self._index.read(self._blob(self._descriptor.digest))
+        data = self._index.read(blob_path(self._descriptor.digest))
         if Hash.sha256(data) != self._descriptor.digest:
-            raise BadLayerError(f"the tarball's manifest {self._descriptor.digest} does not match its digest")
+            raise DigestMismatch(self._index.where("index.json's manifest"), self._descriptor.digest, Hash.sha256(data))
         return data
 
     def media_type(self) -> MediaType:
@@ -264,27 +375,56 @@ class _OCIImage(Image):
     @memoized
     def raw_config_file(self) -> bytes:
         config = self.manifest().config
-        with binary(_verified(self._index.open(self._blob(config.digest)), config)) as stream:
+        with binary(_verified(self._index.open(blob_path(config.digest)), config)) as stream:
             return stream.read()
 
     @memoized
     def layers(self) -> list[Layer]:
-        """One layer per manifest entry, each with its own descriptor."""
-        return [_described(self._index, self._blob(d.digest), d) for d in self.manifest().layers]
+        """One layer per manifest entry, each with its own descriptor; a foreign layer (its blob
+        absent, described in LayerSources) from manifest.json's uncompressed file."""
+        made: list[Layer] = []
+        for descriptor, path, diff_id in zip(
+            self.manifest().layers, self._saved.paths, self._saved.diff_ids, strict=True
+        ):
+            blob = blob_path(descriptor.digest)
+            if blob in self._index:
+                made.append(_described(self._index, blob, descriptor, diff_id))
+            else:
+                made.append(_SourcedLayer(self._index, path, descriptor, diff_id))
+        return made
 
     def layer_by_digest(self, digest: Hash) -> Layer:
         for each in self.layers():
             if each.digest() == digest:
                 return each
-        raise NoSuchBlob(f"image {self.digest()} has no layer {digest}")
+        raise NoSuchBlob(f"image {self.digest()} in {self._index.name} has no layer {digest}")
 
 
 def _described(index: TarIndex, path: str, descriptor: Descriptor, diff_id: Hash | None = None) -> Layer:
-    return DescribedLayer(descriptor, lambda: index.open(path), diff_id)
+    return DescribedLayer(descriptor, lambda: index.open(path), diff_id, where=index.where(path))
 
 
 def _verified(stream: IO[bytes], descriptor: Descriptor) -> Reader:
     return VerifyingReader(stream, descriptor.digest, descriptor.size, what=f"blob {descriptor.digest}")
+
+
+def _saved_layer(index: TarIndex, path: str, diff_id: Hash, described: Descriptor | None) -> Layer:
+    """The layer in file ``path``: described by ``LayerSources`` if it says, else by its content."""
+    with index.open(path) as stream:
+        found = detect(read_head(stream, 4))
+    if described is not None:
+        declared = Compression.of(described.media_type.compression())
+        if found is declared:
+            return _described(index, path, described, diff_id)
+        if found is Compression.NONE:  # docker save writes foreign layers uncompressed
+            return _SourcedLayer(index, path, described, diff_id)
+        raise BadLayerError(
+            f"{index.where(path)} is {found.value}-compressed, but LayerSources describes it as {described.media_type}"
+        )
+    if found is Compression.NONE:
+        return _TarFileLayer(index, path, diff_id)
+    kind = MediaType.DOCKER_LAYER if found is Compression.GZIP else MediaType.OCI_LAYER_ZSTD
+    return _FileLayer(index, path, kind, diff_id)
 
 
 class _FileLayer(Layer):
@@ -292,6 +432,7 @@ class _FileLayer(Layer):
 
     def __init__(self, index: TarIndex, path: str, media_type: MediaType, diff_id: Hash | None) -> None:
         self._index, self._path, self._media_type, self._diff_id = index, path, media_type, diff_id
+        self.where = index.where(path)
 
     @memoized
     def _measure(self) -> tuple[Hash, int]:
@@ -319,6 +460,7 @@ class _TarFileLayer(UncompressedLayer):
 
     def __init__(self, index: TarIndex, path: str, diff_id: Hash | None) -> None:
         self._index, self._path, self._diff_id = index, path, diff_id
+        self.where = index.where(path)
 
     def open_uncompressed(self) -> IO[bytes]:
         return self._index.open(self._path)
@@ -327,9 +469,61 @@ class _TarFileLayer(UncompressedLayer):
         return self._diff_id
 
 
+class _SourcedLayer(UncompressedLayer):
+    """A layer whose descriptor names compressed bytes the tarball does not hold, only the
+    uncompressed content (a foreign layer: docker save writes every layer's ``layer.tar``).
+
+    The descriptor is kept whole (digest, size, media type, ``urls``: what a manifest says and
+    what ``docker load`` registers); the content is read from the file, verified by diff_id
+    (go-containerregistry's ``foreignUncompressedLayer``). Its compressed bytes are made by
+    compressing the content, and given only if they hash to the descriptor's digest; the
+    originals are at the descriptor's ``urls``.
+    """
+
+    def __init__(self, index: TarIndex, path: str, descriptor: Descriptor, diff_id: Hash) -> None:
+        self._index, self._path, self._descriptor, self._diff_id = index, path, descriptor, diff_id
+        self.where = index.where(path)
+
+    def open_uncompressed(self) -> IO[bytes]:
+        return self._index.open(self._path)
+
+    def uncompressed_size(self) -> int:
+        """The length of the uncompressed content (the file's size)."""
+        located = self._index.located(self._path)
+        if located is None:
+            raise NoSuchBlob(f"{self._index.name} has no file {self._path!r}")
+        return located[1]
+
+    def known_diff_id(self) -> Hash:
+        return self._diff_id
+
+    def media_type(self) -> MediaType:
+        return self._descriptor.media_type
+
+    def digest(self) -> Hash:
+        return self._descriptor.digest
+
+    def size(self) -> int:
+        return self._descriptor.size
+
+    def descriptor(self) -> Descriptor:
+        return self._descriptor
+
+    def compressed(self) -> IO[bytes]:
+        made = super().digest()
+        if made != self._descriptor.digest:
+            raise NoSuchBlob(
+                f"{self.where}: the tarball holds layer {self._descriptor.digest} uncompressed only (diff_id "
+                f"{self._diff_id}), and compressing it again gives {made}; its bytes are at its urls: "
+                + (", ".join(self._descriptor.urls) or "none given")
+            )
+        return super().compressed()
+
+
 class TarballImage(SynthesisedImage):
     """An image of a classic ``docker save``: the config and layer files of a ``manifest.json``
-    entry; the manifest (Docker schema 2) is made from them, layers compressed as needed."""
+    entry; the manifest is made from them (Docker schema 2, or OCI when ``LayerSources`` gives
+    OCI media types), layers compressed as needed."""
 
     def __init__(self, index: TarIndex, entry: ManifestEntry) -> None:
         self._index, self._entry = index, entry
@@ -339,34 +533,33 @@ class TarballImage(SynthesisedImage):
         return self._index.read(self._entry.config)
 
     @memoized
+    def config_file(self) -> ConfigFile:
+        return _config_file(self._index, self._entry.config, self.raw_config_file())
+
+    def media_type(self) -> MediaType:
+        oci = any(each.media_type().startswith("application/vnd.oci.") for each in self.layers())
+        return MediaType.OCI_MANIFEST if oci else MediaType.DOCKER_MANIFEST_SCHEMA2
+
+    @memoized
     def layers(self) -> list[Layer]:
-        diff_ids = ConfigFile.from_json(self.raw_config_file()).rootfs.diff_ids
+        diff_ids = self.config_file().rootfs.diff_ids
         if len(diff_ids) != len(self._entry.layers):
             raise BadJSONError(
-                "manifest.json",
+                f"manifest.json of {self._index.name}",
                 [f"the config names {len(diff_ids)} layers but manifest.json lists {len(self._entry.layers)}"],
             )
-        made: list[Layer] = []
-        for path, diff_id in zip(self._entry.layers, diff_ids, strict=True):
-            source = self._entry.layer_sources.get(str(diff_id))
-            if source is not None:
-                made.append(_described(self._index, path, codec.structure(source, Descriptor), diff_id))
-                continue
-            with self._index.open(path) as stream:
-                found = detect(read_head(stream, 4))
-            if found is Compression.NONE:
-                made.append(_TarFileLayer(self._index, path, diff_id))
-            else:
-                kind = MediaType.DOCKER_LAYER if found is Compression.GZIP else MediaType.OCI_LAYER_ZSTD
-                made.append(_FileLayer(self._index, path, kind, diff_id))
-        return made
+        sources = _layer_sources(self._index, self._entry)
+        return [
+            _saved_layer(self._index, path, diff_id, sources.get(str(diff_id)))
+            for path, diff_id in zip(self._entry.layers, diff_ids, strict=True)
+        ]
 
 
 def _legacy_image(index: TarIndex, tag: Tag | str | None) -> Image:
     """An image of a pre-1.10 ``docker save`` (``repositories`` and ``<id>/json``, no manifest.json)."""
-    repositories = _json(index.read("repositories"), "repositories")
+    repositories = _json(index.read("repositories"), index.where("repositories"))
     if not isinstance(repositories, dict):
-        raise BadJSONError("repositories", ["$: expected an object"])
+        raise BadJSONError(index.where("repositories"), ["$: expected an object"])
     named = {
         f"{repository}:{name}": top
         for repository, tags in repositories.items()
@@ -375,13 +568,13 @@ def _legacy_image(index: TarIndex, tag: Tag | str | None) -> Image:
     }
     if tag is None:
         if len(named) != 1:
-            raise NoSuchBlob(f"the tarball holds {len(named)} tagged images: say which, by tag")
+            raise NoSuchBlob(f"{index.name} holds {len(named)} tagged images: say which, by tag")
         (top,) = named.values()
     else:
         wanted = tag if isinstance(tag, Tag) else Tag(tag)
         found = [top for text, top in named.items() if _matches(text, wanted)]
         if not found:
-            raise NoSuchBlob(f"the tarball has no image tagged {wanted}; it has: {', '.join(named) or 'none'}")
+            raise NoSuchBlob(f"{index.name} has no image tagged {wanted}; it has: {', '.join(named) or 'none'}")
         top = found[0]
     return _LegacyImage(index, str(top))
 
@@ -398,8 +591,10 @@ class _LegacyImage(SynthesisedImage):
         current: str | None = self._top
         while current:
             if any(identifier == current for identifier, _ in chain):
-                raise BadLayerError(f"the legacy tarball's layer parents loop at {current}")
-            described = _json(self._index.read(f"{current}/json"), f"{current}/json")
+                raise BadLayerError(f"{self._index.name}: the legacy layer parents loop at {current}")
+            described = _json(self._index.read(f"{current}/json"), self._index.where(f"{current}/json"))
+            if not isinstance(described, dict):
+                raise BadJSONError(self._index.where(f"{current}/json"), ["$: expected an object"])
             chain.append((current, described))
             current = described.get("parent")
         return list(reversed(chain))
@@ -422,7 +617,7 @@ class _LegacyImage(SynthesisedImage):
         kept["rootfs"] = {"type": "layers", "diff_ids": [str(each.diff_id()) for each in self.layers()]}
         kept["history"] = [
             {
-                "created": described.get("created"),
+                **({"created": described["created"]} if described.get("created") else {}),
                 "created_by": " ".join((described.get("container_config") or {}).get("Cmd") or []),
             }
             for _, described in chain
@@ -453,10 +648,6 @@ def _repo_tag(reference: Reference) -> str | None:
     return text if text.endswith(f":{reference.tag}") else f"{text}:{reference.tag}"
 
 
-def _blob_name(digest: Hash) -> str:
-    return f"blobs/{digest.algorithm}/{digest.hex}"
-
-
 def _normalise(
     images: Mapping[Reference | str, Image] | Image, tag: Reference | str | None
 ) -> list[tuple[Reference, Image]]:
@@ -472,7 +663,7 @@ def _plan(pairs: list[tuple[Reference, Image]]) -> list[_Entry]:
     entries: dict[str, _Entry] = {}
 
     def add_bytes(data: bytes) -> str:
-        name = _blob_name(Hash.sha256(data))
+        name = blob_path(Hash.sha256(data))
         entries.setdefault(name, _Entry(name, len(data), lambda data=data: io.BytesIO(data)))  # type: ignore[misc]
         return name
 
@@ -484,11 +675,15 @@ def _plan(pairs: list[tuple[Reference, Image]]) -> list[_Entry]:
         layer_names, sources = [], {}
         diff_ids = target.config_file().rootfs.diff_ids
         for descriptor, diff_id, each in zip(target.manifest().layers, diff_ids, target.layers(), strict=True):
-            name = _blob_name(each.digest())
-            entries.setdefault(name, _Entry(name, each.size(), each.compressed))
+            if isinstance(each, _SourcedLayer):  # only its uncompressed content is at hand: as docker saves it
+                name = blob_path(diff_id)
+                entries.setdefault(name, _Entry(name, each.uncompressed_size(), each.uncompressed))
+            else:
+                name = blob_path(each.digest())
+                entries.setdefault(name, _Entry(name, each.size(), each.compressed))
             layer_names.append(name)
-            if not descriptor.media_type.is_distributable():  # keep its URLs: docker load needs them
-                sources[str(diff_id)] = codec.converter.unstructure(descriptor)
+            if not descriptor.media_type.is_distributable() or isinstance(each, _SourcedLayer):
+                sources[str(diff_id)] = codec.converter.unstructure(descriptor)  # URLs and all: docker load needs them
         config_name = add_bytes(target.raw_config_file())
         add_bytes(target.raw_manifest())
         repo_tag = _repo_tag(reference)

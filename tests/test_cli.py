@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ocimodel import layout, random, remote, tarball, validate
+from ocimodel import layout, mutate, random, remote, tarball, validate
+from ocimodel.configfile import ConfigFile
 from ocimodel.hashing import Hash
 from tests.harness import skopeo
 from tests.harness.distribution import DistributionRegistry, free_port
@@ -98,6 +99,50 @@ def test_pull_push_append_export(registry: DistributionRegistry, tmp_path: Path)
     exported = run("export", f"{registry.host}/cli/appended:v1", "-")
     assert exported.stdout == (tmp_path / "fs.tar").read_bytes()
     assert "PASS" in run("validate", "--tarball", str(tmp_path / "image.tar")).stderr.decode()
+
+
+def test_a_pulled_index_layout_pushes_back_under_its_own_digest(registry: DistributionRegistry, tmp_path: Path) -> None:
+    index = random.index(500, 1, 2, seed=11)
+    ref = f"{registry.host}/cli/index:v1"
+    remote.write_index(ref, index)
+    ok("--platform", "all", "pull", "--format", "oci", ref, str(tmp_path / "layout"))
+    pushed = ok("push", str(tmp_path / "layout"), f"{registry.host}/cli/index-back:v1").strip()
+    assert pushed == f"{registry.host}/cli/index-back@{index.digest()}"
+    assert skopeo.raw_manifest(f"docker://{registry.host}/cli/index-back:v1") == index.raw_manifest()
+    copied = skopeo.copy(
+        f"docker://{registry.host}/cli/index-back:v1", f"oci:{tmp_path / 'skopeo'}:v1", "--all", "--preserve-digests"
+    )
+    assert copied == str(index.digest())
+    validate.index(layout.Layout(tmp_path / "skopeo").image_index().image_index(index.digest()))
+    wrapped = ok("push", "--index", str(tmp_path / "layout"), f"{registry.host}/cli/index-wrapped:v1").strip()
+    assert not wrapped.endswith(str(index.digest()))  # --index pushes index.json itself
+    one, two = random.image(100, 1, seed=13), random.image(100, 1, seed=14)
+    remote.write(f"{registry.host}/cli/index-one:v1", one)
+    remote.write(f"{registry.host}/cli/index-one:v2", two)
+    ok("pull", "--format", "oci", f"{registry.host}/cli/index-one:v1", str(tmp_path / "layout"))
+    alone = ok("push", str(tmp_path / "layout"), f"{registry.host}/cli/index-back:v2").strip()
+    assert alone.endswith(str(one.digest()))  # beside the index, the one image
+    ok("pull", "--format", "oci", f"{registry.host}/cli/index-one:v2", str(tmp_path / "layout"))
+    refused = run("push", str(tmp_path / "layout"), f"{registry.host}/cli/index-back:v3")
+    assert refused.returncode == 1
+    assert "holds 3 entries, 2 of them images: push index.json itself with --index" in refused.stderr.decode()
+
+
+def test_mutate_label_changes_only_the_label(registry: DistributionRegistry) -> None:
+    base = random.image(500, 1, seed=12)
+    config = json.loads(base.raw_config_file())
+    config["created"] = "2024-03-21T02:39:41.123456789Z"
+    config["history"] = [{"created": "2024-03-21T02:39:41.000000001+02:00", "created_by": "ADD", "x-kept": [1]}]
+    config["config"] = {"Env": ["PATH=/bin"], "Labels": {"a": "1"}, "x-unknown": {"kept": True}}
+    config["moby.buildkit.buildinfo.v1"] = "eyJ9"
+    raw = json.dumps(config, separators=(",", ":")).encode()
+    image = mutate.config_file(base, ConfigFile.from_json(raw))
+    assert image.raw_config_file() == raw
+    ref = f"{registry.host}/cli/labels:v1"
+    remote.write(ref, image)
+    ok("mutate", ref, "-l", "b=2", "-t", f"{registry.host}/cli/labels:v2")
+    changed = remote.image(f"{registry.host}/cli/labels:v2").raw_config_file()
+    assert changed == raw.replace(b'"Labels":{"a":"1"}', b'"Labels":{"a":"1","b":"2"}')
 
 
 def test_auth_login_get_logout(tmp_path: Path) -> None:

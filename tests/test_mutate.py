@@ -192,6 +192,16 @@ def test_canonical_makes_equal_content_equal_images() -> None:
     assert config.created == datetime(1970, 1, 1, tzinfo=UTC)
     assert config.history[0].author is None
     validate.image(first)
+    docker_written = [
+        ConfigFile.from_json(
+            b'{"architecture":"amd64","os":"linux","container_config":{"Hostname":"%s"},"x":%d,'
+            b'"created":"2024-01-01T00:00:00.%09dZ","rootfs":{"type":"layers","diff_ids":[]}}' % (host, n, n)
+        )
+        for n, host in ((1, b"abc"), (2, b"def"))
+    ]
+    built = [mutate.canonical(mutate.config_file(empty.image, each)) for each in docker_written]
+    assert built[0].digest() == built[1].digest()  # what ocimodel does not model is not kept
+    assert b"container_config" not in built[0].raw_config_file()
 
 
 def test_rebase_moves_the_top_layers_onto_a_new_base() -> None:

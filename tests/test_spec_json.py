@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ocimodel import codec
@@ -16,7 +16,7 @@ from ocimodel.configfile import Config, ConfigFile, HealthConfig, History, RootF
 from ocimodel.descriptor import Descriptor
 from ocimodel.errors import BadJSONError
 from ocimodel.hashing import Hash
-from ocimodel.hypothesis import config_files, descriptors, index_manifests, manifests, times
+from ocimodel.hypothesis import config_files, descriptors, index_manifests, manifests, raw_config_files, times
 from ocimodel.manifest import IndexManifest, Manifest
 from ocimodel.mediatype import MediaType
 
@@ -68,14 +68,25 @@ def test_parsed_documents_keep_their_bytes_exactly(document: Any, data: st.DataO
     assert codec.from_json(raw, type(document)).to_json() == raw
 
 
-def test_a_changed_document_is_serialised_anew() -> None:
+def test_a_changed_document_is_serialised_anew_keeping_what_the_change_left() -> None:
     parsed = Manifest.from_json(
-        b'{ "schemaVersion": 2, "config": {"mediaType": "a/b", "size": 1, "digest": "%s"} }' % D.encode()
+        b'{ "config": {"mediaType": "a/b", "size": 1, "digest": "%s"}, "schemaVersion": 2 }' % D.encode()
     )
     changed = attrs.evolve(parsed, annotations={"k": "v"})
-    assert changed.to_json() == (
-        b'{"schemaVersion":2,"config":{"mediaType":"a/b","size":1,"digest":"' + D.encode() + b'"},'
-        b'"layers":[],"annotations":{"k":"v"}}'
+    assert (
+        changed.to_json()
+        == (  # compact, in the parsed order; a key it lacked (layers) stays out
+            b'{"config":{"mediaType":"a/b","size":1,"digest":"' + D.encode() + b'"},"schemaVersion":2,'
+            b'"annotations":{"k":"v"}}'
+        )
+    )
+    built = Manifest(config=parsed.config)
+    assert (
+        attrs.evolve(built, annotations={"k": "v"}).to_json()
+        == (  # built in code: canonical
+            b'{"schemaVersion":2,"config":{"mediaType":"a/b","size":1,"digest":"' + D.encode() + b'"},'
+            b'"layers":[],"annotations":{"k":"v"}}'
+        )
     )
 
 
@@ -286,3 +297,100 @@ def test_bad_json_names_each_bad_field(kind: type[Any], raw: bytes, problems: li
         assert found.startswith(expected), (found, expected)
     assert isinstance(caught.value, ValueError)
     assert str(caught.value).startswith(f"invalid {kind.json_kind}: ")
+
+
+def _set(tree: dict[str, Any], key: str, value: object) -> None:
+    """What an edit should do to the JSON: a key replaced where it is, a new one added last, an
+    emptied optional one removed."""
+    if value is _REMOVED:
+        tree.pop(key, None)
+    else:
+        tree[key] = value
+
+
+_REMOVED = object()
+
+
+@given(raw_config_files(), st.data())
+def test_an_edit_rewrites_only_the_field_it_changes(raw: bytes, data: st.DataObject) -> None:
+    """Parse, change one field, serialise: every other byte is kept (nanoseconds, offsets, unknown
+    fields, key order, nulls)."""
+    parsed = ConfigFile.from_json(raw)
+    expected = json.loads(raw)
+    edit = data.draw(st.sampled_from(["label", "cmd", "os", "created", "history"]), label="edit")
+    word = data.draw(st.text(alphabet="abcxyz<&é", min_size=1, max_size=6), label="word")
+    run = parsed.config
+    if edit == "label":
+        assume(run.labels.get("edited") != word)
+        labels = {**run.labels, "edited": word}
+        changed = attrs.evolve(parsed, config=attrs.evolve(run, labels=labels))
+        _set(expected.setdefault("config", {}), "Labels", dict(sorted(labels.items())))
+    elif edit == "cmd":
+        cmd = data.draw(st.lists(st.just(word), max_size=2), label="cmd")
+        assume(tuple(cmd) != run.cmd)
+        changed = attrs.evolve(parsed, config=attrs.evolve(run, cmd=cmd))
+        _set(expected.setdefault("config", {}), "Cmd", cmd or _REMOVED)
+    elif edit == "os":
+        assume(parsed.os != word)
+        changed = attrs.evolve(parsed, os=word)
+        _set(expected, "os", word)
+    elif edit == "created":
+        moment = data.draw(times(), label="created")
+        assume(parsed.created != moment)
+        changed = attrs.evolve(parsed, created=moment)
+        _set(expected, "created", codec.format_time(moment))
+    else:
+        assume(parsed.history)
+        position = data.draw(st.integers(0, len(parsed.history) - 1), label="position")
+        entry = parsed.history[position]
+        assume(entry.comment != word)
+        history = list(parsed.history)
+        history[position] = attrs.evolve(entry, comment=word)
+        changed = attrs.evolve(parsed, history=history)
+        _set(expected["history"][position], "comment", word)
+    assert parsed.to_json() == raw
+    assert changed.to_json() == codec.dumps(expected)
+    assert ConfigFile.from_json(changed.to_json()) == changed
+
+
+def test_a_label_edit_keeps_docker_s_nanoseconds_and_unknown_fields() -> None:
+    raw = (
+        b'{"architecture":"amd64","config":{"Env":["PATH=/bin"],"Cmd":["sh"],"Labels":null,"OnBuild":null,'
+        b'"x-unknown":{"a":[1,2.5]}},"container_config":{"Cmd":["/bin/sh"]},'
+        b'"created":"2024-03-21T02:39:41.123456789Z",'
+        b'"history":[{"created":"2024-03-21T02:39:40.000000001+01:00","created_by":"ADD x","x":true},'
+        b'{"created":"2024-03-21T02:39:41.12345678Z","created_by":"CMD","empty_layer":true}],'
+        b'"moby.buildkit.buildinfo.v1":"eyJ9","os":"linux",'
+        b'"rootfs":{"type":"layers","diff_ids":["' + D.encode() + b'"]}}'
+    )
+    parsed = ConfigFile.from_json(raw)
+    labelled = attrs.evolve(parsed, config=attrs.evolve(parsed.config, labels={"k": "v"}))
+    assert labelled.to_json() == raw.replace(b'"Labels":null', b'"Labels":{"k":"v"}')
+    appended = attrs.evolve(parsed, history=[*parsed.history, History(created_by="RUN y")])
+    assert appended.to_json() == raw.replace(b'"empty_layer":true}]', b'"empty_layer":true},{"created_by":"RUN y"}]')
+
+
+def test_changing_an_unstructured_value_does_not_change_the_parsed_one() -> None:
+    raw = b'{"mediaType":"a/b","size":1,"digest":"' + D.encode() + b'","x":{"kept":[1]}}'
+    parsed = codec.from_json(raw, Descriptor)
+    moved = attrs.evolve(parsed, size=2)
+    out = codec.converter.unstructure(moved)
+    out["x"]["kept"].append(2)
+    assert codec.to_json(moved) == raw.replace(b'"size":1', b'"size":2')
+
+
+def _keys(value: object) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {key for item in value.values() for key in _keys(item)}
+    if isinstance(value, list):
+        return {key for item in value for key in _keys(item)}
+    return set()
+
+
+@given(raw_config_files())
+def test_canonical_drops_what_the_model_does_not_hold(raw: bytes) -> None:
+    parsed = ConfigFile.from_json(raw)
+    made = codec.canonical(parsed)
+    assert made == parsed
+    assert not {key for key in _keys(json.loads(made.to_json())) if key.startswith(("x.", "x-"))}
+    assert made.to_json() == ConfigFile.from_json(made.to_json()).to_json()

@@ -42,6 +42,10 @@ class Layer(ABC):
     managers and must be closed.
     """
 
+    #: Where the bytes are read from (a file, and the member of a tarball), for error messages;
+    #: ``None`` when the digest says enough.
+    where: str | None = None
+
     @abstractmethod
     def digest(self) -> Hash:
         """The digest of the compressed bytes: how registries and manifests address the layer."""

@@ -16,6 +16,7 @@ from typing import IO, overload
 
 import attrs
 
+from ocimodel import codec
 from ocimodel._streams import IteratorReader, binary
 from ocimodel.configfile import Config, ConfigFile
 from ocimodel.descriptor import Descriptor
@@ -145,13 +146,16 @@ def time(image: Image, when: datetime) -> Image:
 
 
 def canonical(image: Image) -> Image:
-    """``image`` made reproducible: all times set to the epoch, and ``container``,
-    ``config.Hostname`` and ``docker_version`` cleared."""
+    """``image`` made reproducible: all times set to the epoch, ``container``,
+    ``config.Hostname`` and ``docker_version`` cleared, and the config written canonically (the
+    fields ocimodel does not model, such as Docker's ``container_config``, dropped), as
+    go-containerregistry's ``mutate.Canonical``."""
     return changed(time(image, _EPOCH), config_edit=_canonical_config)
 
 
 def _canonical_config(old: ConfigFile) -> ConfigFile:
-    return attrs.evolve(old, container=None, docker_version=None, config=attrs.evolve(old.config, hostname=None))
+    cleared = attrs.evolve(old, container=None, docker_version=None, config=attrs.evolve(old.config, hostname=None))
+    return codec.canonical(cleared)
 
 
 def extract(image: Image) -> IO[bytes]:

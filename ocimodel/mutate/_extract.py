@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 from ocimodel.errors import BadLayerError
 from ocimodel.image import Image
+from ocimodel.layer._members import layer_name, tar_members
 from ocimodel.layer._tar import TarChunks, read_exactly
 
-_CHUNK = 1 << 20
 _OPAQUE = ".wh..wh..opq"
 _WHITEOUT = ".wh."
 
@@ -62,35 +62,34 @@ def flattened_tar(image: Image) -> Iterator[bytes]:
     seen: dict[str, bool] = {}  # path -> is not a directory
     hidden: set[str] = set()  # whited out by a layer above
     opaque: set[str] = set()  # directories whose lower contents are hidden
-    for layer in reversed(image.layers()):
+    layers = image.layers()
+    for position in reversed(range(len(layers))):
+        layer = layers[position]
+        what = layer_name(layer, position)
         layer_hidden, layer_opaque = set(), set()
         with layer.uncompressed() as stream:
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=_CHUNK) as archive:
-                for member in archive:
-                    name = member_name(member.name)
-                    base = posixpath.basename(name)
-                    if base == _OPAQUE:
-                        layer_opaque.add(posixpath.dirname(name))
-                        continue
-                    if base.startswith(_WHITEOUT):
-                        layer_hidden.add(posixpath.join(posixpath.dirname(name), base[len(_WHITEOUT) :]))
-                        continue
-                    if (member.issym() or member.islnk()) and escapes_root(member, name):
-                        continue
-                    if not member.isdir():
-                        # A non-directory replaces whatever lay beneath it, even when a layer
-                        # above replaces it in turn: lower layers' children of it are gone.
-                        layer_opaque.add(name)
-                    if name in seen or name in hidden:
-                        continue
-                    if any(seen.get(a) or a in hidden or a in opaque for a in _ancestors(name)):
-                        continue
-                    seen[name] = not member.isdir()
-                    member.name = name
-                    content = archive.extractfile(member) if member.isreg() else None
-                    yield from out.member(member, read_exactly(content, member.size) if content is not None else ())
-            while stream.read(_CHUNK):  # read to the end, so the layer's digest is checked
-                pass
+            for member, content in tar_members(stream, what):  # reads to the end: the digest is checked
+                name = member_name(member.name)
+                base = posixpath.basename(name)
+                if base == _OPAQUE:
+                    layer_opaque.add(posixpath.dirname(name))
+                    continue
+                if base.startswith(_WHITEOUT):
+                    layer_hidden.add(posixpath.join(posixpath.dirname(name), base[len(_WHITEOUT) :]))
+                    continue
+                if (member.issym() or member.islnk()) and escapes_root(member, name):
+                    continue
+                if not member.isdir():
+                    # A non-directory replaces whatever lay beneath it, even when a layer
+                    # above replaces it in turn: lower layers' children of it are gone.
+                    layer_opaque.add(name)
+                if name in seen or name in hidden:
+                    continue
+                if any(seen.get(a) or a in hidden or a in opaque for a in _ancestors(name)):
+                    continue
+                seen[name] = not member.isdir()
+                member.name = name
+                yield from out.member(member, read_exactly(content, member.size) if content is not None else ())
         hidden |= layer_hidden
         opaque |= layer_opaque
     yield out.end()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import IO
 
@@ -14,42 +13,43 @@ from ocimodel._streams import IteratorReader, binary
 from ocimodel.hashing import Hash
 from ocimodel.image import Image
 from ocimodel.layer import Layer, UncompressedLayer
+from ocimodel.layer._members import layer_name, tar_members
 from ocimodel.layer._tar import TarChunks, read_exactly
 from ocimodel.mediatype import MediaType
 
-_CHUNK = 1 << 20
 _TIMES = ("mtime", "atime", "ctime")
 
 
-def retimed_tar(source: IO[bytes], mtime: int) -> Iterator[bytes]:
+def retimed_tar(source: IO[bytes], mtime: int, what: Callable[[], str] = lambda: "a layer") -> Iterator[bytes]:
     """The tar read from ``source`` with every member's times set to ``mtime``, member by member.
 
-    Only one member's header and one chunk of its content are in memory at a time.
+    Only one member's header and one chunk of its content are in memory at a time. An empty
+    ``source`` is an empty tar; a broken one raises :class:`~ocimodel.errors.BadLayerError`
+    naming ``what()`` and the entry.
     """
     out = TarChunks()
-    with source, tarfile.open(fileobj=source, mode="r|", bufsize=_CHUNK) as archive:
-        for member in archive:
+    with source:
+        for member, content in tar_members(source, what):  # reads to the end: the digest is checked
             member.mtime = mtime
             member.pax_headers = {key: value for key, value in member.pax_headers.items() if key not in _TIMES}
-            content = archive.extractfile(member) if member.isreg() else None
             yield from out.member(member, read_exactly(content, member.size) if content is not None else ())
-        while source.read(_CHUNK):  # read to the end, so the layer's digest is checked
-            pass
     yield out.end()
 
 
 class RetimedLayer(UncompressedLayer):
     """``base`` with every member's times set to ``mtime`` (seconds since the epoch)."""
 
-    def __init__(self, base: Layer, mtime: int) -> None:
+    def __init__(self, base: Layer, mtime: int, position: int = 0) -> None:
         self._base = base
         self._mtime = mtime
+        self._position = position
 
     def media_type(self) -> MediaType:
         return self._base.media_type()
 
     def open_uncompressed(self) -> IO[bytes]:
-        return binary(IteratorReader(retimed_tar(self._base.uncompressed(), self._mtime)))
+        what = layer_name(self._base, self._position)
+        return binary(IteratorReader(retimed_tar(self._base.uncompressed(), self._mtime, what)))
 
 
 @attrs.frozen
@@ -75,7 +75,7 @@ class RetimedImage(Image):
     @memoized
     def layers(self) -> list[Layer]:
         mtime = int(self._when.timestamp())
-        return [RetimedLayer(layer, mtime) for layer in self._base.layers()]
+        return [RetimedLayer(layer, mtime, position) for position, layer in enumerate(self._base.layers())]
 
     @memoized
     def _computed(self) -> _Computed:

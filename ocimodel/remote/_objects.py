@@ -130,6 +130,10 @@ class RemoteLayer(Layer):
     def diff_id(self) -> Hash:
         return known_diff_id(self._diff_id) or super().diff_id()
 
+    def descriptor(self) -> SpecDescriptor:
+        """The manifest's descriptor of this layer, whole (``urls``, annotations, unknown fields)."""
+        return self._descriptor if self._descriptor is not None else super().descriptor()
+
     def open_compressed(self) -> IO[bytes]:
         client = self._session.client(self.repository.registry)
         urls = self._descriptor.urls if self._descriptor is not None else ()

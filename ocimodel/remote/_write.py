@@ -79,6 +79,9 @@ class MountableLayer(Layer):
     def diff_id(self) -> Hash:
         return self._layer.diff_id()
 
+    def descriptor(self) -> SpecDescriptor:
+        return self._layer.descriptor()
+
 
 class _Progress:
     def __init__(self, progress: Progress | None) -> None:

@@ -1,0 +1,153 @@
+"""Reading a layer's tar one member at a time, as Go's ``archive/tar`` reads it.
+
+An empty stream is an empty tar (docker, containerd, go-containerregistry and umoci all accept
+the 0-byte ``layer.tar`` of older ``docker save``\\s and moby/moby#18226's zero-sized layers), and
+so is a tar that ends after a whole member without the end-of-archive blocks. A tar cut short
+(inside a header or a member's content) or with a corrupt header raises
+:class:`~ocimodel.errors.BadLayerError` naming the layer and the entry, never a :mod:`tarfile`,
+:mod:`zlib` or ``EOFError`` of the standard library; :mod:`tarfile` alone would stop silently at
+a broken header after the first.
+"""
+
+from __future__ import annotations
+
+import collections
+import tarfile
+import zlib
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING
+
+from ocimodel._streams import PrefixedReader, Reader, binary, read_head
+from ocimodel.errors import BadLayerError, OCIError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+    from ocimodel.layer._base import Layer
+
+_CHUNK = 1 << 20
+_BLOCK = tarfile.BLOCKSIZE
+#: What the standard library raises for a tar or a compressed stream that is cut short or corrupt
+#: (the decompressors of :mod:`ocimodel.compression` raise BadLayerError already: given context).
+_BROKEN = (tarfile.TarError, EOFError, zlib.error, BadLayerError)
+
+
+def layer_name(layer: Layer, position: int) -> Callable[[], str]:
+    """A namer of the ``position``-th layer (base first) for :func:`tar_members`: where its bytes
+    are, when the layer says, else its digest."""
+
+    def name() -> str:
+        if layer.where:
+            return f"layer {position} ({layer.where})"
+        try:
+            return f"layer {position} ({layer.digest()})"
+        except OCIError:
+            return f"layer {position}"
+
+    return name
+
+
+def _after(entry: str | None) -> str:
+    return f"after entry {entry!r}" if entry is not None else "before its first entry"
+
+
+def unreadable(name: str, entry: str | None, error: BaseException) -> BadLayerError:
+    """The error for a tar (``name``: the layer or file) that tarfile could not read past ``entry``."""
+    return BadLayerError(f"{name}: not a readable tar, {_after(entry)}: {error}")
+
+
+class _Content(Reader):
+    """A member's content; a read that fails names the layer and the entry."""
+
+    def __init__(self, inner: IO[bytes], what: Callable[[], str], entry: str) -> None:
+        super().__init__()
+        self._inner, self._what, self._entry = inner, what, entry
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        try:
+            data = self._inner.read(len(view))
+        except _BROKEN as error:
+            raise BadLayerError(f"{self._what()}: entry {self._entry!r} is cut short or corrupt: {error}") from error
+        view[: len(data)] = data
+        return len(data)
+
+
+class _Tail:
+    """Passes a stream to :mod:`tarfile`, keeping the last few MiB it read, so the block where
+    the archive ended can be looked at afterwards (tarfile does not say why it stopped)."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self._inner = inner
+        self._kept: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._kept_size = 0
+        self.end = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._inner.read(size)
+        if data:
+            self._kept.append((self.end, data))
+            self.end += len(data)
+            self._kept_size += len(data)
+            while self._kept_size - len(self._kept[0][1]) >= 2 * _CHUNK:
+                self._kept_size -= len(self._kept.popleft()[1])
+        return data
+
+    def block(self, offset: int) -> bytes | None:
+        """The (up to) 512 bytes read from ``offset``, or None if they are no longer kept."""
+        if not self._kept or offset < self._kept[0][0]:
+            return None
+        pieces = [data[max(0, offset - start) :] for start, data in self._kept if start + len(data) > offset]
+        return b"".join(pieces)[:_BLOCK]
+
+
+def end_problem(block: bytes | None, entry: str | None) -> str | None:
+    """What is wrong where :mod:`tarfile` stopped reading headers (``block``: the 512 bytes
+    there, fewer at the end of the data, ``None`` if unknown), or ``None``: the end-of-archive
+    blocks, or the end of the data after a whole member (accepted, as Go accepts it)."""
+    if not block or block == bytes(_BLOCK):
+        return None
+    if len(block) < _BLOCK:
+        return f"the tar is cut short inside the header {_after(entry)}"
+    return f"the tar has a corrupt header {_after(entry)}"
+
+
+def _check_end(tail: _Tail, offset: int, entry: str | None, what: Callable[[], str]) -> None:
+    if tail.end < offset:
+        raise BadLayerError(f"{what()}: the tar is cut short inside entry {entry!r}")
+    problem = end_problem(tail.block(offset), entry)
+    if problem is not None:
+        raise BadLayerError(f"{what()}: {problem} (at byte {offset})")
+
+
+def tar_members(stream: IO[bytes], what: Callable[[], str]) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
+    """Each member of the tar in ``stream``, with a reader of its content for regular files (read
+    it before asking for the next member); then the rest of ``stream`` is read to its end, so that
+    a verifying stream checks its digest.
+
+    ``what()`` names the layer in errors (called only when something fails, so it may be costly).
+    Raises :class:`~ocimodel.errors.BadLayerError` for a truncated or corrupt tar.
+    """
+    entry: str | None = None
+    try:
+        head = read_head(stream, 1)
+    except _BROKEN as error:
+        raise unreadable(what(), entry, error) from error
+    if not head:
+        return  # an empty stream is an empty tar
+    tail = _Tail(binary(PrefixedReader(head, stream)))
+    try:
+        with tarfile.open(fileobj=tail, mode="r|", bufsize=_CHUNK) as archive:  # type: ignore[call-overload]
+            for member in archive:
+                entry = member.name
+                content = archive.extractfile(member) if member.isreg() else None
+                yield member, (binary(_Content(content, what, entry)) if content is not None else None)
+            end = archive.offset
+    except _BROKEN as error:
+        raise unreadable(what(), entry, error) from error
+    _check_end(tail, end, entry, what)
+    try:
+        while tail.read(_CHUNK):  # padding, and whatever follows the end-of-archive blocks
+            pass
+    except _BROKEN as error:
+        raise unreadable(what(), entry, error) from error
