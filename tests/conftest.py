@@ -12,8 +12,10 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from ocimodel.registry import Registry
+from tests.harness import quirks
 from tests.harness.distribution import DistributionRegistry
 from tests.harness.faultproxy import FaultProxy
+from tests.harness.quirk_site import Upstream
 from tests.harness.tls import client_certificate, self_signed
 from tests.harness.tokenserver import ISSUER, PASSWORD, SERVICE, USER, TokenServer
 
@@ -120,3 +122,15 @@ def distribution_proxy(registry: DistributionRegistry) -> Iterator[FaultProxy]:
 def token_fault_proxy(token_registry: DistributionRegistry) -> Iterator[FaultProxy]:
     """A fault-injecting proxy in front of the token-auth registry."""
     yield from _proxy(token_registry)
+
+
+@pytest.fixture(scope="session")
+def quirks_token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    """The registry in ``auth: token`` mode for the quirks harness: its token server knows the
+    accounts of the hosted-registry profiles and grants what each is allowed."""
+    tokens = TokenServer(tmp_path_factory.mktemp("quirks-tokens"), users=quirks.token_users(), policy=quirks.grant)
+    tokens.start()
+    folder = tmp_path_factory.mktemp("quirks-token-registry")
+    with DistributionRegistry(folder, extra_config=tokens.registry_config()) as running:
+        yield Upstream(running.port, tokens)
+    tokens.stop()

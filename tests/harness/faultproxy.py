@@ -33,6 +33,33 @@ class _QuietServer(ThreadingHTTPServer):
         """Connections the proxy breaks on purpose (and upstreams gone at shutdown) are expected."""
 
 
+class LocalServer:
+    """A threaded HTTP server on a free port of 127.0.0.1, served from a daemon thread."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 @attrs.define
 class Fault:
     """What to do to matching requests, ``times`` times (then they pass)."""
@@ -65,25 +92,13 @@ class Logged:
     fault: bool
 
 
-class FaultProxy:
+class FaultProxy(LocalServer):
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.faults: list[Fault] = []
         self.log: list[Logged] = []
         self._lock = threading.Lock()
-        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self._handler())
 
     def inject(self, *faults: Fault) -> None:
         with self._lock:

@@ -2,9 +2,10 @@
 
 It issues ES256 JWTs the distribution registry 2.8 accepts (``kid`` = the libtrust key ID of the
 signing key, whose certificate is the registry's ``rootcertbundle``), by ``GET /token`` (basic auth
-optional) and by OAuth2 ``POST /token`` (``grant_type=password`` or ``refresh_token``). Policy: a
-user with the right password gets every action asked for; anonymous gets ``pull`` only; a wrong
-password gets 401. Every request is recorded, so tests can count exchanges.
+optional) and by OAuth2 ``POST /token`` (``grant_type=password`` or ``refresh_token``). Default
+policy: a user with the right password gets every action asked for; anonymous gets ``pull`` only;
+a wrong password gets 401 (``users`` and ``policy`` replace the accounts and the grants). Every
+request is recorded, so tests can count exchanges.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import json
 import secrets
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from tests.harness.faultproxy import LocalServer
 from tests.harness.tls import self_signed
 
 SERVICE = "ocimodel-test-registry"
@@ -41,43 +44,60 @@ def libtrust_key_id(key: ec.EllipticCurvePrivateKey) -> str:
     return ":".join(text[i : i + 4] for i in range(0, 48, 4))
 
 
-def _access(scopes: list[str], granted: bool) -> list[dict[str, Any]]:
+#: Which of the ``actions`` asked for on resource ``name`` (of type ``kind``) ``user`` (``None``:
+#: anonymous) is granted.
+Policy = Callable[[str | None, str, str, list[str]], list[str]]
+
+
+def everything_for_users(user: str | None, kind: str, name: str, actions: list[str]) -> list[str]:
+    """The default policy: a user gets every action asked for, anonymous ``pull`` only."""
+    return actions if user is not None else [a for a in actions if a == "pull"]
+
+
+def _access(scopes: list[str], user: str | None, policy: Policy) -> list[dict[str, Any]]:
     entries = []
     for scope in scopes:
         kind, _, rest = scope.partition(":")
         name, _, actions = rest.rpartition(":")
         wanted = [a for a in actions.split(",") if a]
-        entries.append(
-            {"type": kind, "name": name, "actions": wanted if granted else [a for a in wanted if a == "pull"]}
-        )
+        entries.append({"type": kind, "name": name, "actions": policy(user, kind, name, wanted)})
     return entries
 
 
-class TokenServer:
+class TokenServer(LocalServer):
     """Run with ``start()``/``stop()``; ``realm`` is the token URL; ``requests`` what was asked."""
 
-    def __init__(self, folder: Path, *, lifetime: int = 300) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        lifetime: int = 300,
+        users: Mapping[str, str] | None = None,
+        policy: Policy = everything_for_users,
+    ) -> None:
         self.cert, _, self._key = self_signed(folder / "token", "ocimodel-token-signer")
         self.bundle = self.cert
         self.lifetime = lifetime
+        self.users = dict(users) if users is not None else {USER: PASSWORD}
+        self.policy = policy
         self.kid = libtrust_key_id(self._key)
         self.requests: list[dict[str, Any]] = []
-        self.refresh_tokens: set[str] = set()
+        self.refresh_tokens: dict[str, str] = {}  # refresh token: the user it was issued to
         self.oauth = True  # False: POST /token answers 404, as servers without OAuth2 do
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        super().__init__(self._handler())
 
     @property
     def realm(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/token"
+        return f"{self.url}/token"
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def registry_config(self) -> str:
+        """The ``auth:`` section of a registry config that trusts this server's tokens."""
+        return (
+            "auth:\n  token:\n"
+            f"    realm: {self.realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n"
+            f"    rootcertbundle: {self.bundle}\n"
+        )
 
     def count(self, method: str | None = None) -> int:
         with self._lock:
@@ -93,13 +113,13 @@ class TokenServer:
         return f"{signing_input}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
     def _answer(self, user: str | None, scopes: list[str], offline: bool) -> dict[str, Any]:
-        token = self._jwt(user or "", _access(scopes, granted=user is not None))
+        token = self._jwt(user or "", _access(scopes, user, self.policy))
         answer: dict[str, Any] = {"token": token, "access_token": token, "expires_in": self.lifetime}
         answer["issued_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if offline and user is not None:
             refresh = secrets.token_hex(16)
             with self._lock:
-                self.refresh_tokens.add(refresh)
+                self.refresh_tokens[refresh] = user
             answer["refresh_token"] = refresh
         return answer
 
@@ -123,7 +143,7 @@ class TokenServer:
                 if not header.startswith("Basic "):
                     return True, None
                 user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-                return (user == USER and password == PASSWORD), user
+                return server.users.get(user) == password, user
 
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
@@ -149,12 +169,13 @@ class TokenServer:
                 if not server.oauth:
                     self._send(404, {"error": "not found"})
                 elif form.get("grant_type") == "password":
-                    if (form.get("username"), form.get("password")) != (USER, PASSWORD):
+                    user = form.get("username", "")
+                    if user not in server.users or server.users[user] != form.get("password"):
                         self._send(401, {"error": "invalid_grant"})
                         return
-                    self._send(200, server._answer(USER, scopes, offline=form.get("access_type") == "offline"))
+                    self._send(200, server._answer(user, scopes, offline=form.get("access_type") == "offline"))
                 elif form.get("grant_type") == "refresh_token" and form.get("refresh_token") in server.refresh_tokens:
-                    self._send(200, server._answer(USER, scopes, offline=False))
+                    self._send(200, server._answer(server.refresh_tokens[form["refresh_token"]], scopes, offline=False))
                 else:
                     self._send(401, {"error": "invalid_grant"})
 
