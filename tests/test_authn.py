@@ -122,6 +122,31 @@ def test_docker_config_lookup_order(home: Path) -> None:
     assert keychain.resolve(Registry("unknown.example")) is Anonymous
 
 
+def test_credentials_scoped_to_a_repository_or_namespace_stay_there(home: Path) -> None:
+    """podman's auth.json scopes credentials with keys like ``host/ns/repo`` (a robot account for
+    one project, as Harbor gives): they apply to that repository and under that namespace only;
+    the rest of the host is anonymous, or gets the host's own entry."""
+    write(
+        home / ".config" / "containers" / "auth.json",
+        {
+            "auths": {
+                "scoped.example/team/app": {"auth": b64("robot-app:1")},
+                "scoped.example/team": {"auth": b64("robot-team:2")},
+                "hosted.example/ns/app": {"auth": b64("robot-ns:3")},
+                "hosted.example": {"auth": b64("host:4")},
+            }
+        },
+    )
+    keychain = authn.default_keychain
+    assert keychain.resolve(Repository("scoped.example/team/app")) == Basic("robot-app", "1")
+    assert keychain.resolve(Repository("scoped.example/team/other")) == Basic("robot-team", "2")
+    assert keychain.resolve(Repository("scoped.example/team/deep/er")) == Basic("robot-team", "2")
+    assert keychain.resolve(Repository("scoped.example/public/src")) is Anonymous
+    assert keychain.resolve(Registry("scoped.example")) is Anonymous
+    assert keychain.resolve(Repository("hosted.example/ns/app")) == Basic("robot-ns", "3")
+    assert keychain.resolve(Repository("hosted.example/other/app")) == Basic("host", "4")
+
+
 def test_docker_config_env_wins(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(home / ".docker" / "config.json", {"auths": {"r.example": {"auth": b64("home:1")}}})
     write(home / "elsewhere" / "config.json", {"auths": {"r.example": {"auth": b64("env:2")}}})

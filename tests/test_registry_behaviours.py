@@ -152,6 +152,36 @@ def test_a_realm_that_redirects_elsewhere_does_not_take_the_credentials_along(
     assert not any(r.get("auth") for r in token_server.requests[asked_before:])  # the host it sent us to does not
 
 
+def test_a_basic_challenge_after_a_bearer_token_changes_that_request_only(
+    token_fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Harbor answers a token that lacks a scope with `Basic realm="harbor"` (harbor#18856): that
+    request is tried once with Basic credentials; every other request, anonymous reads of a public
+    repository included, goes on with bearer tokens (switching the whole registry to Basic left
+    the anonymous reads with nothing to send)."""
+    host = token_fault_proxy.host
+    image = random.image(2000, 2, seed=1306)
+    remote.write(f"{host}/harbor/src:v1", image, auth=authn.Basic(USER, PASSWORD))
+    scoped = {"auths": {f"{host}/harbor/dst": {"auth": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}}}
+    (tmp_path / "config.json").write_text(json.dumps(scoped))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    token_fault_proxy.reset()
+    harbor = {"WWW-Authenticate": 'Basic realm="harbor"'}
+    token_fault_proxy.inject(Fault("POST", "mount=", times=MANY, status=401, headers=harbor))
+    session = remote.Session(retry=FAST, jobs=1)
+    remote.write(f"{host}/harbor/dst:v1", remote.image(f"{host}/harbor/src:v1", session=session), session=session)
+    validate.image(remote.image(f"{host}/harbor/dst:v1", session=session))
+    mounts = [r.headers.get("Authorization", "").split(" ")[0] for r in token_fault_proxy.requests("POST", "mount=")]
+    assert mounts == ["Bearer", "Basic"]  # the refused mount, then once with Basic; then no more mounts
+    sent = [
+        (r.method, r.path, r.headers.get("Authorization", "").split(" ")[0])
+        for r in token_fault_proxy.requests()
+        if r.path != "/v2/"  # the ping, which carries nothing
+    ]
+    assert [entry for entry in sent if entry[2] != "Bearer"] == [entry for entry in sent if "mount=" in entry[1]][1:]
+    assert any(method == "GET" and "/harbor/src/blobs/" in path for method, path, _ in sent)  # src read by bearer
+
+
 class TLSStorage:
     """An https host standing for object storage: asks for a client certificate (optionally) and
     records whether it got one."""

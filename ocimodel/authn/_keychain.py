@@ -29,18 +29,25 @@ class Keychain(Protocol):
         ...
 
 
-def _keys(resource: Registry | Repository) -> Iterator[str]:
-    """The config keys to try, most specific first: repository, then registry (Hub's aliases too)."""
+def _keys(resource: Registry | Repository) -> Iterator[tuple[str, bool]]:
+    """The config keys to try, most specific first, each with whether it is a namespace key:
+    the repository, its parent namespaces (podman's ``auth.json`` scopes credentials so:
+    ``host/ns/repo``, then ``host/ns``), then the registry (Hub's aliases too)."""
     registry = resource if isinstance(resource, Registry) else resource.registry
     hub = registry.name == DEFAULT_REGISTRY
     if isinstance(resource, Repository):
-        yield resource.name
+        hosts = [registry.name, "docker.io"] if hub else [registry.name]
+        yield resource.name, False
         if hub:
-            yield f"docker.io/{resource.path}"
+            yield f"docker.io/{resource.path}", False
+        parts = resource.path.split("/")
+        for depth in range(len(parts) - 1, 0, -1):
+            for host in hosts:
+                yield f"{host}/{'/'.join(parts[:depth])}", True
     if hub:
-        yield from (_HUB_KEY, DEFAULT_REGISTRY, "docker.io")
+        yield from ((key, False) for key in (_HUB_KEY, DEFAULT_REGISTRY, "docker.io"))
     else:
-        yield registry.name
+        yield registry.name, False
 
 
 def _hostname(key: str) -> str:
@@ -85,8 +92,11 @@ def credential_helper(name: str, server: str) -> AuthConfig | None:
 class ConfigFileKeychain:
     """Credentials from one docker-style file: docker's ``config.json`` or podman's ``auth.json``.
 
-    Per key (repository first, then registry): a ``credHelpers`` entry, else ``credsStore``, else
-    ``auths`` (the exact key, or an old-style key with the same host). The file is read on every
+    Per key (repository, its parent namespaces, then registry): a ``credHelpers`` entry, else
+    ``credsStore`` (asked for the repository and the registry only), else ``auths``: the exact
+    key, or for the registry an old-style key with a scheme (``https://host/v1/``). A key with a
+    path (``host/ns/repo``, as podman writes for credentials scoped to a repository) applies to that
+    repository and what is under it, never to the rest of the host. The file is read on every
     call, so a ``docker login`` made meanwhile is seen.
     """
 
@@ -108,10 +118,12 @@ class ConfigFileKeychain:
         helpers = config.get("credHelpers") or {}
         store = config.get("credsStore") or ""
         auths = config.get("auths") or {}
-        for key in _keys(resource):
+        for key, namespace in _keys(resource):
             found: AuthConfig | None
             if isinstance(helpers, dict) and key in helpers:
                 found = credential_helper(str(helpers[key]), key)
+            elif namespace:
+                found = self._from_auths(auths, key)
             elif store:
                 found = credential_helper(str(store), key)
             else:
@@ -128,7 +140,8 @@ class ConfigFileKeychain:
         if key in auths:
             return AuthConfig.from_json(auths[key], f"auths[{key!r}]")
         for other, entry in auths.items():
-            if "/" not in key and _hostname(other) == key:
+            # an old-style key (docker wrote URLs) names its host; a bare key with a path is scoped
+            if "/" not in key and other.startswith(("http://", "https://")) and _hostname(other) == key:
                 return AuthConfig.from_json(entry, f"auths[{other!r}]")
         return None
 

@@ -27,7 +27,8 @@ def fallback_index(client: Client, repository: Repository, subject: Hash) -> Ind
     spelt like a digest to that digest's manifest (registry.gitlab.com: oras-project/oras-go#1396),
     so the "index" would be the subject itself, and an index subject's own platform manifests would
     pass for its referrers. A document whose digest is the subject's is therefore "no fallback
-    index", when reading and when writing.
+    index", when reading and when writing; so is a 403, which Artifactory answers for a manifest it
+    does not have.
 
     :raises ~ocimodel.errors.RegistryError: the tag holds something that is neither the subject nor
         an OCI index (the spec says to report it rather than read or overwrite it).
@@ -36,6 +37,11 @@ def fallback_index(client: Client, repository: Repository, subject: Hash) -> Ind
     try:
         body = client.get_manifest(repository, tag, accept=[MediaType.OCI_INDEX])
     except NotFound:
+        return None
+    except RegistryError as error:
+        if error.status != 403:  # Artifactory answers 403 for a manifest it does not have (ggcr#1691)
+            raise
+        log.debug("%s:%s answered %s: taken as no referrers index", repository, tag, error)
         return None
     if Hash.of(body.data, subject.algorithm) == subject:
         log.debug("%s:%s resolves to the subject itself: no referrers index there", repository, tag)

@@ -98,6 +98,7 @@ class Auth:
         self._learnt: dict[frozenset[str], frozenset[str]] = {}
         self._refresh_tokens: dict[str, str] = {}
         self._credentials: dict[Registry | Repository, Authenticator] = {}
+        self._basic_scopes: set[frozenset[str]] = set()  # scope sets a bearer registry wants Basic for
 
     def set_challenge(self, base_url: str, challenge: Challenge | None) -> None:
         """What the registry's ``/v2/`` said (``None``: no auth needed), and where it lives."""
@@ -117,11 +118,11 @@ class Auth:
         authenticator = self._resolve(scope_resource(scopes, self._registry))
         if isinstance(authenticator, Bearer):
             return authenticator.header()
-        if challenge.scheme == "basic":
+        wanted = self._scopes(scopes)
+        if challenge.scheme == "basic" or wanted in self._basic_scopes:
             return authenticator.header() if isinstance(authenticator, Basic) else None
         if challenge.scheme != "bearer":
             return None
-        wanted = self._scopes(scopes)
         with self._lock:
             token = self._tokens.get(wanted)
         if token is None or time.monotonic() >= token.renew_at:
@@ -148,6 +149,16 @@ class Auth:
         if challenge is None:
             return False
         asked = frozenset(scopes)
+        if self._challenge is not None and self._challenge.scheme == "bearer" and challenge.scheme == "basic":
+            # Harbor answers a bearer token that lacks a scope with a Basic challenge
+            # (goharbor/harbor#18856): that request may go again with Basic credentials, once; the
+            # registry's scheme stays bearer for every other request (anonymous reads included)
+            with self._lock:
+                known = self._scopes(scopes)
+                if known in self._basic_scopes:
+                    return False
+                self._basic_scopes.add(known)
+            return isinstance(self._resolve(scope_resource(scopes, self._registry)), Basic)
         with self._lock:
             changed = self._challenge is None or challenge.scheme != self._challenge.scheme
             if changed or challenge.scheme == "bearer":
