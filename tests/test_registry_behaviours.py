@@ -520,8 +520,9 @@ def test_a_chunked_upload_resumes_from_what_the_registry_really_holds(
     if status_range != "0-0":  # distribution itself says 0-0; the others are imitated
         headers = {"Location": "{path}"} | ({"Range": status_range} if status_range else {})
         proxy.inject(Fault("GET", "/blobs/uploads/", status=204, body=b"", headers=headers))
+    ref = f"{proxy.host}/resume/zero{len(status_range or '')}:v1"
     remote.write(
-        f"{proxy.host}/resume/zero{len(status_range or '')}:v1",
+        ref,
         image,
         monolithic_limit=0,
         chunked_threshold=0,
@@ -531,7 +532,7 @@ def test_a_chunked_upload_resumes_from_what_the_registry_really_holds(
     patches = [r.headers.get("Content-Range") for r in proxy.requests("PATCH")]
     assert patches[:2] == ["0-65535", "0-65535"]
     assert len(proxy.requests("GET", "/blobs/uploads/")) == 1  # asked once what it holds
-    validate.image(remote.image(f"{proxy.host}/resume/zero{len(status_range or '')}:v1"))
+    validate.image(remote.image(ref))
 
 
 def test_a_416_starts_the_blob_over(fault_proxy: FaultProxy) -> None:

@@ -81,16 +81,6 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
-def _host_port(url: str) -> str:
-    """``host:port`` of a URL (or ``//host:port``), the https port made explicit."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return f"{parts.hostname}:{port or 443}"
-
-
 def discard(response: urllib3.BaseHTTPResponse) -> None:
     """Finish with a response whose body is not wanted: read a small rest so the connection can be
     reused, but never more than :data:`DISCARD_LIMIT` (a server must not decide how long we read);
@@ -182,7 +172,7 @@ class Transport:
         self.user_agent = user_agent
         self.cancel = cancel
         self._tls_settings = (ca_file, client_cert, verify)
-        self._home = _host_port(f"//{home}") if home else None
+        self._home = origin(f"https://{home}") if home else None
         # Files the caller names are read now, so that a bad one is reported before any request;
         # the system's CA store is read when the first https connection needs it. The registry's
         # own host gets the caller's CA file and client certificate; other hosts (storage a
@@ -209,7 +199,7 @@ class Transport:
                 self._proxies = ProxyRules.from_environment()
             proxy = self._proxies.proxy_for(url)
             https = url.startswith("https:")
-            home = https and (self._home is None or _host_port(url) == self._home)
+            home = https and (self._home is None or origin(url) == self._home)
             # One pool per proxy, scheme and TLS context: only https pools need a context (and its
             # CA store), and only the registry's host gets the caller's certificate.
             key = (proxy, https, home)
