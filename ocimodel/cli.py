@@ -356,10 +356,8 @@ def append(base: str | None, new_layers: Sequence[str], new_tag: str, output: st
 @click.argument("output", type=click.Path(allow_dash=True))
 def export(image: str, output: str) -> None:
     """Write an image's flattened filesystem as a tar ('-' for stdout)."""
-    from pathlib import Path
-
     from ocimodel import mutate, remote
-    from ocimodel._files import atomic_write
+    from ocimodel._files import write_file
 
     found = remote.image(image, session=_globals().session())
     update = _progress_bar() if not _globals().verbose else None
@@ -379,7 +377,7 @@ def export(image: str, output: str) -> None:
                 sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
         else:
-            atomic_write(Path(output), chunks(stream))
+            write_file(output, chunks(stream))
 
 
 @cli.command(name="validate")
@@ -641,7 +639,7 @@ def login(registry_name: str, username: str, password: str | None, password_stdi
     import base64
     import json
 
-    from ocimodel._files import atomic_write
+    from ocimodel._files import write_file
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -651,7 +649,7 @@ def login(registry_name: str, username: str, password: str | None, password_stdi
     current = json.loads(path.read_text()) if path.exists() else {}
     entry = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
     current.setdefault("auths", {})[_host_key(registry_name)] = entry
-    atomic_write(path, json.dumps(current, indent=2).encode())
+    write_file(path, json.dumps(current, indent=2).encode(), secret=True)
     click.echo(f"logged in to {registry_name}", err=True)
 
 
@@ -661,13 +659,13 @@ def logout(registry_name: str) -> None:
     """Remove a registry's credentials from docker's config.json."""
     import json
 
-    from ocimodel._files import atomic_write
+    from ocimodel._files import write_file
 
     path = _docker_config()
     if path.exists():
         current = json.loads(path.read_text())
         current.get("auths", {}).pop(_host_key(registry_name), None)
-        atomic_write(path, json.dumps(current, indent=2).encode())
+        write_file(path, json.dumps(current, indent=2).encode(), secret=True)
     click.echo(f"logged out of {registry_name}", err=True)
 
 

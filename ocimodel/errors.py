@@ -20,6 +20,7 @@ the library means to report. The branches are the things a caller can act on::
     ├── ValidationError                      an image, index or layer disagrees with itself (``validate``)
     ├── CredentialsError                     a credentials file, credential helper or TLS file could not be used
     ├── Cancelled                            the caller's ``cancel`` event was set
+    ├── NotWritable            (OSError)     an output path is a directory, a socket or a block device
     ├── TransportError                       no answer from a registry: connection refused, reset, timed out
     │   └── UntrustedCertificate             the registry's TLS certificate is not trusted
     ├── InsecureRedirect                     a registry sent us somewhere we must not go (SSRF guard)
@@ -64,6 +65,7 @@ __all__ = [
     "NoSuchBlob",
     "NotComputed",
     "NotFound",
+    "NotWritable",
     "OCIError",
     "RegistryError",
     "ServerError",
@@ -192,6 +194,12 @@ class StreamConsumed(OCIError):
 class Cancelled(OCIError):
     """The caller set the ``cancel`` event it passed: the operation stopped between requests or
     chunks (what it had finished stays done; nothing half-written is left)."""
+
+
+class NotWritable(OCIError, OSError):
+    """An output path holds something a file cannot be written to: a directory, a socket or a
+    block device (a FIFO or a character device is written into; a regular file or a symbolic link
+    to one is replaced atomically). Also an :class:`OSError`, as ``open`` would raise."""
 
 
 class CredentialsError(OCIError):

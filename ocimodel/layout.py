@@ -22,7 +22,7 @@ from typing import IO
 
 import attrs
 
-from ocimodel._files import atomic_write
+from ocimodel._files import staged, write_file
 from ocimodel._memo import memoized
 from ocimodel._streams import binary, chunks, piece_for
 from ocimodel.descriptor import Descriptor
@@ -114,10 +114,10 @@ class Layout:
         self._init()
         if isinstance(stream, VerifyingReader) and stream.expected == digest and not stream.bytes_read:
             # checked as it is read already (a pull hands its blobs over so): hash it once, not twice
-            atomic_write(self.blob_path(digest), chunks(stream, piece_for(stream)))
+            write_file(self.blob_path(digest), chunks(stream, piece_for(stream)))
             return
         with binary(VerifyingReader(stream, digest, what=f"blob {digest} for {self.path}")) as verified:
-            atomic_write(self.blob_path(digest), chunks(verified))
+            write_file(self.blob_path(digest), chunks(verified))
 
     def _write_bytes(self, data: bytes) -> Hash:
         digest = Hash.sha256(data)
@@ -126,12 +126,10 @@ class Layout:
 
     def _write_layer(self, layer: Layer) -> None:
         if isinstance(layer, StreamLayer):  # its name is known only once it has been read
-            staging = self.path / f".stream-{id(layer)}"
-            with layer.compressed() as stream:
-                atomic_write(staging, chunks(stream))
-            target = self.blob_path(layer.digest())
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staging.replace(target)
+            with layer.compressed() as stream, staged(self.path, "stream") as new:
+                for piece in chunks(stream):
+                    new.file.write(piece)
+                new.commit(self.blob_path(layer.digest()))
             return
         if not self.has(layer.digest()):
             with layer.compressed() as stream:
@@ -167,11 +165,11 @@ class Layout:
         self.path.mkdir(parents=True, exist_ok=True)
         marker = self.path / "oci-layout"
         if not marker.exists():
-            atomic_write(marker, LAYOUT_VERSION)
+            write_file(marker, LAYOUT_VERSION)
         if not (self.path / "index.json").exists():
             with self._locked():
                 if not (self.path / "index.json").exists():
-                    atomic_write(self.path / "index.json", IndexManifest(media_type=MediaType.OCI_INDEX).to_json())
+                    write_file(self.path / "index.json", IndexManifest(media_type=MediaType.OCI_INDEX).to_json())
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -189,7 +187,7 @@ class Layout:
         with self._locked():
             current = IndexManifest.from_json((self.path / "index.json").read_bytes())
             updated = attrs.evolve(current, manifests=change(list(current.manifests)))
-            atomic_write(self.path / "index.json", updated.to_json())
+            write_file(self.path / "index.json", updated.to_json())
 
     def append_descriptor(self, descriptor: Descriptor) -> None:
         """Add an entry to ``index.json`` (its blobs should be there already)."""
@@ -368,5 +366,5 @@ def write(path: str | os.PathLike[str], index: ImageIndex) -> Layout:
     layout = Layout(Path(path))
     layout._write_children(index)
     with layout._locked():
-        atomic_write(layout.path / "index.json", index.raw_manifest())
+        write_file(layout.path / "index.json", index.raw_manifest())
     return layout

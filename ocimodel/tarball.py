@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 import attrs
 
 from ocimodel import codec
-from ocimodel._files import atomic_write
+from ocimodel._files import write_file
 from ocimodel._memo import memoized
 from ocimodel._save_check import Saved, blob_path, disagreements
 from ocimodel._streams import Reader, binary, read_head
@@ -749,10 +749,9 @@ def write(
     tag: Reference | str | None = None,
 ) -> None:
     """Write images into a tarball ``docker load`` and ``skopeo`` read: ``{tag: image}``, or one
-    image and ``tag=``. A path is written atomically; a stream (a pipe) is written as it goes."""
-    plan = _plan(_normalise(images, tag))
-    if isinstance(target, str | os.PathLike):
-        atomic_write(Path(target), _chunks(plan))
-    else:
-        for chunk in _chunks(plan):
-            target.write(chunk)
+    image and ``tag=``. A path is written as every output of ocimodel is, never destroying what is
+    there: a new path or a regular file atomically (a temporary file renamed), a symbolic link
+    through to its target, a FIFO or a character device streamed into; a directory, a socket or a
+    block device raises :class:`~ocimodel.errors.NotWritable`. A stream (a pipe) is written as it
+    goes."""
+    write_file(target, _chunks(_plan(_normalise(images, tag))))

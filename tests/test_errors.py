@@ -33,8 +33,13 @@ from ocimodel.errors import (
 def test_every_public_error_is_an_oci_error() -> None:
     classes = [getattr(errors, n) for n in errors.__all__ if isinstance(getattr(errors, n), type)]
     exceptions = [c for c in classes if issubclass(c, BaseException)]
-    assert len(exceptions) == 27
+    assert len(exceptions) == 28
     assert all(issubclass(c, OCIError) for c in exceptions)
+
+
+def test_an_output_that_cannot_be_written_is_an_os_error_too() -> None:
+    assert issubclass(errors.NotWritable, OSError)
+    assert str(errors.NotWritable("cannot write to x: it is a socket")) == "cannot write to x: it is a socket"
 
 
 @pytest.mark.parametrize("cls", [BadNameError, BadDigestError, BadPlatformError, BadJSONError, BadLayerError])

@@ -11,7 +11,7 @@ from typing import IO, Protocol
 
 import attrs
 
-from ocimodel._files import atomic_write
+from ocimodel._files import write_file
 from ocimodel._streams import CountingReader, binary, chunks, piece_for
 from ocimodel.hashing import Hash, VerifyingReader
 from ocimodel.image import Image
@@ -124,4 +124,4 @@ class DirectorySink:
         return self.path(digest).is_file()
 
     def write(self, digest: Hash, stream: IO[bytes]) -> None:
-        atomic_write(self.path(digest), chunks(stream, piece_for(stream)))
+        write_file(self.path(digest), chunks(stream, piece_for(stream)))
