@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Protocol, cast
 
@@ -123,6 +124,27 @@ class IteratorReader(Reader):
             if close is not None:
                 close()
             super().close()
+
+
+class FileReader(Reader):
+    """A reader of an open file from its first byte, at a position of its own (``os.preadv``), so
+    several read one file at once without moving each other; ``keep`` is held while it is open
+    (the owner of the file, so the file stays open). Closing it leaves the file open."""
+
+    def __init__(self, file: IO[bytes], keep: object = None) -> None:
+        super().__init__()
+        self._file = file
+        self._keep: object = keep
+        self._offset = 0
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        count = os.preadv(self._file.fileno(), [buffer], self._offset)
+        self._offset += count
+        return count
+
+    def close(self) -> None:
+        self._keep = None
+        super().close()
 
 
 def read_head(stream: IO[bytes], size: int) -> bytes:

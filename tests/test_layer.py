@@ -8,6 +8,7 @@ import io
 import os
 import stat
 import tarfile
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -133,17 +134,31 @@ def test_an_uncompressed_source_is_compressed_once(tmp_path: Path) -> None:
     assert opener.full_reads == 1  # one pass made digest, size, diff_id and the compressed file
 
 
-def test_the_compressed_form_lives_in_a_temporary_file_removed_with_the_layer() -> None:
+def test_the_compressed_form_lives_in_a_file_with_no_name_closed_with_the_layer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # $TMPDIR
     made = layer.from_bytes(TAR)
-    made.digest()
-    stream = made.open_compressed()
-    path = Path(stream.name)
-    stream.close()
-    assert path.name.startswith("ocimodel-layer-")
-    assert path.read_bytes() == read(made.compressed())
-    del made, stream
+    digest = made.digest()
+    assert list(tmp_path.iterdir()) == []  # nothing to leave behind, however the process ends
+    with made.compressed() as one, made.compressed() as two:  # each reader at a position of its own
+        head = one.read(100)
+        assert two.read(100) == head
+        whole = head + one.read()
+        assert head + two.read() == whole
+    assert Hash.sha256(whole) == digest
+    assert isinstance(made, UncompressedLayer)
+    spill = made._spill().file
+    assert spill is not None
+    reader = made.compressed()
+    del made
     gc.collect()
-    assert not path.exists()
+    assert not spill.closed  # an open reader keeps it
+    assert Hash.sha256(reader.read()) == digest
+    reader.close()
+    del reader
+    gc.collect()
+    assert spill.closed
 
 
 def test_threads_asking_for_the_digest_compress_once() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -154,8 +155,13 @@ def test_concurrent_appenders_lose_nothing(tmp_path: Path) -> None:
 
 
 def test_a_writer_killed_half_way_leaves_a_valid_layout(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     run = subprocess.Popen(
-        [sys.executable, "-c", APPENDER, str(tmp_path), "big", "50", "3000000"], cwd=ROOT, stdout=subprocess.PIPE
+        [sys.executable, "-c", APPENDER, str(tmp_path / "layout"), "big", "50", "3000000"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "TMPDIR": str(scratch)},
     )
     assert run.stdout is not None
     run.stdout.readline()  # one image is in
@@ -163,7 +169,8 @@ def test_a_writer_killed_half_way_leaves_a_valid_layout(tmp_path: Path) -> None:
     run.send_signal(signal.SIGKILL)
     run.wait(timeout=30)
     run.stdout.close()
-    place = Layout(tmp_path)
+    assert list(scratch.iterdir()) == []  # the layer compressed for its digest had no name: gone
+    place = Layout(tmp_path / "layout")
     entries = place.image_index().index_manifest().manifests
     assert len(entries) >= 1
     validate.index(place.image_index())

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import tempfile
 import weakref
 from abc import ABC, abstractmethod
-from pathlib import Path
 from typing import IO
 
 import attrs
 
+from ocimodel._files import scratch_file
 from ocimodel._memo import memoized, peek
-from ocimodel._streams import PrefixedReader, binary, read_head
+from ocimodel._streams import FileReader, PrefixedReader, binary, read_head
 from ocimodel.compression import CompressingReader, Compression, decompressing_reader, detect
 from ocimodel.descriptor import Descriptor
 from ocimodel.hashing import Hash, Hasher, VerifyingReader
@@ -89,18 +86,14 @@ class Layer(ABC):
 
 @attrs.frozen
 class _Spill:
-    """The compressed form of an uncompressed layer, made once: in a temporary file, or (when the
-    media type is uncompressed) nowhere, since the two sides are the same bytes."""
+    """The compressed form of an uncompressed layer, made once: in a temporary file with no name
+    (closed, and so gone, when the last of the layer and its readers is), or (when the media type
+    is uncompressed) nowhere, since the two sides are the same bytes."""
 
-    path: str | None
+    file: IO[bytes] | None
     digest: Hash
     size: int
     diff_id: Hash
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        Path(path).unlink()
 
 
 class UncompressedLayer(Layer):
@@ -112,7 +105,8 @@ class UncompressedLayer(Layer):
     verified against it.
 
     The compressed form is made once, on first need, by one pass that also computes the diff_id,
-    and is kept in a temporary file (removed when the layer is garbage-collected), so asking for
+    and is kept in a temporary file with no name (gone with the layer, and with the process however
+    it ends), so asking for
     the digest and then uploading does not compress twice and memory does not grow with the layer.
     """
 
@@ -147,9 +141,9 @@ class UncompressedLayer(Layer):
 
     def open_compressed(self) -> IO[bytes]:
         spill = self._spill()
-        if spill.path is None:
+        if spill.file is None:
             return self.open_uncompressed()
-        return Path(spill.path).open("rb")
+        return binary(FileReader(spill.file, keep=spill))
 
     @memoized
     def _spill(self) -> _Spill:
@@ -167,12 +161,13 @@ class UncompressedLayer(Layer):
                 while reader.read(_CHUNK):
                     pass
                 return _Spill(None, hasher.digest(), hasher.size, diff_hasher.digest())
-            handle, path = tempfile.mkstemp(prefix="ocimodel-layer-", suffix=f".tar.{compression.value}")
+            out = scratch_file()
             try:
-                with os.fdopen(handle, "wb") as out:
-                    shutil.copyfileobj(reader, out, _CHUNK)
+                shutil.copyfileobj(reader, out, _CHUNK)
+                out.flush()
             except BaseException:
-                _remove(path)
+                out.close()
                 raise
-        weakref.finalize(self, _remove, path)
-        return _Spill(path, hasher.digest(), hasher.size, diff_hasher.digest())
+        spill = _Spill(out, hasher.digest(), hasher.size, diff_hasher.digest())
+        weakref.finalize(spill, out.close)
+        return spill
