@@ -2,15 +2,19 @@
 
 Results (digests, JSON, blobs) go to stdout and messages to stderr. Exit status: 0 on success,
 1 when the operation failed (one line on stderr saying why; a traceback only with ``-v``), 2 for a
-usage error. The library is imported by each verb, so ``ocimodel version`` starts fast.
+usage error, 130 when interrupted (SIGINT, Ctrl-C) and 143 when terminated (SIGTERM): either
+signal unwinds the command (no temporary file is left, no output half-written); a second one ends
+the process at once. The library is imported by each verb, so ``ocimodel version`` starts fast.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+import threading
+from collections.abc import Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 import click
 
@@ -27,6 +31,44 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 128 + 2  # SIGINT
+EXIT_TERMINATED = 128 + 15  # SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread as Ctrl-C raises :class:`KeyboardInterrupt`, so that
+    every ``with`` and ``finally`` runs (temporary files are removed). Not an :class:`Exception`:
+    nothing that handles errors may swallow it."""
+
+
+#: What every session of a command watches: set by the first signal, so that worker threads (which
+#: a signal does not interrupt) stop at their next request or chunk. A fresh one for each run.
+_cancel = threading.Event()
+
+
+def _on_signal(number: int, _frame: object) -> None:
+    _cancel.set()
+    for each in (signal.SIGINT, signal.SIGTERM):  # a second signal ends the process at once
+        signal.signal(each, signal.SIG_DFL)
+    raise KeyboardInterrupt if number == signal.SIGINT else Terminated
+
+
+@contextlib.contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """While the command runs, SIGINT and SIGTERM raise in the main thread and cancel sessions."""
+    global _cancel
+    _cancel = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may
+        yield
+        return
+    previous = {each: signal.getsignal(each) for each in (signal.SIGINT, signal.SIGTERM)}
+    for each in previous:
+        signal.signal(each, _on_signal)
+    try:
+        yield
+    finally:
+        for each, handler in previous.items():
+            signal.signal(each, signal.SIG_DFL if handler is None else handler)  # None: not set from Python
 
 
 class Globals(NamedTuple):
@@ -42,6 +84,7 @@ class Globals(NamedTuple):
 
         platform = None if self.platform in (None, "all") else self.platform
         callback = _progress_bar() if progress and not self.verbose else None
+        options.setdefault("cancel", _cancel)
         return remote.Session(
             insecure=self.insecure, verify=not self.insecure, platform=platform, progress=callback, **options
         )
@@ -69,6 +112,18 @@ def _progress_bar() -> Any:
 
 def _globals() -> Globals:
     return click.get_current_context().find_object(Globals) or Globals()
+
+
+def _destination(path: str) -> str | IO[bytes]:
+    """Where a file output goes: ``-`` is stdout; a path is written by ``ocimodel._files.output``'s
+    rules (never destroying what is there: a FIFO or a device is written into, a symbolic link
+    through to its target, a regular file replaced atomically)."""
+    return sys.stdout.buffer if path == "-" else path
+
+
+def _say(line: str, output: str | None) -> None:
+    """Print a result line: on stdout, unless stdout carries the output (``-o -``): on stderr then."""
+    click.echo(line, err=output == "-")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -250,14 +305,16 @@ def copy(source: str, destination: str, all_tags: bool, jobs: int, no_clobber: b
 
 @cli.command()
 @click.argument("images", nargs=-1, required=True)
-@click.argument("path", type=click.Path())
+@click.argument("path", type=click.Path(allow_dash=True))
 @click.option("--format", "output", type=click.Choice(["tarball", "oci"]), default="tarball", show_default=True)
 def pull(images: Sequence[str], path: str, output: str) -> None:
-    """Pull images into a docker tarball or an OCI layout at PATH."""
+    """Pull images into a docker tarball ('-' for stdout) or an OCI layout at PATH."""
     import attrs
 
     from ocimodel import layout, remote, tarball
 
+    if output == "oci" and path == "-":
+        raise click.UsageError("an OCI layout is a folder: give its path, not '-'")
     session = _globals().session(progress=True)
     if output == "oci":
         place = layout.Layout(path)
@@ -268,7 +325,7 @@ def pull(images: Sequence[str], path: str, output: str) -> None:
             place.append_descriptor(entry)
         return
     chosen: dict[Reference | str, Image] = {reference: remote.image(reference, session=session) for reference in images}
-    tarball.write(path, chosen)
+    tarball.write(_destination(path), chosen)
 
 
 def _layout_entry(root: ImageIndex, path: str) -> Image | ImageIndex:
@@ -330,7 +387,9 @@ def push(path: str, image: str, as_index: bool) -> None:
     help="A tar file or a directory, added as a layer (repeatable).",
 )
 @click.option("-t", "--new-tag", required=True, help="Where to push the result.")
-@click.option("-o", "--output", type=click.Path(), help="Write a tarball here instead of pushing.")
+@click.option(
+    "-o", "--output", type=click.Path(allow_dash=True), help="Write a tarball here ('-': stdout) instead of pushing."
+)
 def append(base: str | None, new_layers: Sequence[str], new_tag: str, output: str | None) -> None:
     """Add layers (tar files, or directories made into reproducible tars) on top of an image."""
     from pathlib import Path
@@ -345,10 +404,10 @@ def append(base: str | None, new_layers: Sequence[str], new_tag: str, output: st
     made = [layer.from_directory(p, media_type=kind) if Path(p).is_dir() else layer.from_file(p) for p in new_layers]
     result = mutate.append_layers(start, *made)
     if output:
-        tarball.write(output, result, tag=new_tag)
+        tarball.write(_destination(output), result, tag=new_tag)
     else:
         remote.write(new_tag, result, session=session)
-    click.echo(f"{session.reference(new_tag).repository.name}@{result.digest()}")
+    _say(f"{session.reference(new_tag).repository.name}@{result.digest()}", output)
 
 
 @cli.command()
@@ -372,12 +431,7 @@ def export(image: str, output: str) -> None:
             yield chunk
 
     with mutate.extract(found) as stream:
-        if output == "-":
-            for chunk in chunks(stream):
-                sys.stdout.buffer.write(chunk)
-            sys.stdout.buffer.flush()
-        else:
-            write_file(output, chunks(stream))
+        write_file(_destination(output), chunks(stream))
 
 
 @cli.command(name="validate")
@@ -416,10 +470,10 @@ def _publish(image: Image, tag: str | None, source: str, output: str | None, ses
     repository = session.reference(source).repository
     destination = session.reference(tag) if tag else repository.digest(image.digest())
     if output:
-        tarball.write(output, image, tag=destination)
+        tarball.write(_destination(output), image, tag=destination)
     else:
         remote.write(destination, image, session=session)
-    click.echo(f"{destination.repository.name}@{image.digest()}")
+    _say(f"{destination.repository.name}@{image.digest()}", output)
 
 
 @cli.command(name="mutate")
@@ -434,7 +488,9 @@ def _publish(image: Image, tag: str | None, source: str, output: str | None, ses
 @click.option("--exposed-ports", help="Comma-separated ports (80/tcp, 53/udp).")
 @click.option("--set-platform", help="os/arch[/variant] written into the config.")
 @click.option("-t", "--tag", help="Where to push the result (default: by digest, in IMAGE's repository).")
-@click.option("-o", "--output", type=click.Path(), help="Write a tarball instead of pushing.")
+@click.option(
+    "-o", "--output", type=click.Path(allow_dash=True), help="Write a tarball ('-': stdout) instead of pushing."
+)
 def mutate_command(
     image: str,
     annotations: Sequence[str],
@@ -729,15 +785,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in arguments or "--verbose" in arguments
     try:
-        cli.main(args=arguments, prog_name="ocimodel", standalone_mode=False)
+        with _signals_unwind():
+            cli.main(args=arguments, prog_name="ocimodel", standalone_mode=False)
     except click.exceptions.Exit as exit_:
         return int(exit_.exit_code)
     except click.ClickException as error:
         error.show()
         return EXIT_USAGE if isinstance(error, click.UsageError) else EXIT_ERROR
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as abort:
+        if isinstance(abort.__cause__, KeyboardInterrupt):  # click's way of passing Ctrl-C on
+            return EXIT_INTERRUPTED
         click.echo("aborted", err=True)
         return EXIT_ERROR
+    except Terminated:
+        return EXIT_TERMINATED
     except Exception as error:
         if not _reportable(error):
             raise
@@ -748,5 +809,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(f"ocimodel: {error}", err=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     return EXIT_OK
