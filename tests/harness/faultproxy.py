@@ -132,8 +132,17 @@ class FaultProxy(LocalServer):
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
+            upstream: http.client.HTTPConnection | None = None
+
             def log_message(self, *_: object) -> None:
                 pass
+
+            def finish(self) -> None:
+                """Close the upstream connection however the request ended (a client that went
+                away mid-answer makes writing to it fail, before the handler closes it itself)."""
+                if self.upstream is not None:
+                    self.upstream.close()
+                super().finish()
 
             def _handle(self) -> None:
                 body = read_body(self)
@@ -154,7 +163,7 @@ class FaultProxy(LocalServer):
                     return
                 if fault is not None and fault.delay:
                     time.sleep(fault.delay)
-                upstream = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+                upstream = self.upstream = http.client.HTTPConnection(*proxy.upstream, timeout=60)
                 dropped = {name.lower() for name in fault.drop_headers} if fault is not None else set()
                 forwarded = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP | dropped}
                 if body or self.command in ("PUT", "POST", "PATCH"):

@@ -1,0 +1,486 @@
+"""Outputs never destroy what is at the path: a regular file or a new path is replaced atomically, a
+symbolic link is written through, a FIFO, a device, a descriptor's name and ``-`` are written
+into; new files and folders follow the umask; nothing is left behind by an error or a signal."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ocimodel import layout, random, remote, tarball
+from ocimodel._files import output, write_file
+from ocimodel.errors import NotWritable
+from ocimodel.image import Image
+from tests.harness.distribution import DistributionRegistry
+from tests.harness.faultproxy import Fault, FaultProxy
+
+UMASKS = [0o022, 0o077]
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Temporary files of ours anywhere under ``folder``."""
+    return [p for p in folder.rglob("*") if p.name.endswith(".partial")]
+
+
+@contextlib.contextmanager
+def fifo_reader(path: Path) -> Iterator[list[bytes]]:
+    """A FIFO at ``path`` and a thread reading it to its end; what it read, once the block ends."""
+    os.mkfifo(path)
+    got: list[bytes] = []
+    thread = threading.Thread(target=lambda: got.append(path.read_bytes()), daemon=True)
+    thread.start()
+    try:
+        yield got
+    finally:
+        if thread.is_alive():  # nobody opened it for writing (the test failed): let the reader go
+            with contextlib.suppress(OSError):
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(timeout=10)
+
+
+def character_device(path: Path, minor: int) -> Path:
+    """A character device of the ``mem`` driver (3: null, 7: full) made at ``path``, or a skip."""
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, minor))
+        os.close(os.open(path, os.O_WRONLY))  # a folder on a `nodev` mount cannot open it
+    except PermissionError as error:
+        pytest.skip(f"cannot make a character device here: {error}")
+    return path
+
+
+def same_file(path: Path, before: os.stat_result) -> bool:
+    now = path.stat()
+    return (now.st_dev, now.st_ino, now.st_mode) == (before.st_dev, before.st_ino, before.st_mode)
+
+
+# ------------------------------------------------------------------------- the helper itself
+
+
+def test_a_new_path_is_written_with_its_folders_and_nothing_beside_it(tmp_path: Path) -> None:
+    write_file(tmp_path / "a" / "b" / "file", [b"one ", memoryview(b"two")])
+    assert (tmp_path / "a" / "b" / "file").read_bytes() == b"one two"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "file"]
+
+
+def test_a_regular_file_is_replaced_whole_and_keeps_its_mode(tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_bytes(b"old content")
+    target.chmod(0o640)
+    before = target.stat()
+    write_file(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert target.stat().st_ino != before.st_ino  # a new file, renamed into place
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+@pytest.mark.parametrize("interrupt", [RuntimeError("the source broke"), KeyboardInterrupt()])
+@pytest.mark.parametrize("exists", [True, False])
+def test_a_failure_half_way_leaves_the_path_as_it_was(tmp_path: Path, interrupt: BaseException, exists: bool) -> None:
+    target = tmp_path / "file"
+    if exists:
+        target.write_bytes(b"old content")
+
+    def pieces() -> Iterator[bytes]:
+        yield b"x" * 100_000
+        raise interrupt
+
+    with pytest.raises(type(interrupt)):
+        write_file(target, pieces())
+    assert (target.read_bytes() if exists else target.exists()) == (b"old content" if exists else False)
+    assert sorted(tmp_path.iterdir()) == ([target] if exists else [])
+
+
+@pytest.mark.parametrize(
+    ("links", "relative"),
+    [
+        ([("link", "data/target")], True),  # into another folder
+        ([("link", "target")], False),  # absolute
+        ([("first", "second"), ("second", "data/target")], True),  # a chain
+    ],
+)
+def test_a_symlink_is_written_through_and_stays_a_link(
+    tmp_path: Path, links: list[tuple[str, str]], relative: bool
+) -> None:
+    final = tmp_path / links[-1][1]
+    final.parent.mkdir(exist_ok=True)
+    final.write_bytes(b"old")
+    final.chmod(0o600)
+    for name, points_to in links:
+        (tmp_path / name).symlink_to(points_to if relative else tmp_path / points_to)
+    write_file(tmp_path / links[0][0], b"new content")
+    for name, points_to in links:
+        assert (tmp_path / name).readlink() == Path(points_to if relative else tmp_path / points_to)
+    assert final.read_bytes() == b"new content"
+    assert stat.S_IMODE(final.stat().st_mode) == 0o600
+    assert leftovers(tmp_path) == []
+
+
+def test_a_dangling_symlink_gets_its_target_made(tmp_path: Path) -> None:
+    (tmp_path / "config.json").symlink_to("dotfiles/docker/config.json")
+    write_file(tmp_path / "config.json", b"{}", secret=True)
+    assert (tmp_path / "config.json").is_symlink()
+    made = tmp_path / "dotfiles" / "docker" / "config.json"
+    assert made.read_bytes() == b"{}"
+    assert stat.S_IMODE(made.stat().st_mode) == 0o600
+
+
+def test_a_fifo_is_written_into(tmp_path: Path) -> None:
+    with fifo_reader(tmp_path / "fifo") as got:
+        write_file(tmp_path / "fifo", [b"through ", b"the pipe"])
+    assert got == [b"through the pipe"]
+    assert stat.S_ISFIFO((tmp_path / "fifo").lstat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]
+
+
+def test_a_character_device_is_written_into_never_replaced(tmp_path: Path) -> None:
+    null = character_device(tmp_path / "null", 3)
+    full = character_device(tmp_path / "full", 7)
+    write_file(null, b"x" * 300_000)
+    with pytest.raises(OSError, match=r"No space left on device: '.*full'"):  # the error names the path
+        write_file(full, b"x" * 300_000)
+    for device in (null, full):
+        assert stat.S_ISCHR(device.lstat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "null"]
+
+
+def test_what_cannot_take_a_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "inside").write_bytes(b"kept")
+    (tmp_path / "to-folder").symlink_to("folder")
+    with pytest.raises(NotWritable, match=r"folder: it is a directory, not a file"):
+        write_file(folder, b"x")
+    with pytest.raises(NotWritable, match=r"to-folder: it is a directory"):
+        write_file(tmp_path / "to-folder", b"x")
+    # a socket's path must be short
+    with tempfile.TemporaryDirectory(prefix="s") as short, socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(f"{short}/s")
+        with pytest.raises(NotWritable, match=r"it is a socket, not a file"):
+            write_file(Path(short) / "s", b"x")
+        assert stat.S_ISSOCK(Path(short, "s").lstat().st_mode)
+    assert (folder / "inside").read_bytes() == b"kept"
+    assert (tmp_path / "to-folder").is_symlink()
+    assert leftovers(tmp_path) == []
+
+
+def test_a_block_device_is_refused(tmp_path: Path) -> None:
+    try:
+        os.mknod(tmp_path / "disk", stat.S_IFBLK | 0o600, os.makedev(7, 0))
+    except PermissionError as error:
+        pytest.skip(f"cannot make a block device here: {error}")
+    with pytest.raises(NotWritable, match=r"it is a block device"):
+        write_file(tmp_path / "disk", b"x")
+    assert stat.S_ISBLK((tmp_path / "disk").lstat().st_mode)
+
+
+def test_the_name_of_an_open_descriptor_is_written_into_as_opened(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    log.write_bytes(b"first line\n")
+    before = log.stat()
+    handle = os.open(log, os.O_WRONLY | os.O_APPEND)  # as `>> log` opens it
+    try:
+        write_file(f"/dev/fd/{handle}", b"appended\n")
+        write_file(f"/proc/self/fd/{handle}", b"and again\n")
+    finally:
+        os.close(handle)
+    assert log.read_bytes() == b"first line\nappended\nand again\n"
+    assert same_file(log, before)
+
+
+def test_an_open_stream_is_written_as_it_is() -> None:
+    buffer = io.BytesIO()
+    write_file(buffer, [b"a", b"b"])
+    assert buffer.getvalue() == b"ab"
+
+
+def test_credentials_keep_their_mode_and_new_ones_are_private(tmp_path: Path) -> None:
+    fresh = tmp_path / "new" / "config.json"
+    write_file(fresh, b"{}", secret=True)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+    assert stat.S_IMODE(fresh.parent.stat().st_mode) == 0o700
+    shared = tmp_path / "shared.json"
+    shared.write_bytes(b"{}")
+    shared.chmod(0o644)
+    write_file(shared, b'{"auths": {}}', secret=True)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o644
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_replaced_file_keeps_its_owner_where_allowed(tmp_path: Path) -> None:
+    target = tmp_path / "theirs"
+    target.write_bytes(b"old")
+    os.chown(target, 12345, 23456)
+    write_file(target, b"new")
+    assert (target.stat().st_uid, target.stat().st_gid) == (12345, 23456)
+
+
+def test_output_yields_a_file_whose_content_arrives_only_at_the_end(tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_bytes(b"old")
+    with output(target) as out:
+        out.write(b"new")
+        out.flush()
+        assert target.read_bytes() == b"old"  # readers see the old file until the new one is whole
+        (temporary,) = leftovers(tmp_path)
+        assert temporary.parent == tmp_path
+    assert target.read_bytes() == b"new"
+    assert leftovers(tmp_path) == []
+
+
+# ------------------------------------------------------------------------- the command line
+
+
+def cli(*arguments: str, umask: int = 0o022, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ocimodel", *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        umask=umask,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def finished(process: subprocess.Popen[bytes]) -> tuple[int, bytes, bytes]:
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
+
+
+def ok(*arguments: str, umask: int = 0o022, env: dict[str, str] | None = None) -> bytes:
+    status, out, err = finished(cli(*arguments, umask=umask, env=env))
+    assert status == 0, err.decode()
+    return out
+
+
+@pytest.fixture(scope="module")
+def image(registry: DistributionRegistry) -> Image:
+    made = random.image(200_000, 2, seed=14)
+    remote.write(f"{registry.host}/outputs/image:v1", made)
+    return made
+
+
+def modes(root: Path) -> set[tuple[str, int]]:
+    """("dir" or "file", permission bits) of ``root`` and everything in it."""
+    return {("dir" if p.is_dir() else "file", stat.S_IMODE(p.stat().st_mode)) for p in [root, *root.rglob("*")]}
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize("umask", UMASKS)
+def test_the_cli_makes_files_and_folders_as_the_umask_says(
+    registry: DistributionRegistry, image: Image, tmp_path: Path, umask: int
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {"TMPDIR": str(scratch), "DOCKER_CONFIG": str(tmp_path / "docker")}
+    ref = f"{registry.host}/outputs/image:v1"
+    file_mode, dir_mode = 0o666 & ~umask, 0o777 & ~umask
+
+    ok("pull", ref, str(tmp_path / "pulled" / "image.tar"), umask=umask, env=env)
+    assert tarball.image(tmp_path / "pulled" / "image.tar").digest() == image.digest()
+    assert modes(tmp_path / "pulled") == {("dir", dir_mode), ("file", file_mode)}
+
+    ok("pull", "--format", "oci", ref, str(tmp_path / "layout"), umask=umask, env=env)
+    ((_, pulled),) = layout.Layout(tmp_path / "layout").images()
+    assert pulled.digest() == image.digest()
+    assert modes(tmp_path / "layout") == {("dir", dir_mode), ("file", file_mode)}  # blobs, index.json, …
+
+    ok("export", ref, str(tmp_path / "fs.tar"), umask=umask, env=env)
+    exported = (tmp_path / "fs.tar").read_bytes()
+    assert stat.S_IMODE((tmp_path / "fs.tar").stat().st_mode) == file_mode
+
+    ok("auth", "login", "r.example", "-u", "me", "-p", "secret", umask=umask, env=env)
+    assert modes(tmp_path / "docker") == {("dir", 0o700), ("file", 0o600)}  # credentials stay private
+
+    assert list(scratch.iterdir()) == []
+    assert leftovers(tmp_path) == []
+    with tarfile.open(fileobj=io.BytesIO(exported)) as archive:
+        assert any(name.startswith("random_file_") for name in archive.getnames())
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize("umask", UMASKS)
+def test_the_cli_writes_into_links_fifos_devices_and_stdout(
+    registry: DistributionRegistry, image: Image, tmp_path: Path, umask: int
+) -> None:
+    ref = f"{registry.host}/outputs/image:v1"
+    expected = ok("export", ref, "-", umask=umask)  # '-' is stdout
+    with tarfile.open(fileobj=io.BytesIO(expected)) as archive:
+        assert any(name.startswith("random_file_") for name in archive.getnames())
+
+    # a symbolic link: written through, the link kept, the target's mode kept
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "fs.tar").write_bytes(b"old")
+    (tmp_path / "real" / "fs.tar").chmod(0o640)
+    (tmp_path / "link.tar").symlink_to("real/fs.tar")
+    ok("export", ref, str(tmp_path / "link.tar"), umask=umask)
+    assert (tmp_path / "link.tar").readlink() == Path("real/fs.tar")
+    assert (tmp_path / "real" / "fs.tar").read_bytes() == expected
+    assert stat.S_IMODE((tmp_path / "real" / "fs.tar").stat().st_mode) == 0o640
+
+    # a FIFO: its reader gets the tar, the FIFO stays
+    with fifo_reader(tmp_path / "fifo") as got:
+        ok("export", ref, str(tmp_path / "fifo"), umask=umask)
+    assert got == [expected]
+    assert stat.S_ISFIFO((tmp_path / "fifo").lstat().st_mode)
+
+    # a docker tarball into a FIFO and to stdout: the same bytes as into a file
+    ok("pull", ref, str(tmp_path / "image.tar"), umask=umask)
+    with fifo_reader(tmp_path / "image-fifo") as got:
+        ok("pull", ref, str(tmp_path / "image-fifo"), umask=umask)
+    assert got == [(tmp_path / "image.tar").read_bytes()] == [ok("pull", ref, "-", umask=umask)]
+
+    # a directory: one line, nothing changed
+    status, _, err = finished(cli("export", ref, str(tmp_path / "real"), umask=umask))
+    assert status == 1
+    assert err.decode().splitlines() == [
+        f"ocimodel: cannot write to {tmp_path / 'real'}: it is a directory, not a file"
+    ]
+
+    # a character device, last (it may be skipped): it stays a device
+    null = character_device(tmp_path / "null", 3)
+    ok("export", ref, str(null), umask=umask)
+    assert stat.S_ISCHR(null.lstat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "image-fifo", "image.tar", "link.tar", "null", "real"]
+    assert leftovers(tmp_path) == []
+
+
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        if process.poll() is not None:
+            raise AssertionError(f"the command ended before {what}: {finished(process)}")
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+EXIT_FOR = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("verb", ["pull", "export"])
+def test_a_signal_mid_write_leaves_the_destination_and_nothing_else(
+    distribution_proxy: FaultProxy, image: Image, tmp_path: Path, verb: str, signal_number: signal.Signals
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    destination = tmp_path / "out" / "result.tar"
+    destination.parent.mkdir()
+    destination.write_bytes(b"what was there")
+    before = destination.stat()
+    layer = image.manifest().layers[0].digest
+    distribution_proxy.inject(Fault("GET", f"/blobs/{layer}", delay=10))  # the layer stalls
+    ref = f"{distribution_proxy.host}/outputs/image:v1"
+    running = cli(verb, ref, str(destination), env={"TMPDIR": str(scratch)})
+    wait_for(lambda: bool(leftovers(destination.parent)), running, "the temporary file was made")
+    running.send_signal(signal_number)
+    status, _, err = finished(running)
+    assert status == EXIT_FOR[signal_number], err.decode()
+    assert "Traceback" not in err.decode()
+    assert destination.read_bytes() == b"what was there"
+    assert same_file(destination, before)
+    assert sorted(destination.parent.iterdir()) == [destination]
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_mid_pull_keeps_the_layout_as_it_was(
+    distribution_proxy: FaultProxy, image: Image, tmp_path: Path, signal_number: signal.Signals
+) -> None:
+    place = layout.Layout(tmp_path / "layout")
+    kept = place.append_image(random.image(100, 1, seed=15))
+    index_before = (place.path / "index.json").read_bytes()
+    for each in image.manifest().layers:  # every layer stalls a little (workers finish before exit)
+        distribution_proxy.inject(Fault("GET", f"/blobs/{each.digest}", delay=1.5))
+    config = place.blob_path(image.manifest().config.digest)
+    running = cli("pull", "--format", "oci", f"{distribution_proxy.host}/outputs/image:v1", str(place.path))
+    wait_for(config.exists, running, "the config was written")
+    running.send_signal(signal_number)
+    status, _, err = finished(running)
+    assert status == EXIT_FOR[signal_number], err.decode()
+    assert (place.path / "index.json").read_bytes() == index_before
+    assert [entry.digest for entry in place.image_index().index_manifest().manifests] == [kept.digest]
+    assert leftovers(tmp_path) == []
+    for each in image.manifest().layers:  # a layer is whole or absent
+        assert not place.has(each.digest) or place.read_blob(each.digest, each.size)
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_a_signal_while_a_layer_is_compressed_leaves_nothing_in_tmpdir(
+    tmp_path: Path, signal_number: signal.Signals
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    destination = tmp_path / "image.tar"
+    destination.write_bytes(b"what was there")
+    source = tmp_path / "layer.tar"
+    os.mkfifo(source)  # the layer's tar arrives in part, then stalls
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo("big")
+        info.size = 4 << 20
+        archive.addfile(info, io.BytesIO(os.urandom(info.size)))
+    content = buffer.getvalue()
+    running = cli(
+        "append", "-f", str(source), "-t", "example.com/app:v1", "-o", str(destination), env={"TMPDIR": str(scratch)}
+    )
+
+    def holding(prefix: Path) -> bool:  # whether the command has a file under ``prefix`` open
+        with contextlib.suppress(OSError):
+            return any(str(fd.readlink()).startswith(str(prefix)) for fd in Path(f"/proc/{running.pid}/fd").iterdir())
+        return False
+
+    with source.open("wb") as feed:  # first the command opens it to look at the first bytes
+        feed.write(content[:512])
+    wait_for(lambda: not holding(source), running, "the first look at the layer")
+    with source.open("wb") as feed:  # then to compress it (into a file in $TMPDIR)
+        feed.write(content[: 2 << 20])
+        feed.flush()
+        wait_for(lambda: holding(scratch), running, "the layer was being compressed")
+        running.send_signal(signal_number)
+        status, _, err = finished(running)
+    assert status == EXIT_FOR.get(signal_number, -signal.SIGKILL), err.decode()
+    assert list(scratch.iterdir()) == []
+    assert destination.read_bytes() == b"what was there"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["image.tar", "layer.tar", "tmp"]
+
+
+def test_a_tarball_to_stdout_leaves_stdout_to_it(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "run.sh").write_text("#!/bin/sh\n")
+    status, out, err = finished(cli("append", "-f", str(tmp_path / "app"), "-t", "example.com/app:v1", "-o", "-"))
+    assert status == 0, err.decode()
+    (tmp_path / "image.tar").write_bytes(out)
+    digest = tarball.image(tmp_path / "image.tar").digest()
+    assert err.decode().splitlines()[-1] == f"example.com/app@{digest}"  # the result line, on stderr
+    status, _, err = finished(cli("pull", "--format", "oci", "example.com/app:v1", "-"))
+    assert status == 2
+    assert "an OCI layout is a folder" in err.decode()
+
+
+def test_the_embedded_registry_stores_files_as_the_umask_says(tmp_path: Path) -> None:
+    from ocimodel.hashing import Hash
+    from ocimodel.registry._storage import Storage
+
+    status = Path("/proc/self/status")
+    if not status.exists():
+        pytest.skip("no /proc/self/status to read the umask from (changing it is not thread-safe)")
+    umask = int(next(line.split()[1] for line in status.read_text().splitlines() if line.startswith("Umask:")), 8)
+    storage = Storage(tmp_path / "storage")
+    storage.put_blob("app", Hash.sha256(b"blob"), b"blob")
+    storage.put_manifest("app", "v1", b"{}", "application/vnd.oci.image.manifest.v1+json")
+    assert modes(tmp_path / "storage") == {("dir", 0o777 & ~umask), ("file", 0o666 & ~umask)}
