@@ -5,6 +5,7 @@ into; new files and folders follow the umask; nothing is left behind by an error
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import signal
@@ -18,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -366,6 +368,27 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes], wh
         time.sleep(0.02)
 
 
+@contextlib.contextmanager
+def feeding(fifo: Path, process: subprocess.Popen[bytes], what: str) -> Iterator[IO[bytes]]:
+    """The FIFO's writing end, once ``process`` opens it for reading (never blocking: a command
+    that ended, or never opens it, fails the test instead of hanging it)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            descriptor = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as error:
+            if error.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+        if process.poll() is not None:
+            raise AssertionError(f"the command ended before {what}: {finished(process)}")
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    os.set_blocking(descriptor, True)
+    with os.fdopen(descriptor, "wb") as stream:
+        yield stream
+
+
 EXIT_FOR = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -440,14 +463,20 @@ def test_a_signal_while_a_layer_is_compressed_leaves_nothing_in_tmpdir(
     )
 
     def holding(prefix: Path) -> bool:  # whether the command has a file under ``prefix`` open
-        with contextlib.suppress(OSError):
-            return any(str(fd.readlink()).startswith(str(prefix)) for fd in Path(f"/proc/{running.pid}/fd").iterdir())
+        try:
+            descriptors = list(Path(f"/proc/{running.pid}/fd").iterdir())
+        except OSError:
+            return False  # the process is gone
+        for descriptor in descriptors:
+            with contextlib.suppress(OSError):  # closed since it was listed
+                if str(descriptor.readlink()).startswith(str(prefix)):
+                    return True
         return False
 
-    with source.open("wb") as feed:  # first the command opens it to look at the first bytes
+    with feeding(source, running, "the first look at the layer") as feed:  # the first bytes, looked at
         feed.write(content[:512])
-    wait_for(lambda: not holding(source), running, "the first look at the layer")
-    with source.open("wb") as feed:  # then to compress it (into a file in $TMPDIR)
+    wait_for(lambda: not holding(source), running, "the end of the first look at the layer")
+    with feeding(source, running, "the compression of the layer") as feed:  # compressed into $TMPDIR
         feed.write(content[: 2 << 20])
         feed.flush()
         wait_for(lambda: holding(scratch), running, "the layer was being compressed")
