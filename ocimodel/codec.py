@@ -210,6 +210,12 @@ class Origin:
 
     source: dict[str, Any]
     values: tuple[Any, ...]
+    #: The exact bytes, for a top-level document: what an unchanged copy is written as.
+    raw: bytes | None = None
+
+    def unchanged(self, value: object) -> bool:
+        """Whether ``value`` still holds every field value parsing gave."""
+        return tuple(getattr(value, field.name) for field, _ in _json_fields(type(value))) == self.values
 
 
 @attrs.frozen
@@ -401,12 +407,19 @@ class Document(Parsed):
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         document = structure(_load(raw, cls.json_kind), cls)
         object.__setattr__(document, "_raw", raw)
+        if document._origin is not None:
+            object.__setattr__(document, "_origin", attrs.evolve(document._origin, raw=raw))
         return document
 
     def to_json(self) -> bytes:
-        """The document's bytes: as parsed, or the canonical serialisation."""
+        """The document's bytes: as parsed (also for a copy in which nothing was changed), or the
+        parsed JSON with the changed fields rewritten, or the canonical serialisation."""
         if self._raw is None:
-            object.__setattr__(self, "_raw", dumps(converter.unstructure(self)))
+            origin = self._origin
+            if origin is not None and origin.raw is not None and origin.unchanged(self):
+                object.__setattr__(self, "_raw", origin.raw)
+            else:
+                object.__setattr__(self, "_raw", dumps(converter.unstructure(self)))
         assert self._raw is not None
         return self._raw
 

@@ -340,9 +340,12 @@ def _oci_image(index: TarIndex, entry: ManifestEntry) -> Image | None:
     raw_config = index.read(entry.config)
     diff_ids = _config_file(index, entry.config, raw_config).rootfs.diff_ids
     saved = Saved(Hash.sha256(raw_config), diff_ids, entry.layers, _layer_sources(index, entry))
+    considered, related = 0, False
     for descriptor, candidate in _oci_manifests(index):
+        considered += 1
         if candidate.config.digest != saved.config and not _names_entry(descriptor, entry):
             continue
+        related = True
         problems = disagreements(candidate, saved, index.located)
         if not problems:
             return _OCIImage(index, descriptor, entry, saved)
@@ -352,6 +355,15 @@ def _oci_image(index: TarIndex, entry: ManifestEntry) -> Image | None:
             index.name,
             descriptor.digest,
             "; ".join(problems),
+        )
+    if considered and not related:
+        log.debug(
+            "%s: none of the %d OCI manifests in index.json has manifest.json's config %s or names %s: "
+            "following manifest.json and the config, as docker load does",
+            index.name,
+            considered,
+            saved.config,
+            ", ".join(entry.repo_tags) or "the image",
         )
     return None
 
@@ -374,8 +386,12 @@ class _OCIImage(Image):
 
     @memoized
     def raw_config_file(self) -> bytes:
+        """From ``manifest.json``'s config file, as docker load reads it (the two sides agree on
+        its digest; the OCI side's copy of it is not needed)."""
         config = self.manifest().config
-        with binary(_verified(self._index.open(blob_path(config.digest)), config)) as stream:
+        with binary(
+            _verified(self._index.open(self._entry.config), config, self._index.where(self._entry.config))
+        ) as stream:
             return stream.read()
 
     @memoized
@@ -404,8 +420,8 @@ def _described(index: TarIndex, path: str, descriptor: Descriptor, diff_id: Hash
     return DescribedLayer(descriptor, lambda: index.open(path), diff_id, where=index.where(path))
 
 
-def _verified(stream: IO[bytes], descriptor: Descriptor) -> Reader:
-    return VerifyingReader(stream, descriptor.digest, descriptor.size, what=f"blob {descriptor.digest}")
+def _verified(stream: IO[bytes], descriptor: Descriptor, where: str) -> Reader:
+    return VerifyingReader(stream, descriptor.digest, descriptor.size, what=f"blob {descriptor.digest} ({where})")
 
 
 def _saved_layer(index: TarIndex, path: str, diff_id: Hash, described: Descriptor | None) -> Layer:

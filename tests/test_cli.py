@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ocimodel import layout, mutate, random, remote, tarball, validate
+from ocimodel import empty, layout, mutate, random, remote, tarball, validate
 from ocimodel.configfile import ConfigFile
 from ocimodel.hashing import Hash
 from tests.harness import skopeo
@@ -143,6 +143,21 @@ def test_mutate_label_changes_only_the_label(registry: DistributionRegistry) -> 
     ok("mutate", ref, "-l", "b=2", "-t", f"{registry.host}/cli/labels:v2")
     changed = remote.image(f"{registry.host}/cli/labels:v2").raw_config_file()
     assert changed == raw.replace(b'"Labels":{"a":"1"}', b'"Labels":{"a":"1","b":"2"}')
+
+
+def test_mutate_annotations_leave_the_config_as_it_was(registry: DistributionRegistry) -> None:
+    """`-a` edits the manifest only (crane mutate -a does not touch the config): the config keeps
+    its bytes, even ones a Go writer would not have written (a float in exponent form, an escape)."""
+    raw = (
+        b'{"architecture":"amd64","os":"linux","x-odd":[1e3,2.50,"\\u00e9<"],"rootfs":{"type":"layers","diff_ids":[]}}'
+    )
+    image = mutate.config_file(empty.image, ConfigFile.from_json(raw))
+    ref = f"{registry.host}/cli/annotated:v1"
+    remote.write(ref, image)
+    ok("mutate", ref, "-a", "org.example.note=kept", "-t", f"{registry.host}/cli/annotated:v2")
+    changed = remote.image(f"{registry.host}/cli/annotated:v2")
+    assert changed.raw_config_file() == raw
+    assert changed.manifest().annotations == {"org.example.note": "kept"}
 
 
 def test_auth_login_get_logout(tmp_path: Path) -> None:

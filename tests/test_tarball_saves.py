@@ -224,6 +224,47 @@ def test_layer_sources_that_disagree_with_the_oci_manifest_are_a_disagreement(
     assert f"LayerSources[{DIFF_IDS[1]}] {DIFF_IDS[2]}" in caplog.text
 
 
+def test_the_config_is_read_from_manifest_json_as_docker_load_reads_it(tmp_path: Path) -> None:
+    """When the two sides agree, the config still comes from manifest.json's file: a damaged copy
+    of it among the OCI blobs, which docker load never reads, changes nothing."""
+    files = docker25_files()
+    entry = json.loads(files["manifest.json"])[0]
+    config_blob = entry["Config"]
+    config = files[config_blob]
+    entry["Config"] = config_blob.rpartition("/")[2] + ".json"
+    files[entry["Config"]] = config
+    files[config_blob] = config.replace(b"amd64", b"arm64")  # same length, other bytes
+    files["manifest.json"] = json.dumps([entry]).encode()
+    image = tarball.image(write_tar(tmp_path / "config.tar", files))
+    assert str(image.digest()) == oci_manifest_digest(files)  # the OCI manifest kept: they agree
+    assert image.raw_config_file() == config
+    validate.image(image)
+
+
+def test_a_save_whose_oci_side_names_another_image_is_followed_by_manifest_json_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = docker25_files(edit=_other_config)
+    index = json.loads(files["index.json"])
+    del index["manifests"][0]["annotations"]  # nothing names the image: no OCI manifest relates to it
+    files["index.json"] = json.dumps(index).encode()
+    with caplog.at_level(logging.DEBUG, logger="ocimodel.tarball"):
+        image = tarball.image(write_tar(tmp_path / "unrelated.tar", files))
+    assert str(image.digest()) != oci_manifest_digest(files)
+    assert [str(each.diff_id()) for each in image.layers()] == DIFF_IDS
+    assert "none of the 1 OCI manifests in index.json has manifest.json's config" in caplog.text
+
+
+def test_a_layer_that_is_not_its_diff_id_is_named_by_its_file(tmp_path: Path) -> None:
+    files = classic_files([LAYERS[0], LAYERS[1]])
+    entry = json.loads(files["manifest.json"])[0]
+    damaged = entry["Layers"][1]
+    files[damaged] = files[damaged].replace(b"#!/bin/sh", b"#!/bin/zz")
+    image = tarball.image(write_tar(tmp_path / "damaged.tar", files))
+    with pytest.raises(DigestMismatch, match=rf"damaged\.tar: {damaged}"):
+        validate.image(image)
+
+
 @pytest.mark.parametrize(
     "breakage",
     ["index.json is not JSON", "manifest blob does not match its digest", "manifest blob is not a manifest"],

@@ -62,7 +62,11 @@ class Layer(ABC):
     def compressed(self) -> IO[bytes]:
         """The compressed bytes, verified against :meth:`digest` and :meth:`size` as they are read."""
         digest = self.digest()
-        return binary(VerifyingReader(self.open_compressed(), digest, self.size(), what=f"layer {digest}"))
+        return binary(VerifyingReader(self.open_compressed(), digest, self.size(), what=self.named(f"layer {digest}")))
+
+    def named(self, what: str) -> str:
+        """``what`` (how a message names the layer), with :attr:`where` its bytes are, if known."""
+        return f"{what} ({self.where})" if self.where else what
 
     def uncompressed(self) -> IO[bytes]:
         """The uncompressed tar, decompressed from :meth:`compressed` (so verified through it)."""
@@ -137,7 +141,7 @@ class UncompressedLayer(Layer):
         raw = self.open_uncompressed()
         if expected is None:
             return raw
-        return binary(VerifyingReader(raw, expected, what=f"uncompressed layer {expected}"))
+        return binary(VerifyingReader(raw, expected, what=self.named(f"uncompressed layer {expected}")))
 
     def open_compressed(self) -> IO[bytes]:
         spill = self._spill()
@@ -152,7 +156,7 @@ class UncompressedLayer(Layer):
         known = self.known_diff_id()
         source: IO[bytes] = self.open_uncompressed()
         if known is not None:
-            source = binary(VerifyingReader(source, known, what=f"uncompressed layer {known}"))
+            source = binary(VerifyingReader(source, known, what=self.named(f"uncompressed layer {known}")))
         reader = CompressingReader(
             source, compression, self.compression_level, on_input=diff_hasher.update, on_output=hasher.update
         )
