@@ -139,7 +139,13 @@ def cli(context: click.Context, verbose: bool, insecure: bool, platform: str | N
     if verbose:
         import logging
 
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s", stream=sys.stderr)
+        # ocimodel's own loggers only: they redact URLs and never log headers, while urllib3's
+        # DEBUG lines carry whole URLs (upload state, pre-signed signatures)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        logger = logging.getLogger("ocimodel")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
 
 
 @cli.command()
@@ -281,7 +287,7 @@ def blob(blob: str) -> None:
 def copy(source: str, destination: str, all_tags: bool, jobs: int, no_clobber: bool) -> None:
     """Copy an image or index between repositories (mounting blobs within a registry)."""
     from ocimodel import remote
-    from ocimodel.errors import NotFound, OCIError
+    from ocimodel.errors import OCIError
 
     session = _globals().session(jobs=jobs, progress=True)
     pairs: list[tuple[Reference, Reference]]
@@ -291,16 +297,36 @@ def copy(source: str, destination: str, all_tags: bool, jobs: int, no_clobber: b
     else:
         pairs = [(session.reference(source), session.reference(destination))]
     for src, dst in pairs:
-        if no_clobber:
-            try:
-                remote.head(dst, session=session)
-            except NotFound:
-                pass
-            else:
-                raise OCIError(f"refusing to overwrite {dst}: it exists (-n)")
+        if no_clobber and _exists(dst, session):
+            raise OCIError(f"refusing to overwrite {dst}: it exists (-n)")
         target = _target(str(src), session)
         remote.multi_write({dst: target}, session=session)
         click.echo(f"{dst.repository.name}@{target.digest()}")
+
+
+def _exists(reference: Reference, session: Session) -> bool:
+    """Whether a manifest is at ``reference``: by HEAD, and by GET where the HEAD says nothing
+    (refused, no digest, a server error: HEAD is optional), as crane's digest falls back. A 403
+    is "not there": Artifactory answers so for a manifest it does not have."""
+    from ocimodel import remote
+    from ocimodel.errors import NotFound, RegistryError, TransportError
+
+    try:
+        remote.head(reference, session=session)
+        return True
+    except NotFound:
+        return False
+    except (RegistryError, TransportError):
+        pass
+    try:
+        remote.get(reference, session=session)
+    except NotFound:
+        return False
+    except RegistryError as error:
+        if error.status != 403:
+            raise
+        return False
+    return True
 
 
 @cli.command()

@@ -51,6 +51,11 @@ LINKS = [
     ("", None),
     (None, None),
     (f'https://registry.example{NEXT}; rel="next"', f"https://registry.example{NEXT}"),
+    (f"<{NEXT}>; rel='next'", NEXT),  # single quotes
+    (f'/v2/app/tags/list?n=2; rel="prev", {NEXT}; rel="next"', NEXT),  # bare links, prev and next
+    (f'/v2/app/tags/list?n=2; rel="prev",{NEXT}; rel="next"', NEXT),
+    (f'{NEXT}; rel="next", /v2/app/tags/list?n=2; rel="prev"', NEXT),
+    ("/v2/app/tags/list?last=a,b&n=2; rel=next", "/v2/app/tags/list?last=a,b&n=2"),  # a comma in a bare URL
 ]
 
 

@@ -23,15 +23,17 @@ from pathlib import Path
 import pytest
 
 from ocimodel import authn, empty, mutate, random, remote, validate
-from ocimodel.errors import Cancelled, RegistryError, TransportError
+from ocimodel.errors import Cancelled, InsecureRedirect, RegistryError, TransportError
 from ocimodel.hashing import Hash
 from ocimodel.image import Image
 from ocimodel.index import ImageIndex
+from ocimodel.manifest import IndexManifest
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Repository
 from ocimodel.transport import Client, RetryPolicy, Transport
 from tests.harness.distribution import DistributionRegistry, free_port
 from tests.harness.faultproxy import Fault, FaultProxy
+from tests.harness.tls import self_signed
 from tests.harness.tokenserver import PASSWORD, SERVICE, USER, TokenServer
 
 pytestmark = pytest.mark.registry
@@ -183,10 +185,11 @@ def test_a_basic_challenge_after_a_bearer_token_changes_that_request_only(
 
 
 class TLSStorage:
-    """An https host standing for object storage: asks for a client certificate (optionally) and
-    records whether it got one."""
+    """An https host standing for object storage (or, with ``redirect``, for a registry that
+    sends every request there): asks for a client certificate (optionally) and records whether
+    it got one."""
 
-    def __init__(self, cert: Path, key: Path) -> None:
+    def __init__(self, cert: Path, key: Path, redirect: str | None = None) -> None:
         self.presented: list[bool] = []
         storage = self
 
@@ -196,6 +199,12 @@ class TLSStorage:
 
             def do_GET(self) -> None:
                 storage.presented.append(bool(self.connection.getpeercert()))
+                if redirect is not None and self.path != "/v2/":  # a registry sending blobs elsewhere
+                    self.send_response(307)
+                    self.send_header("Location", redirect)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -212,6 +221,24 @@ class TLSStorage:
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.server.server_address[1]}/bucket/blob"
+
+
+def test_a_redirect_from_https_down_to_plain_http_is_refused(tmp_path: Path) -> None:
+    """The hop would carry the request in clear text (and, to a host with the same name, that
+    host's credentials): refused unless http is allowed for the registry."""
+    cert, key, _ = self_signed(tmp_path)
+    plain = FaultProxy("127.0.0.1", free_port())  # records what reaches it; nothing should
+    plain.start()
+    registry = TLSStorage(cert, key, redirect=f"http://{plain.host}/v2/app/blobs/x")
+    try:
+        client = Client(f"127.0.0.1:{registry.server.server_address[1]}", auth=ALICE, ca_file=str(cert), retry=FAST)
+        with pytest.raises(InsecureRedirect, match="redirected down to plain http"):
+            client.get_blob(Repository(f"{client.registry.name}/app"), Hash.sha256(b"x"))
+        assert plain.requests() == []
+    finally:
+        plain.stop()
+        registry.server.shutdown()
+        registry.server.server_close()
 
 
 def test_a_client_certificate_goes_to_the_registry_only(
@@ -380,6 +407,49 @@ def test_a_manifest_head_that_says_nothing_never_stops_a_push_or_a_digest(
     done = cli("digest", ref)
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().strip() == str(second.digest())
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Fault("HEAD", "/manifests/", times=MANY, drop_response_headers=("Docker-Content-Digest",)),
+        Fault("HEAD", "/manifests/", times=MANY, status=405),
+    ],
+    ids=["no-digest", "405"],
+)
+def test_copy_no_clobber_and_delete_take_the_get_path_when_head_says_nothing(
+    distribution_proxy: FaultProxy, answer: Fault
+) -> None:
+    proxy = distribution_proxy
+    name = f"{proxy.host}/probe/cli-{answer.status or len(answer.drop_response_headers)}{int(answer.drop_response)}"
+    image = random.image(400, 1, seed=1315)
+    remote.write(f"{name}:v1", image)
+    proxy.inject(answer)
+    fresh = cli("copy", "-n", f"{name}:v1", f"{name}:v2")
+    assert fresh.returncode == 0, fresh.stderr
+    refused = cli("copy", "-n", f"{name}:v1", f"{name}:v2")
+    assert refused.returncode == 1
+    assert refused.stderr.decode().strip() == f"ocimodel: refusing to overwrite {name}:v2: it exists (-n)"
+    deleted = cli("delete", f"{name}:v2")
+    assert deleted.returncode == 0, deleted.stderr
+    proxy.reset()
+    with pytest.raises(RegistryError):
+        remote.get(f"{name}:v2")
+
+
+@pytest.mark.parametrize("failure", [{"status": 500}, {"drop_response": True}], ids=["500", "no-answer"])
+def test_a_head_that_keeps_failing_is_an_unknown_not_an_error(
+    fault_proxy: FaultProxy, failure: dict[str, object]
+) -> None:
+    """A probe that fails for good (after its retries) says nothing: the push does the work."""
+    name = f"{fault_proxy.host}/probe/failing-{'status' if 'status' in failure else 'dropped'}"
+    remote.write(f"{name}:v1", random.image(400, 1, seed=1316))
+    second = random.image(400, 2, seed=1317)
+    fault_proxy.inject(Fault("HEAD", "/", times=MANY, **failure))  # type: ignore[arg-type]
+    remote.write(f"{name}:v1", second, retry=FAST)
+    fault_proxy.reset()
+    assert remote.get(f"{name}:v1").descriptor.digest == second.digest()
+    validate.image(remote.image(f"{name}:v1"))
 
 
 @pytest.mark.parametrize("status", [401, 403, 405, 404])
@@ -596,6 +666,29 @@ def test_a_link_that_cannot_be_read_is_an_error(distribution_proxy: FaultProxy) 
     assert done.stdout == b""
 
 
+def test_every_page_of_the_referrers_api_is_read(distribution_proxy: FaultProxy) -> None:
+    """The distribution-spec pages a long referrers list with Link, as it does tags."""
+    proxy = distribution_proxy
+    subject = random.image(300, 1, seed=1390)
+    remote.write(f"{proxy.host}/refpages/app:v1", subject)
+    entries = [_artifact(subject, 1391 + n).descriptor() for n in range(3)]
+    base = f"/v2/refpages/app/referrers/{subject.digest()}"
+    pages = [[entries[0], entries[1]], [entries[2]]]
+    for number, page in enumerate(pages):
+        index = IndexManifest(media_type=MediaType.OCI_INDEX, manifests=page).to_json()
+        headers: dict[str, str] = {"Content-Type": MediaType.OCI_INDEX}
+        if number == 0:
+            headers["Link"] = f'<{base}?page=2>; rel="next"'
+        path = base + ("$" if number == 0 else r"\?page=2$")
+        proxy.inject(Fault("GET", path, times=MANY, status=200, body=index, headers=headers))
+    found = remote.referrers(f"{proxy.host}/refpages/app@{subject.digest()}").index_manifest().manifests
+    assert [d.digest for d in found] == [e.digest for e in entries]
+    proxy.inject(Fault("GET", r"\?page=3$", times=MANY, status=500))
+    proxy.faults[0].headers["Link"] = f'<{base}?page=3>; rel="next"'  # a page that fails: an error
+    with pytest.raises(RegistryError):
+        remote.referrers(f"{proxy.host}/refpages/app@{subject.digest()}", retry=FAST)
+
+
 # --------------------------------------------------------------------------- 7. indirect names checked
 
 
@@ -660,3 +753,17 @@ def test_a_referrers_tag_holding_something_else_is_reported_and_left_alone(distr
     with pytest.raises(RegistryError, match="not an OCI image index"):
         remote.write(f"{repository}:sig", artifact)
     assert remote.get(f"{repository}:sha256-{subject.digest().hex}").descriptor.digest == stranger.digest()
+
+
+def test_verbose_logs_are_redacted(registry: DistributionRegistry, tmp_path: Path) -> None:
+    """`-v` logs ocimodel's requests with URLs redacted; the upload state distribution puts in
+    its Locations (`_state=…`) and any secret never appear (urllib3's own DEBUG lines would)."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "file").write_bytes(b"payload " * 1000)
+    done = cli("-v", "append", "-f", str(tmp_path / "app"), "-t", f"{registry.host}/verbose/app:v1")
+    assert done.returncode == 0, done.stderr
+    log = done.stderr.decode()
+    assert "--> PATCH" in log or "--> PUT" in log  # requests were logged
+    assert "_state=REDACTED" in log
+    assert "_state=" not in log.replace("_state=REDACTED", "")
+    assert "urllib3" not in log

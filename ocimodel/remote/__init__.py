@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import attrs
 
 from ocimodel.descriptor import Descriptor as SpecDescriptor
-from ocimodel.errors import NotFound, RegistryError
+from ocimodel.errors import NotFound, RegistryError, TransportError
 from ocimodel.hashing import Hash
 from ocimodel.image import Image
 from ocimodel.index import ImageIndex
@@ -41,7 +41,7 @@ from ocimodel.remote._pull import BlobSink, DirectorySink, pull
 from ocimodel.remote._referrers import fallback_index
 from ocimodel.remote._session import DEFAULT_PLATFORM, Progress, Session, session_from
 from ocimodel.remote._write import MountableLayer, Writer
-from ocimodel.transport import ManifestBody
+from ocimodel.transport import ManifestBody, ManifestHead
 
 __all__ = [
     "DEFAULT_PLATFORM",
@@ -288,7 +288,10 @@ def delete(reference: Reference | str, *, session: Session | None = None, **opti
     client = session.client(parsed.registry)
     target = parsed.identifier
     if not isinstance(parsed, Digest):
-        found = client.head_manifest(parsed.repository, parsed.identifier)
+        try:
+            found = client.head_manifest(parsed.repository, parsed.identifier)
+        except (RegistryError, TransportError):  # HEAD is optional: the digest by GET instead
+            found = ManifestHead(None, None, None)
         if found is None:
             raise NotFound(f"DELETE {parsed.name}: no manifest there", status=404, method="HEAD")
         digest = found.digest or client.get_manifest(parsed.repository, parsed.identifier).digest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from typing import IO, TYPE_CHECKING
 
 import attrs
@@ -33,6 +34,7 @@ from ocimodel.transport import ManifestBody, discard, is_private_host, redact_ur
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
+log = logging.getLogger("ocimodel.remote")
 IMAGE_TYPES = (MediaType.OCI_MANIFEST, MediaType.DOCKER_MANIFEST_SCHEMA2)
 INDEX_TYPES = (MediaType.OCI_INDEX, MediaType.DOCKER_MANIFEST_LIST)
 _CONFIG_LIMIT = 16 << 20
@@ -100,9 +102,8 @@ class RemoteLayer(Layer):
         client = self._session.client(self.repository.registry)
         try:
             found = client.head_blob(self.repository, self._digest)
-        except RegistryError as error:
-            if error.status not in (401, 403, 405):
-                raise
+        except (RegistryError, TransportError) as error:  # HEAD is optional: GET says the rest
+            log.debug("HEAD of blob %s in %s gave no answer (%s): asking by GET", self._digest, self.repository, error)
             found = None
         if found is not None and found >= 0:
             return found

@@ -180,7 +180,7 @@ class Writer:
         client = self._session.client(reference.registry)
         try:
             found = client.head_manifest(reference.repository, reference.identifier)
-        except RegistryError as error:  # an optional probe: a refusal (401, 403, 405) means "unknown"
+        except (RegistryError, TransportError) as error:  # an optional probe: no answer means "unknown"
             log.debug("HEAD of %s gave no answer (%s): pushing", reference, error)
             return False
         return found is not None and found.digest == digest
@@ -407,7 +407,7 @@ def _blob_present(client: Client, repository: Repository, digest: Hash) -> bool:
     "not there") gets the upload instead."""
     try:
         return client.head_blob(repository, digest) is not None
-    except RegistryError as error:
+    except (RegistryError, TransportError) as error:
         log.debug("HEAD of blob %s in %s gave no answer (%s): uploading", digest, repository, error)
         return False
 

@@ -178,6 +178,7 @@ class Client:
             proxies=proxies,
             cancel=cancel,
             home=self.registry.name,
+            insecure=self._insecure,
         )
         self._lock = threading.Lock()
         self._base_url: str | None = None
@@ -204,7 +205,7 @@ class Client:
     # ------------------------------------------------------------------ plumbing
 
     def _guard(self, url: str) -> None:
-        """Where a redirect, an upload location or a next page may lead (see :func:`check_target`)."""
+        """Where a redirect may lead (see :func:`check_target`)."""
         check_target(url, self.registry, "redirect")
 
     def _send_token_request(
@@ -325,13 +326,14 @@ class Client:
         headers: Mapping[str, str] | None = None,
         limit: int,
         what: str,
+        ok: Iterable[int] = (200,),
     ) -> tuple[urllib3.BaseHTTPResponse, bytes]:
         """``GET`` a small body whole (at most ``limit`` bytes): a connection that breaks while the
         body is read is retried like one that breaks before."""
         attempt, waited = 0, 0.0
         while True:
             attempt += 1
-            response = self.request("GET", url, scopes=scopes, headers=headers)
+            response = self.request("GET", url, scopes=scopes, headers=headers, ok=ok)
             try:
                 return response, self._read_capped(response, limit, what)
             except urllib3.exceptions.HTTPError as error:
@@ -609,13 +611,18 @@ class Client:
             raise RegistryError(f"{what}: the registry's answer is not JSON", status=response.status) from None
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
             raise RegistryError(f"{what}: {key!r} in the registry's answer is not a list of names", status=200)
+        return Page(tuple(items), self._next_page(response, url, what))
+
+    def _next_page(self, response: urllib3.BaseHTTPResponse, url: str, what: str) -> str | None:
+        """The next page's URL from the answer's ``Link`` header (``None`` at the end): on the
+        registry's own host only (a list never leads elsewhere)."""
         link = next_link(response.headers.get("Link"), what)
         next_url = urljoin(urljoin(self.base_url(), url), link) if link else None
         if next_url is not None:
             check_target(next_url, self.registry, "next page")
             if origin(next_url) != origin(self.base_url()):
                 raise InsecureRedirect(f"{what}: the next page is on another host: {redact_url(next_url)}")
-        return Page(tuple(items), next_url)
+        return next_url
 
     def tags_page(
         self, repository: Repository, *, n: int | None = None, last: str | None = None, url: str | None = None
@@ -632,29 +639,41 @@ class Client:
         return self._page(target, [self.registry.scope()], "repositories", f"catalog of {self.registry}")
 
     def referrers(self, repository: Repository, digest: Hash, *, artifact_type: str | None = None) -> bytes | None:
-        """``GET /referrers/<digest>``: the index of referrers, or ``None`` if the registry has no
-        referrers API (then the ``sha256-<hex>`` tag is the fallback). Registries without the API
-        answer 404 (distribution 2.8, Quay, GitLab), 400, 405 or 406, or something that is not an
-        OCI index (an HTML page from a front end), or fail in other ways (401 from a front end
-        that guards unknown paths, 500): all mean "use the fallback tag", whose own answer then
-        says what is wrong, if anything."""
+        """``GET /referrers/<digest>``: the index of referrers (every page of it, following
+        ``Link``, merged into one index), or ``None`` if the registry has no referrers API (then
+        the ``sha256-<hex>`` tag is the fallback). Registries without the API answer 404
+        (distribution 2.8, Quay, GitLab), 400, 405 or 406, or something that is not an OCI index
+        (an HTML page from a front end), or fail in other ways (401 from a front end that guards
+        unknown paths, 500): all mean "use the fallback tag", whose own answer then says what is
+        wrong, if anything. A later page that fails is an error: a partial list is never whole.
+        """
         query = f"?{urlencode({'artifactType': artifact_type})}" if artifact_type else ""
-        try:
-            response = self.request(
-                "GET",
-                f"/v2/{repository.path}/referrers/{digest}{query}",
-                scopes=[pull_scope(repository)],
-                headers={"Accept": MediaType.OCI_INDEX},
-                ok=(200, 404, 400, 405, 406),
-            )
-        except RegistryError as error:  # the API is an optimisation: the tag schema is always there
-            log.debug("referrers API of %s refused (%s): the fallback tag is used", repository, error)
-            return None
-        is_index = MediaType(response.headers.get("Content-Type", "")).essence == MediaType.OCI_INDEX
-        if response.status != 200 or not is_index:
-            discard(response)
-            return None
-        return self._read_capped(response, self.manifest_limit, f"referrers of {repository.name}@{digest}")
+        what = f"referrers of {repository.name}@{digest}"
+        url: str | None = f"/v2/{repository.path}/referrers/{digest}{query}"
+        pages: list[bytes] = []
+        while url is not None:
+            try:
+                response, data = self.fetch(
+                    url,
+                    scopes=[pull_scope(repository)],
+                    headers={"Accept": MediaType.OCI_INDEX},
+                    limit=self.manifest_limit,
+                    what=what,
+                    ok=(200, 404, 400, 405, 406),
+                )
+            except RegistryError as error:  # the API is an optimisation: the tag schema is always there
+                if pages:
+                    raise
+                log.debug("referrers API of %s refused (%s): the fallback tag is used", repository, error)
+                return None
+            is_index = MediaType(response.headers.get("Content-Type", "")).essence == MediaType.OCI_INDEX
+            if response.status != 200 or not is_index:
+                if pages:
+                    raise RegistryError(f"{what}: page {len(pages) + 1} is not an OCI index", status=response.status)
+                return None
+            pages.append(data)
+            url = self._next_page(response, url, what)
+        return pages[0] if len(pages) == 1 else _merged_index(pages, what)
 
     def close(self) -> None:
         """Close the pools this client made (not one given to it)."""
@@ -665,6 +684,18 @@ class Client:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _merged_index(pages: Sequence[bytes], what: str) -> bytes:
+    """One OCI index from the pages of a paginated one: the first page's fields, every page's
+    ``manifests`` in order."""
+    try:
+        parsed = [json.loads(page) for page in pages]
+        merged = dict(parsed[0])
+        merged["manifests"] = [entry for page in parsed for entry in page.get("manifests") or []]
+    except (ValueError, AttributeError, TypeError):
+        raise RegistryError(f"{what}: a page is not an OCI index", status=200) from None
+    return json.dumps(merged, separators=(",", ":")).encode()
 
 
 def _digest_or_none(reference: str) -> Hash | None:

@@ -40,7 +40,9 @@ def upload_offset(value: str | None) -> int:
 
 
 _LINK_PART = re.compile(r"^\s*<([^>]*)>\s*(.*)$", re.DOTALL)
-_REL = re.compile(r"""(?:^|;)\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))""", re.IGNORECASE)
+_REL = re.compile(r"""(?:^|;)\s*rel\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s;,]+))""", re.IGNORECASE)
+# Between two bare links (no <…>), a comma is followed by the next URL: a path or a scheme.
+_BARE_SEPARATOR = re.compile(r",\s*(?=/|https?://)")
 
 
 def next_link(value: str | None, what: str) -> str | None:
@@ -51,7 +53,9 @@ def next_link(value: str | None, what: str) -> str | None:
 
     - ``<url>; rel="next"``: the spec's form; distribution, Harbor, GitLab, Docker Hub.
     - ``url; rel="next"``: Quay wrote the URL without the angle brackets
-      (heroku/docker-registry-client#11); the URL is unambiguous before the first ``;``.
+      (heroku/docker-registry-client#11); the URL is unambiguous before the first ``;``, and a
+      comma followed by a path or a scheme starts the next bare link.
+    - ``rel='next'``, ``rel=next``: quoted otherwise, or not at all.
     - several links separated by commas (``<…>; rel="prev", <…>; rel="next"``): the ``next`` one.
     - ``<url>`` with no ``rel``: go-containerregistry follows it as the next page; so do we.
     - ``<>``: no next page.
@@ -72,7 +76,8 @@ def next_link(value: str | None, what: str) -> str | None:
             if not target or any(c in target for c in ' "<>'):
                 raise RegistryError(f"{what}: cannot read the Link header {value!r}", status=200)
         found = _REL.search(params)
-        links.append((target, None if found is None else (found.group(1) or found.group(2) or "").lower()))
+        relation = None if found is None else next((g for g in found.groups() if g is not None), "").lower()
+        links.append((target, relation))
     for target, rel in links:
         if rel is not None and "next" in rel.split():
             return target or None
@@ -81,10 +86,10 @@ def next_link(value: str | None, what: str) -> str | None:
 
 
 def _split_links(value: str) -> list[str]:
-    """The links of a ``Link`` header: commas separate them, except inside ``<…>`` or quotes (and
-    a header without ``<`` is one bare link: its URL may hold commas)."""
+    """The links of a ``Link`` header: commas separate them, except inside ``<…>`` or quotes; in
+    a header of bare links (no ``<``), only a comma before the next URL does (a URL may hold commas)."""
     if "<" not in value:
-        return [value]
+        return [part for part in _BARE_SEPARATOR.split(value) if part.strip()]
     parts: list[str] = []
     current: list[str] = []
     depth, quoted = 0, False

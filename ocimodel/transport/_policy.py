@@ -7,7 +7,8 @@ step, for a foreign layer — goes through :meth:`Transport.send`. It owns:
   the proxy chosen per host by Go's rules (:class:`~ocimodel.transport.ProxyRules`), loopback never
   proxied;
 - **redirects, followed hop by hop** (never inside urllib3): each hop is checked by the caller's
-  guard (no request to an address the user did not name), gets its own proxy decision and its own
+  guard (no request to an address the user did not name), never leads from https down to plain
+  http unless the caller allows http, gets its own proxy decision and its own
   retries, and its own ``Authorization``: a header the caller set is dropped when a hop leaves the
   origin it was meant for, and a host that challenges (401) is answered with that host's own
   credentials (:data:`AuthFor`), never another's;
@@ -32,7 +33,7 @@ from urllib.parse import urljoin, urlsplit
 
 import urllib3
 
-from ocimodel.errors import Cancelled, CredentialsError, TransportError, UntrustedCertificate
+from ocimodel.errors import Cancelled, CredentialsError, InsecureRedirect, TransportError, UntrustedCertificate
 from ocimodel.transport._proxy import ProxyRules
 from ocimodel.transport._redact import redact_url
 from ocimodel.transport._retry import RetryPolicy
@@ -150,6 +151,8 @@ class Transport:
     :param home: ``host[:port]`` of the registry: the one host that gets ``ca_file`` alone as its
         trust and ``client_cert`` (others trust the system's CAs too, and get no certificate);
         ``None``: every host is treated alike.
+    :param insecure: follow a redirect from https down to plain http (refused otherwise: the hop
+        would carry the request, and perhaps credentials, in clear text).
     :raises ~ocimodel.errors.CredentialsError: ``ca_file`` or ``client_cert`` cannot be read or used.
     """
 
@@ -166,8 +169,10 @@ class Transport:
         proxies: ProxyRules | None = None,
         cancel: threading.Event | None = None,
         home: str | None = None,
+        insecure: bool = False,
     ) -> None:
         self.retry = retry or RetryPolicy()
+        self.insecure = insecure
         self.timeout = urllib3.Timeout(connect=timeout, read=timeout)
         self.user_agent = user_agent
         self.cancel = cancel
@@ -384,6 +389,11 @@ class Transport:
                     "are followed",
                     method=method,
                     url=redact_url(url),
+                )
+            if url.startswith("https:") and target.startswith("http:") and not self.insecure:
+                raise InsecureRedirect(
+                    f"{method} {redact_url(url)}: redirected down to plain http ({redact_url(target)}); "
+                    "insecure=True (--insecure) allows it"
                 )
             if guard is not None:
                 guard(target)
