@@ -16,6 +16,8 @@ UPLOAD_RANGES = [
     ("0-0", 0),  # distribution for an upload holding nothing: read as "nothing held"
     ("bytes=0-0", 0),
     ("0--1", 0),  # the inclusive end of nothing (Gitea)
+    ("0-1023/4096", 1024),  # the Content-Range form
+    ("bytes 0-1023/*", 1024),
     ("524288-1048575", 1048576),  # a registry that names the last chunk's range, not the whole
     ("", 0),  # no Range: nothing held, or nothing said
     (None, 0),

@@ -609,3 +609,25 @@ def test_loopback_is_never_proxied_and_no_proxy_is_read_as_go_reads_it(
     with pytest.raises(TransportError):  # direct, so the name must resolve: it does not
         Client("registry.ocimodel.test:5000", insecure=True, retry=FAST).ping()
     assert distribution_proxy.requests() == []
+
+
+def test_a_proxy_with_credentials_gets_them_and_an_unusable_proxy_is_one_error(
+    distribution_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Go takes credentials from the proxy URL (``http://user:pass@proxy``) and sends them in
+    Proxy-Authorization; a proxy ocimodel cannot use is a TransportError that shows no secret."""
+    name = "registry.ocimodel.test:5000"
+    repository = Repository(f"{name}/proxied/auth", insecure=True)
+    _proxy_environment(monkeypatch, f"proxy%40user:s3cr%3At@{distribution_proxy.host}")
+    assert push_blob(Client(name, insecure=True, retry=FAST), repository, b"proxied") == Hash.sha256(b"proxied")
+    sent = {
+        next((v for k, v in entry.headers.items() if k.lower() == "proxy-authorization"), None)
+        for entry in distribution_proxy.requests()
+    }
+    assert sent == {"Basic " + base64.b64encode(b"proxy@user:s3cr:t").decode()}
+    for unusable in ("socks5://user:s3cret@127.0.0.1:1080", "http://user:s3cret@[bad"):
+        monkeypatch.setenv("HTTP_PROXY", unusable)
+        monkeypatch.setenv("HTTPS_PROXY", unusable)
+        with pytest.raises(TransportError, match="proxy") as caught:
+            Client(name, insecure=True, retry=FAST).ping()
+        assert "s3cret" not in str(caught.value)

@@ -7,10 +7,22 @@ import time
 
 import pytest
 
-from ocimodel.errors import Denied, InvalidRequest, NotFound, RegistryError, ServerError, TooManyRequests, Unauthorized
+from ocimodel.errors import (
+    Denied,
+    InsecureRedirect,
+    InvalidRequest,
+    NotFound,
+    RegistryError,
+    ServerError,
+    TooManyRequests,
+    Unauthorized,
+)
+from ocimodel.name import Registry
 from ocimodel.transport import (
     Challenge,
     RetryPolicy,
+    check_target,
+    is_private_host,
     parse_challenges,
     parse_retry_after,
     preferred,
@@ -192,3 +204,38 @@ def test_the_default_policy_gives_up_well_within_a_minute() -> None:
     policy = RetryPolicy()
     worst = sum(policy.max_delay for _ in range(policy.attempts - 1))
     assert min(worst, policy.budget) < 60
+
+
+PRIVATE_SPELLINGS = [
+    "127.0.0.1",
+    "127.1",
+    "2130706433",
+    "0x7f000001",
+    "0177.0.0.1",
+    "::1",
+    "[::1]",
+    "::ffff:127.0.0.1",
+    "10.0.0.1",
+    "10.1",
+    "192.168.1.1",
+    "169.254.169.254",
+    "0.0.0.0",  # noqa: S104 (an address to refuse, not one to bind)
+    "localhost",
+    "db.localhost",
+    "fe80::1",
+]
+
+
+@pytest.mark.parametrize("host", PRIVATE_SPELLINGS)
+def test_every_spelling_of_a_private_address_is_private(host: str) -> None:
+    """The resolver connects ``127.1`` or ``0x7f000001`` to 127.0.0.1: a guard that knows only the
+    dotted-quad form would let a public registry redirect there."""
+    assert is_private_host(host)
+    bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    with pytest.raises(InsecureRedirect, match="a private address"):
+        check_target(f"http://{bracketed}/x", Registry("registry.example.com"), "redirect")
+
+
+@pytest.mark.parametrize("host", ["registry.example.com", "8.8.8.8", "1.example", "2001:4860:4860::8888"])
+def test_public_addresses_and_names_are_not_private(host: str) -> None:
+    assert not is_private_host(host)

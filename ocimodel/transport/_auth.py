@@ -4,29 +4,30 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
 from urllib.parse import urlencode, urlsplit
 
 import attrs
-import urllib3
 
 from ocimodel.authn import Anonymous, Authenticator, Basic, Bearer, IdentityToken, Keychain
 from ocimodel.errors import InsecureRedirect, Unauthorized
 from ocimodel.name import Registry, Repository
 from ocimodel.transport._challenge import Challenge, parse_challenges, preferred
 from ocimodel.transport._errors import registry_error
-from ocimodel.transport._policy import discard, transport_error
+from ocimodel.transport._policy import Answer
 from ocimodel.transport._redact import redact_url
 
 #: Token lifetime assumed when the token server does not say (``expires_in``).
 DEFAULT_TOKEN_LIFETIME = 60.0
 _EARLY = 0.9  # refresh after this share of a token's lifetime
-_TOKEN_LIMIT = 64 * 1024
+TOKEN_LIMIT = 64 * 1024
 CLIENT_ID = "ocimodel"
 
-Send = Callable[..., urllib3.BaseHTTPResponse]
+#: Sends a request to a token realm and reads its whole answer (at most ``TOKEN_LIMIT + 1`` bytes).
+Send = Callable[..., Answer]
 
 
 @attrs.frozen
@@ -48,11 +49,28 @@ def is_private_host(host: str | None) -> bool:
         return False
     if host == "localhost" or host.endswith(".localhost"):
         return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    address = ip_literal(host)
+    if address is None:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
     return address.is_private or address.is_loopback or address.is_link_local or address.is_unspecified
+
+
+def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``host`` spells, if it spells one: the standard forms, and the older IPv4
+    spellings the system's resolver also takes for one (``127.1``, ``2130706433``,
+    ``0x7f000001``, ``0177.0.0.1``: each is 127.0.0.1 to a connecting client)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    if not host or not all(part and part.isalnum() for part in host.split(".")):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 def check_target(url: str, registry: Registry, what: str) -> None:
@@ -194,7 +212,6 @@ class Auth:
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
             )
             if response.status == 404:  # no OAuth2 endpoint: ask by GET instead
-                discard(response)
                 response, method = None, "GET"
         if response is None:
             query = [("scope", scope) for scope in ordered] + [("service", challenge.service)]
@@ -206,17 +223,10 @@ class Auth:
             response = self._send("GET", realm + separator + urlencode(query), headers=headers)
         return self._token(method, realm, response, authenticator)
 
-    def _token(
-        self, method: str, realm: str, response: urllib3.BaseHTTPResponse, authenticator: Authenticator
-    ) -> _Token:
-        try:
-            body = bytes(response.read(_TOKEN_LIMIT + 1, decode_content=True))
-        except urllib3.exceptions.HTTPError as broken:
-            raise transport_error(method, realm, broken) from broken
-        finally:
-            discard(response)
+    def _token(self, method: str, realm: str, response: Answer, authenticator: Authenticator) -> _Token:
+        body = response.body
         if response.status != 200:
-            error = registry_error(method, realm, response.status, body[:_TOKEN_LIMIT])
+            error = registry_error(method, realm, response.status, body[:TOKEN_LIMIT])
             if authenticator is Anonymous and response.status in (401, 403):
                 raise type(error)(
                     f"{error} (no credentials were found for {self._registry})",
@@ -226,7 +236,7 @@ class Auth:
                     diagnostics=error.diagnostics,
                 )
             raise error
-        if len(body) > _TOKEN_LIMIT:
+        if len(body) > TOKEN_LIMIT:
             raise Unauthorized(f"token response from {redact_url(realm)} is larger than 64 KiB", status=200)
         try:
             answer = json.loads(body)

@@ -25,11 +25,21 @@ from ocimodel.errors import (
 from ocimodel.hashing import Hash
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Registry, Repository
-from ocimodel.transport._auth import Auth, check_target
+from ocimodel.transport._auth import TOKEN_LIMIT, Auth, check_target
 from ocimodel.transport._challenge import Challenge, parse_challenges, preferred
 from ocimodel.transport._errors import registry_error
 from ocimodel.transport._headers import content_length, next_link, upload_offset
-from ocimodel.transport._policy import Body, HostAuth, Transport, discard, origin, read_capped, transport_error
+from ocimodel.transport._policy import (
+    Answer,
+    Body,
+    HostAuth,
+    Transport,
+    discard,
+    exchange,
+    origin,
+    read_capped,
+    transport_error,
+)
 from ocimodel.transport._proxy import ProxyRules
 from ocimodel.transport._redact import redact_url
 from ocimodel.transport._retry import RetryPolicy
@@ -210,10 +220,10 @@ class Client:
 
     def _send_token_request(
         self, method: str, url: str, *, headers: Mapping[str, str] | None = None, body: bytes | None = None
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> Answer:
         """The token exchange, under the same policy as every request (its credentials stay with
-        the realm's origin: a redirect elsewhere drops them)."""
-        return self.transport.send(method, url, headers=headers, body=body, guard=self._guard)
+        the realm's origin: a redirect elsewhere drops them), its answer read whole within a cap."""
+        return exchange(self.transport, method, url, limit=TOKEN_LIMIT, headers=headers, body=body, guard=self._guard)
 
     def _auth_for(self, host: str) -> HostAuth | None:
         """The auth answering ``host`` (an origin): the registry's own, or one of the host's own."""
@@ -316,7 +326,8 @@ class Client:
             return response
         data = read_capped(response, ERROR_LIMIT) if method != "HEAD" else b""
         discard(response)
-        raise registry_error(method, target, response.status, data, response.headers.get("Retry-After"))
+        answered = response.url or target  # the host that answered, after any redirect
+        raise registry_error(method, answered, response.status, data, response.headers.get("Retry-After"))
 
     def fetch(
         self,

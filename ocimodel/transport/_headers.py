@@ -11,7 +11,7 @@ import re
 
 from ocimodel.errors import RegistryError
 
-_RANGE = re.compile(r"^\s*(?:bytes\s*[= ]\s*)?(\d+)\s*-\s*(-?\d+)\s*$", re.IGNORECASE)
+_RANGE = re.compile(r"^\s*(?:bytes\s*[= ]\s*)?(\d+)\s*-\s*(-?\d+)\s*(?:/\s*(?:\d+|\*)\s*)?$", re.IGNORECASE)
 
 
 def upload_offset(value: str | None) -> int:
@@ -27,6 +27,7 @@ def upload_offset(value: str | None) -> int:
       that does hold one byte refuses the resend with 416, and the client then asks again or starts
       the blob over (opencontainers/distribution-spec#577, #578).
     - ``0--1`` for an empty upload: servers that write the inclusive end of nothing (Gitea).
+    - ``0-<last>/<total>`` (or ``/*``): the Content-Range form, from servers that reuse it.
     - ``<first>-<last>`` where ``<first>`` is the start of the last chunk, not 0: some registries
       (opencontainers/distribution-spec#580); ``<last>`` is still the last byte held.
     - no ``Range`` at all: nothing held, or a registry that does not say (the caller then sends

@@ -24,16 +24,25 @@ from __future__ import annotations
 
 import http.client
 import logging
+import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any, Final, Protocol, cast
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
+import attrs
 import urllib3
 
-from ocimodel.errors import Cancelled, CredentialsError, InsecureRedirect, TransportError, UntrustedCertificate
+from ocimodel.errors import (
+    Cancelled,
+    CredentialsError,
+    InsecureRedirect,
+    RegistryError,
+    TransportError,
+    UntrustedCertificate,
+)
 from ocimodel.transport._proxy import ProxyRules
 from ocimodel.transport._redact import redact_url
 from ocimodel.transport._retry import RetryPolicy
@@ -82,6 +91,23 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
+def _proxy_manager(proxy: str, options: dict[str, Any]) -> urllib3.ProxyManager:
+    """A pool through ``proxy``: its credentials (``http://user:pass@proxy``, as Go takes them)
+    go in ``Proxy-Authorization``, to the proxy only.
+
+    :raises ~ocimodel.errors.TransportError: the proxy is not an http(s) URL ocimodel can use.
+    """
+    try:
+        parsed = urllib3.util.parse_url(proxy)
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise TransportError(f"proxy {redact_url(proxy)!r}: only http and https proxies can be used")
+        headers = urllib3.util.make_headers(proxy_basic_auth=unquote(parsed.auth)) if parsed.auth else None
+        bare = parsed._replace(auth=None).url
+        return urllib3.ProxyManager(bare, proxy_headers=headers, **options)
+    except (urllib3.exceptions.HTTPError, ValueError) as error:
+        raise TransportError(f"proxy {redact_url(proxy)!r} cannot be used: {error}") from None
+
+
 def discard(response: urllib3.BaseHTTPResponse) -> None:
     """Finish with a response whose body is not wanted: read a small rest so the connection can be
     reused, but never more than :data:`DISCARD_LIMIT` (a server must not decide how long we read);
@@ -115,12 +141,14 @@ def read_capped(response: urllib3.BaseHTTPResponse, limit: int) -> bytes:
 
 
 def _refused(error: BaseException) -> bool:
-    """Whether a failure was a refused connection (nothing listens there)."""
+    """Whether a failure was a refused connection (nothing listens there) or a name that does not
+    resolve: waiting will not change either, so they are tried again once, quickly (Go does not
+    retry a name that is not found at all)."""
     seen: BaseException | None = error
     for _ in range(8):
         if seen is None:
             return False
-        if isinstance(seen, ConnectionRefusedError):
+        if isinstance(seen, ConnectionRefusedError | socket.gaierror):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -223,7 +251,7 @@ class Transport:
                         )
                     options.update(https_pool_options(self._tls[home]))
                 if proxy:
-                    self._pools[key] = urllib3.ProxyManager(proxy, **options)
+                    self._pools[key] = _proxy_manager(proxy, options)
                 else:
                     self._pools[key] = urllib3.PoolManager(**options)
             return self._pools[key]
@@ -376,6 +404,7 @@ class Transport:
                     continue
             location = response.headers.get("Location") if status in REDIRECT_STATUSES else None
             if not location:
+                response.url = url  # the whole URL of the hop that answered, for messages
                 return response
             discard(response)
             redirects += 1
@@ -401,15 +430,58 @@ class Transport:
             if next_method != method and next_method == "GET":
                 body, chunked, resendable = None, False, True
                 sent = {k: v for k, v in sent.items() if k.lower() not in ("content-type", "content-length")}
-            elif body is not None and not resendable:
-                raise TransportError(
-                    f"{method} {redact_url(url)}: redirected to {redact_url(target)} after a body that "
-                    "cannot be sent again",
+            elif body is not None and not resendable:  # an answer, not a failure: not retried
+                raise RegistryError(
+                    f"{method} {redact_url(url)}: redirected ({status}) to {redact_url(target)} after a body "
+                    "that cannot be sent again",
+                    status=status,
                     method=method,
                     url=redact_url(url),
                 )
             log.debug("redirected (%d) to %s", status, redact_url(target))
             method, url = next_method, target
+
+
+@attrs.frozen
+class Answer:
+    """A whole small answer: its status, headers and body (read within a cap)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def exchange(
+    transport: Transport,
+    method: str,
+    url: str,
+    *,
+    limit: int,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    guard: Guard | None = None,
+) -> Answer:
+    """Send a small request and read its whole answer, at most ``limit + 1`` bytes of body (a
+    caller that gets more knows the answer was too long): a connection that breaks while the body
+    is read is retried like one that breaks before, under the transport's policy."""
+    policy = transport.retry
+    attempt, waited = 0, 0.0
+    while True:
+        attempt += 1
+        response = transport.send(method, url, headers=headers, body=body, guard=guard)
+        try:
+            data = bytes(response.read(limit + 1, decode_content=True))
+        except urllib3.exceptions.HTTPError as error:
+            failure = transport_error(method, url, error)
+        else:
+            return Answer(response.status, dict(response.headers), data)
+        finally:
+            discard(response)
+        delay = policy.delay(attempt)
+        if attempt >= policy.attempts or waited + delay > policy.budget:
+            raise failure
+        transport.pause(delay, f"no more requests to {redact_url(url)}")
+        waited += delay
 
 
 def transport_error(method: str, url: str, error: Exception) -> TransportError:

@@ -99,11 +99,12 @@ def _parse_entry(text: str) -> _Entry | None:
 
 
 def _proxy_url(value: str) -> str | None:
+    """The proxy's URL, ``http://`` added where no scheme is written (as Go adds it); whether the
+    URL can be used is for the one who uses it to say."""
     value = value.strip()
     if not value:
         return None
-    scheme = urlsplit(value).scheme if "://" in value else ""
-    return value if scheme else f"http://{value}"
+    return value if "://" in value else f"http://{value}"
 
 
 @attrs.frozen
@@ -147,6 +148,8 @@ class ProxyRules:
             return None
         host = _ascii(parts.hostname or "")
         ip = _ip(host)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1, as Go reads it
         if host == "localhost" or (ip is not None and ip.is_loopback):
             return None
         try:

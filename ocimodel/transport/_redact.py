@@ -13,7 +13,10 @@ _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "
 def redact_url(url: str) -> str:
     """``url`` without user info, and with every query value outside :data:`SAFE_QUERY` redacted
     (upload locations carry signed state, object-storage redirects carry signatures)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL at all: nothing of it is shown, in case it holds a secret
+        return "<a URL that cannot be read>"
     netloc = parts.netloc.rpartition("@")[2]
     query = parse_qsl(parts.query, keep_blank_values=True)
     safe = [(key, value if key in SAFE_QUERY else "REDACTED") for key, value in query]
