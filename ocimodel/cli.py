@@ -705,7 +705,7 @@ def login(registry_name: str, username: str, password: str | None, password_stdi
     current = json.loads(path.read_text()) if path.exists() else {}
     entry = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
     current.setdefault("auths", {})[_host_key(registry_name)] = entry
-    write_file(path, json.dumps(current, indent=2).encode(), secret=True)
+    write_file(path, json.dumps(current, indent=2).encode(), secret=True, folders=True)
     click.echo(f"logged in to {registry_name}", err=True)
 
 
