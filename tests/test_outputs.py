@@ -711,3 +711,214 @@ def test_a_new_file_in_a_folder_we_may_not_write_names_the_path(shared: Path) ->
     assert status == 1
     assert err.decode().splitlines() == [f"ocimodel: [Errno 13] Permission denied: '{target}'"]
     assert not target.exists()
+
+
+# ------------------------------------------------------------------------- the command line, again
+
+
+def a_layer_folder(tmp_path: Path, size: int = 100) -> Path:
+    """A folder ``append -f`` makes a layer of (random content: it does not compress)."""
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "data").write_bytes(os.urandom(size))
+    return folder
+
+
+@pytest.mark.parametrize("name", ["/dev/stdout", "/proc/self/fd/1"])  # /dev/fd/1 is /proc/self/fd/1
+def test_a_tarball_to_a_name_of_stdout_leaves_stdout_to_it(tmp_path: Path, name: str) -> None:
+    layer = a_layer_folder(tmp_path)
+    with (tmp_path / "out.tar").open("wb") as stdout:  # `> out.tar`
+        done = subprocess.run(
+            [sys.executable, "-m", "ocimodel", "append", "-f", str(layer), "-t", "example.com/app:v1", "-o", name],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr.decode()
+    digest = tarball.image(tmp_path / "out.tar").digest()  # nothing after the tarball's end
+    assert done.stderr.decode().splitlines() == [f"example.com/app@{digest}"]
+    assert (tmp_path / "out.tar").stat().st_size % 512 == 0
+
+
+@pytest.mark.registry
+def test_mutate_to_dev_stdout_leaves_stdout_to_the_tarball(image: Image, registry: DistributionRegistry) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ocimodel",
+            "mutate",
+            "-l",
+            "a=b",
+            f"{registry.host}/outputs/image:v1",
+            "-t",
+            "example.com/app:v2",
+            "-o",
+            "/dev/stdout",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
+        assert "manifest.json" in archive.getnames()
+    assert done.stderr.decode().splitlines()[-1].startswith("example.com/app@sha256:")
+    assert b"example.com/app@sha256:" not in done.stdout[-1024:]
+
+
+@pytest.mark.registry
+def test_a_layout_onto_a_file_or_a_fifo_says_why_in_one_line(
+    image: Image, registry: DistributionRegistry, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_bytes(b"kept")
+    os.mkfifo(tmp_path / "fifo")
+    for name, kind in [("file", "a file"), ("fifo", "a FIFO")]:
+        status, _, err = finished(
+            cli("pull", "--format", "oci", f"{registry.host}/outputs/image:v1", str(tmp_path / name))
+        )
+        assert status == 1
+        assert err.decode().splitlines() == [
+            f"ocimodel: cannot write an OCI layout to {tmp_path / name}: it is {kind}, a layout is a folder"
+        ]
+    assert (tmp_path / "file").read_bytes() == b"kept"
+
+
+@pytest.mark.parametrize("name", ["-", "fifo"])
+def test_a_reader_that_goes_away_ends_the_command_quietly_with_141(tmp_path: Path, name: str) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    layer = a_layer_folder(tmp_path, 1 << 20)  # more than a pipe holds
+    destination = str(tmp_path / name) if name == "fifo" else name
+    if name == "fifo":
+        os.mkfifo(destination)
+    running = cli(
+        "append", "-f", str(layer), "-t", "example.com/app:v1", "-o", destination, env={"TMPDIR": str(scratch)}
+    )
+    assert running.stdout is not None
+    if name == "fifo":
+        with open(destination, "rb") as reader:  # noqa: PTH123 (opening a FIFO waits for the writer)
+            assert len(reader.read(10)) == 10
+    else:
+        assert len(running.stdout.read(10)) == 10
+        running.stdout.close()  # `| head -c 10`
+    status, _, err = finished(running)
+    assert (status, err) == (141, b"")  # as SIGPIPE ends tar or cat: no message, no traceback
+    assert list(scratch.iterdir()) == []
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ignored_at_the_start_stays_ignored(tmp_path: Path, signal_number: signal.Signals) -> None:
+    layer = a_layer_folder(tmp_path, 1 << 20)  # a tarball larger than a pipe holds
+    fifo = tmp_path / "image.tar"
+    os.mkfifo(fifo)
+    # as `trap '' INT` or a shell's background job leaves it: ignored, and so kept (sleep, python do)
+    ignoring = f'trap \'\' {signal_number.name.removeprefix("SIG")}; exec "$0" -m ocimodel "$@"'
+    arguments = ["append", "-f", str(layer), "-t", "example.com/app:v1", "-o", str(fifo)]
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # nothing read yet: the command waits on a full pipe
+    with os.fdopen(reader, "rb") as stream:
+        running = subprocess.Popen(
+            ["sh", "-c", ignoring, sys.executable, *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        wait_for(lambda: holding(running, fifo), running, "the tarball was being written")
+        running.send_signal(signal_number)  # a caught one would end the command, blocked in a write
+        os.set_blocking(reader, True)
+        written = stream.read()
+    status, out, err = finished(running)
+    assert status == 0, err.decode()
+    assert out.decode().startswith("example.com/app@sha256:")
+    assert len(written) > 1 << 20
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ends_the_command_even_when_a_worker_is_blocked_for_good(
+    distribution_proxy: FaultProxy, image: Image, tmp_path: Path, signal_number: signal.Signals
+) -> None:
+    layer = image.manifest().layers[0].digest
+    distribution_proxy.inject(Fault("GET", f"/blobs/{layer}", stall_after=50_000, stall_for=60))
+    place = tmp_path / "layout"
+    running = cli("pull", "--format", "oci", f"{distribution_proxy.host}/outputs/image:v1", str(place))
+    try:
+        stalled = place / "blobs" / "sha256"  # the layer's own temporary file, which stays
+        wait_for(lambda: bool(list(stalled.glob(f".{layer.hex}.*.partial"))), running, "the layer was being written")
+        running.send_signal(signal_number)
+        started = time.monotonic()
+        _, err = running.communicate(timeout=20)
+    finally:
+        running.kill()
+        running.communicate()
+    status = running.returncode
+    assert status == EXIT_FOR[signal_number], err.decode()
+    assert time.monotonic() - started < 10  # the grace the workers get, and a little more
+    assert leftovers(tmp_path) == []
+    assert not (place / "blobs" / "sha256" / layer.hex).exists()
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_the_embedded_registry_ends_with_the_signal_and_leaves_no_partial_blob(
+    tmp_path: Path, signal_number: signal.Signals
+) -> None:
+    storage = tmp_path / "storage"
+    running = cli("registry", "serve", "--address", "127.0.0.1:0", "--disk", str(storage))
+    stop = threading.Event()
+    pushing = threading.Thread()
+    try:
+        assert running.stderr is not None
+        line = running.stderr.readline().decode()
+        assert line.startswith("serving on "), line
+        host = line.split()[-1]
+
+        def push() -> None:  # blobs being written as the signal comes; it fails when the registry goes
+            with contextlib.suppress(Exception):
+                remote.write(f"{host}/app:v1", random.image(4 << 20, 4, seed=16), session=remote.Session(cancel=stop))
+
+        pushing = threading.Thread(target=push, daemon=True)
+        pushing.start()
+        wait_for(lambda: (storage / "blobs").exists(), running, "a blob was stored")
+        running.send_signal(signal_number)
+        status, _, err = finished(running)
+    finally:
+        running.kill()
+        running.communicate()
+        stop.set()
+        if pushing.is_alive():
+            pushing.join(timeout=30)
+    assert status == EXIT_FOR[signal_number], err.decode()
+    assert "Traceback" not in err.decode()
+    assert leftovers(storage) == []
+
+
+# ------------------------------------------------------------------------- credentials
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"{bad", "it is not JSON"),
+        (b"[]", "it is not a JSON object"),
+        (b"\xff\xfe{}", "it is not JSON"),
+        (b'{"auths": []}', "its auths is not a JSON object"),
+    ],
+)
+@pytest.mark.parametrize("verb", ["login", "logout"])
+def test_a_bad_credentials_file_is_one_line_naming_it(tmp_path: Path, verb: str, content: bytes, why: str) -> None:
+    config = tmp_path / "config.json"
+    config.write_bytes(content)
+    arguments = ["-u", "me", "-p", "secret"] if verb == "login" else []
+    status, _, err = finished(cli("auth", verb, "r.example", *arguments, env={"DOCKER_CONFIG": str(tmp_path)}))
+    assert status == 1
+    (line,) = err.decode().splitlines()
+    assert line.startswith(f"ocimodel: cannot read credentials file {config}: {why}")
+    assert config.read_bytes() == content
+
+
+def test_an_empty_credentials_file_or_dev_null_is_an_empty_config(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_bytes(b"")  # as docker reads it
+    ok("auth", "login", "r.example", "-u", "me", "-p", "secret", env={"DOCKER_CONFIG": str(tmp_path)})
+    assert "r.example" in (tmp_path / "config.json").read_text()
+    (tmp_path / "config.json").unlink()
+    (tmp_path / "config.json").symlink_to(os.devnull)
+    ok("auth", "login", "r.example", "-u", "me", "-p", "secret", env={"DOCKER_CONFIG": str(tmp_path)})
+    ok("auth", "logout", "r.example", env={"DOCKER_CONFIG": str(tmp_path)})
+    assert (tmp_path / "config.json").readlink() == Path(os.devnull)
