@@ -5,37 +5,52 @@ registry's storage) goes through :func:`output`, which looks at what is at the p
 
 - nothing, or a regular file: a new file is written under a temporary name in the same folder,
   synced and renamed onto the path, so a failure never leaves a half-written file there. A replaced
-  file keeps its mode (and, where allowed, its owner), as ``cp`` and ``tar`` keep it;
+  file keeps its mode (and, where allowed, its owner), as ``cp`` and ``tar`` keep it; a file we may
+  not write (``0444``, someone else's) is refused, as ``cp`` refuses it. Where the folder takes no
+  new file (it is not ours) or the rename is refused (another user's file in a sticky ``/tmp``, a
+  bind-mounted file), the file is written into in place, as ``cp`` does. A hard link is broken:
+  the other names keep the old content;
 - a symbolic link: the same, at the file it points to (a dangling link's target is created); the
   link stays a link;
 - a FIFO or a character device (``/dev/null``, a tape, a terminal): opened and streamed into,
   never renamed over, never removed;
 - a name of one of this process's descriptors (``/dev/stdout``, ``/dev/fd/3``): written into
   through a copy of the descriptor, with the offset and append mode the shell gave it;
-- anything else (a directory, a socket, a block device): :class:`~ocimodel.errors.NotWritable`.
+- anything else (a directory, a socket, a block device, a name ending in ``/``):
+  :class:`~ocimodel.errors.NotWritable` or the :class:`OSError` the system gives, one line naming
+  the path.
+
+A file output's folder must exist, as for ``cp``, the shell's ``>`` and crane: it is made only for
+``folders=True``, which the library passes for the folders it owns (a layout's ``blobs/sha256``, the
+embedded registry's storage, docker's credentials folder).
 
 New files are created with mode ``0o666`` and new folders ``0o777``, from which the kernel takes
 the umask (or a default ACL), as ``tar``, ``cp`` and crane do; ``secret=True`` (credentials) makes
 new ones ``0o600`` and ``0o700``. The umask is never read or changed here: it is process-wide.
 
-Scratch space (:func:`scratch_file`) has no name at all, so nothing is left in ``$TMPDIR``
-however the process ends, ``SIGKILL`` included.
+Every temporary file is known to this module while it lives, so that a process about to end
+without unwinding (the command line after a signal, when a worker thread does not stop) removes
+them all with :func:`remove_temporaries`. Scratch space (:func:`scratch_file`) has no name at all,
+so nothing is left in ``$TMPDIR`` however the process ends, ``SIGKILL`` included.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import re
 import secrets
+import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from ocimodel.errors import NotWritable
+from ocimodel.errors import Cancelled, NotWritable
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -47,6 +62,65 @@ _KINDS = {
     stat.S_IFSOCK: "a socket",
     stat.S_IFBLK: "a block device",
 }
+
+#: The longest file name (in bytes) Linux and the BSDs' file systems take.
+NAME_MAX = 255
+_SUFFIX = ".00000000.partial"  # the random part and the end of a temporary name
+
+#: Why a new file could not be made in a folder that is not ours to write: the existing file is
+#: then written into in place.
+_NO_NEW_FILE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+#: Why a finished file could not be renamed onto the existing one (another user's file in a sticky
+#: folder; a bind-mounted file; a file on another file system): written into in place then.
+_NO_RENAME = frozenset({errno.EACCES, errno.EPERM, errno.EBUSY, errno.EXDEV})
+
+
+def _named(error: OSError, shown: Path | str) -> OSError:
+    """The same error, naming the path the caller gave (never a temporary name)."""
+    return OSError(error.errno, error.strerror, str(shown))
+
+
+# ------------------------------------------------------------------ temporary files alive now
+
+_live: set[Path] = set()
+_live_lock = threading.Lock()
+_closing = False
+
+
+def _create(path: Path, mode: int) -> int:
+    """Make a new file at ``path`` (``O_EXCL``) and remember it until :func:`_forget`."""
+    with _live_lock:
+        if _closing:
+            raise Cancelled("the process is ending: no new file is made")
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        _live.add(path)
+    return handle
+
+
+def _forget(path: Path, *, remove: bool) -> None:
+    with _live_lock:
+        _live.discard(path)
+    if remove:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def remove_temporaries() -> None:
+    """Remove every temporary file still being written and make no new one: for a process that is
+    about to end without running its ``finally`` blocks (``os._exit`` after a signal, with a worker
+    thread still blocked). The lock is waited for a moment only, so that a signal handler running
+    in the thread that holds it cannot hang on it."""
+    global _closing
+    locked = _live_lock.acquire(timeout=1)
+    try:
+        _closing = True
+        for path in list(_live):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        _live.clear()
+    finally:
+        if locked:
+            _live_lock.release()
 
 
 class _File(io.FileIO):
@@ -61,13 +135,13 @@ class _File(io.FileIO):
         try:
             return super().write(data)
         except OSError as error:
-            raise OSError(error.errno, error.strerror, str(self.shown)) from None
+            raise _named(error, self.shown) from None
 
     def sync(self) -> None:
         try:
             os.fsync(self.fileno())
         except OSError as error:
-            raise OSError(error.errno, error.strerror, str(self.shown)) from None
+            raise _named(error, self.shown) from None
 
 
 class Staged:
@@ -82,40 +156,80 @@ class Staged:
         self.committed = False
 
     def commit(self, destination: Path) -> None:
-        """Flush, sync and rename the file to ``destination`` (whose folder is made if missing)."""
+        """Flush, sync and rename the file to ``destination`` (whose folder is made if missing).
+
+        :raises OSError: naming the path the caller gave, never the temporary one.
+        """
         self.file.flush()
         self._raw.sync()
         self.file.close()
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        self.path.replace(destination)
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            self.path.replace(destination)
+        except OSError as error:
+            raise _named(error, self._raw.shown) from None
         self.committed = True
+
+    def copy_into(self, destination: Path) -> None:
+        """Write the finished file's content into ``destination`` itself, in place (``cp``'s way):
+        for an existing file it may write but not rename over. The temporary file stays until the
+        block that made it ends."""
+        with self.path.open("rb") as source, _in_place(destination, self._raw.shown) as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+
+
+def _temporary_name(name: str) -> str:
+    """``.<name>.<random>.partial``, ``name`` cut so that the whole stays within :data:`NAME_MAX`
+    bytes (in the file system's encoding, never inside a character)."""
+    room, used = NAME_MAX - len(".") - len(_SUFFIX), 0
+    for index, character in enumerate(name):
+        used += len(os.fsencode(character))
+        if used > room:
+            name = name[:index]
+            break
+    return f".{name}.{secrets.token_hex(4)}.partial"
 
 
 @contextlib.contextmanager
 def staged(
-    folder: Path, name: str, *, shown: Path | None = None, secret: bool = False, like: os.stat_result | None = None
+    folder: Path,
+    name: str,
+    *,
+    shown: Path,
+    secret: bool = False,
+    like: os.stat_result | None = None,
+    folders: bool = False,
 ) -> Iterator[Staged]:
-    """A new file in ``folder`` (made if missing) named ``.<name>.<random>.partial`` until the
-    caller commits it; removed if the block ends without a commit, however it ends.
+    """A new file in ``folder`` named ``.<name>.<random>.partial`` until the caller commits it;
+    removed if the block ends without a commit, however it ends.
 
-    :param shown: the path errors name (default: the temporary one).
+    :param shown: the path errors name (never the temporary one).
     :param secret: create it ``0o600`` (and ``folder`` ``0o700``) rather than from the umask.
     :param like: the file it will replace: its mode, and its owner where allowed, are kept.
+    :param folders: make ``folder`` (and its parents) if missing.
+    :raises OSError: the file cannot be made (``folder`` is missing, or not ours to write).
     """
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700 if secret else 0o777)
+    if folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700 if secret else 0o777)
+        except OSError as error:
+            raise _named(error, shown) from None
     temporary: Path | None = None
     new: Staged | None = None
     try:  # one block from the file's making to its end: an interrupt anywhere in it removes the file
         while new is None:
-            temporary = folder / f".{name[:200]}.{secrets.token_hex(4)}.partial"  # within NAME_MAX
+            temporary = folder / _temporary_name(name)
             try:
-                handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o666)
+                handle = _create(temporary, 0o600 if secret else 0o666)
             except FileExistsError:
                 continue
+            except OSError as error:
+                temporary = None
+                raise _named(error, shown) from None
             try:
                 if like is not None:
                     _take_over(handle, like)
-                new = Staged(_File(handle, shown or temporary), temporary)
+                new = Staged(_File(handle, shown), temporary)
             except BaseException:
                 os.close(handle)
                 raise
@@ -124,8 +238,8 @@ def staged(
         if new is not None and not new.committed:
             with contextlib.suppress(OSError):  # what is still buffered need not reach the disk
                 new.file.close()
-        if (new is None or not new.committed) and temporary is not None:
-            _remove(temporary)
+        if temporary is not None:
+            _forget(temporary, remove=new is None or not new.committed)
 
 
 def _take_over(handle: int, old: os.stat_result) -> None:
@@ -137,9 +251,30 @@ def _take_over(handle: int, old: os.stat_result) -> None:
     os.fchmod(handle, stat.S_IMODE(old.st_mode))
 
 
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+@contextlib.contextmanager
+def _in_place(path: Path, shown: Path) -> Iterator[IO[bytes]]:
+    """The existing regular file at ``path``, truncated and written into (then synced), as ``cp``
+    writes into a file it cannot replace."""
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOCTTY)
+    except OSError as error:
+        raise _named(error, shown) from None
+    raw = _File(handle, shown)
+    with io.BufferedWriter(raw) as stream:
+        yield stream
+        stream.flush()
+        raw.sync()
+
+
+def _check_writable(path: Path, shown: Path) -> None:
+    """Refuse an existing file we may not write (``0444``, another user's), as ``cp`` refuses it:
+    renaming a new file over it would replace what its owner made read-only."""
+    if os.access(path, os.W_OK, effective_ids=os.access in os.supports_effective_ids):
+        return
+    try:  # access(2) only guesses (a network file system decides for itself): opening tells
+        os.close(os.open(path, os.O_WRONLY | os.O_NOCTTY))
+    except OSError as error:
+        raise _named(error, shown) from None
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -159,6 +294,20 @@ def _resolved(path: Path, found: os.stat_result | None) -> Path | None:
     if again is None or (again.st_dev, again.st_ino) != (found.st_dev, found.st_ino):
         return None
     return real
+
+
+def _check_folder_name(text: str) -> None:
+    """A name ending in ``/`` names a folder, never a file: refuse it as the system does (``Not a
+    directory`` for a file there, ``Is a directory`` for a new name), whatever is at it."""
+    try:
+        found = os.stat(text)  # noqa: PTH116 (a Path drops the "/" that matters here)
+    except FileNotFoundError:
+        if not Path(text).parent.is_dir():
+            raise
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), text) from None
+    if stat.S_ISDIR(found.st_mode):
+        raise NotWritable(f"cannot write to {text}: it is a directory, not a file")
+    raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), text)  # stat says so first, on Linux
 
 
 # The names of an open file descriptor: /dev/fd/N, /proc/self/fd/N, /proc/<pid>/fd/N (and what
@@ -183,27 +332,33 @@ def _own_descriptor(path: Path) -> int | None:
 
 
 @contextlib.contextmanager
-def output(target: Target | IO[bytes], *, secret: bool = False) -> Iterator[IO[bytes]]:
+def output(target: Target | IO[bytes], *, secret: bool = False, folders: bool = False) -> Iterator[IO[bytes]]:
     """A binary file to write ``target``'s content into, by the rules in this module's docstring:
     atomically (a temporary file renamed when the block ends without an error) for a new path or
     a regular file, through a symbolic link, straight into a FIFO or a character device. A name of
     one of this process's descriptors (``/dev/stdout``, ``/dev/fd/3``) is written into as it is
     (its offset and append mode kept, as the shell opened it); an open stream too (and flushed).
 
+    :param secret: new files ``0o600`` and new folders ``0o700`` (credentials).
+    :param folders: make the file's missing folders (only for folders the library owns).
     :raises NotWritable: ``target`` is a directory, a socket or a block device.
-    :raises OSError: the path cannot be written; the message names it.
+    :raises OSError: the path cannot be written (its folder is missing, the file is read-only, …);
+        the message names it.
     """
     if not isinstance(target, str | os.PathLike):
         yield target
         target.flush()
         return
-    path = Path(target)
+    text = os.fspath(target)
+    if text.endswith("/"):
+        _check_folder_name(text)
+    path = Path(text)
     descriptor = _own_descriptor(path)
     if descriptor is not None:  # what the caller's shell opened: written into as it is
         try:
             handle = os.dup(descriptor)
         except OSError as error:
-            raise OSError(error.errno, error.strerror, str(path)) from None
+            raise _named(error, path) from None
     else:
         found = _stat(path)
         kind = stat.S_IFMT(found.st_mode) if found is not None else None
@@ -212,9 +367,8 @@ def output(target: Target | IO[bytes], *, secret: bool = False) -> Iterator[IO[b
         if kind in (None, stat.S_IFREG):
             real = _resolved(path, found)
             if real is not None:
-                with staged(real.parent, real.name, shown=path, secret=secret, like=found) as new:
-                    yield new.file
-                    new.commit(real)
+                with _replacing(real, path, found, secret=secret, folders=folders) as stream:
+                    yield stream
                 return
         # A FIFO, a character device, or a file reached through a link with no name to follow:
         # written into, never renamed over or removed (a regular file is truncated, as by `>`).
@@ -223,11 +377,57 @@ def output(target: Target | IO[bytes], *, secret: bool = False) -> Iterator[IO[b
         yield stream
 
 
-def write_file(target: Target | IO[bytes], data: Iterable[bytes | memoryview] | bytes, *, secret: bool = False) -> None:
+@contextlib.contextmanager
+def _replacing(
+    real: Path, shown: Path, found: os.stat_result | None, *, secret: bool, folders: bool
+) -> Iterator[IO[bytes]]:
+    """A new file renamed onto ``real`` at the end (or the existing file written into in place,
+    where its folder takes no new file or the rename is refused)."""
+    if found is not None:
+        _check_writable(real, shown)
+    with contextlib.ExitStack() as stack:
+        new: Staged | None = None
+        try:
+            new = stack.enter_context(
+                staged(real.parent, real.name, shown=shown, secret=secret, like=found, folders=folders)
+            )
+        except OSError as error:
+            if found is None or error.errno not in _NO_NEW_FILE:
+                raise
+        if new is None:  # a folder that is not ours, a file that is: written into, as cp does
+            with _in_place(real, shown) as stream:
+                yield stream
+            return
+        yield new.file
+        try:
+            new.commit(real)
+        except OSError as error:
+            if found is None or error.errno not in _NO_RENAME:
+                raise
+            new.copy_into(real)
+
+
+def write_file(
+    target: Target | IO[bytes],
+    data: Iterable[bytes | memoryview] | bytes,
+    *,
+    secret: bool = False,
+    folders: bool = False,
+) -> None:
     """Write ``data`` (bytes, or pieces of it) to ``target`` with :func:`output`."""
-    with output(target, secret=secret) as out:
+    with output(target, secret=secret, folders=folders) as out:
         for piece in [data] if isinstance(data, bytes) else data:
             out.write(piece)
+
+
+def describe(path: Path) -> str:
+    """What is at ``path``, in words, for an error: "a file", "a FIFO", "a directory", …"""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "a symbolic link to nothing" if path.is_symlink() else "nothing"
+    names = {stat.S_IFREG: "a file", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", **_KINDS}
+    return names.get(stat.S_IFMT(mode), "something else")
 
 
 def scratch_file() -> IO[bytes]:

@@ -1,18 +1,25 @@
 """The ``ocimodel`` command line: crane's verbs and flags, for scripts and people.
 
-Results (digests, JSON, blobs) go to stdout and messages to stderr. Exit status: 0 on success,
-1 when the operation failed (one line on stderr saying why; a traceback only with ``-v``), 2 for a
-usage error, 130 when interrupted (SIGINT, Ctrl-C) and 143 when terminated (SIGTERM): either
-signal unwinds the command (no temporary file is left, no output half-written); a second one ends
-the process at once. The library is imported by each verb, so ``ocimodel version`` starts fast.
+Results (digests, JSON, blobs) go to stdout and messages to stderr (a result line too, when the
+output is stdout itself). Exit status: 0 on success, 1 when the operation failed (one line on
+stderr saying why; a traceback only with ``-v``), 2 for a usage error, 130 when interrupted
+(SIGINT, Ctrl-C) and 143 when terminated (SIGTERM): either signal unwinds the command (no
+temporary file is left, no output half-written), worker threads get :data:`GRACE` seconds to
+notice, then the process ends whatever they are doing; a second signal ends it at once. A signal
+ignored when the process started stays ignored. A reader that goes away (``| head``) ends the
+command quietly with 141, as ``SIGPIPE`` ends ``cat``. The library is imported by each verb, so
+``ocimodel version`` starts fast.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
@@ -33,6 +40,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 128 + 2  # SIGINT
 EXIT_TERMINATED = 128 + 15  # SIGTERM
+EXIT_PIPE = 128 + 13  # SIGPIPE: the reader of the output went away
 
 
 class Terminated(BaseException):
@@ -41,34 +49,112 @@ class Terminated(BaseException):
     nothing that handles errors may swallow it."""
 
 
+class _PipeClosed(BaseException):
+    """The reader of an output went away (``EPIPE``): the command ends quietly, as ``cat`` or ``tar``
+    is ended by ``SIGPIPE``. Not an :class:`Exception`, so that click does not make it its exit 1."""
+
+
 #: What every session of a command watches: set by the first signal, so that worker threads (which
 #: a signal does not interrupt) stop at their next request or chunk. A fresh one for each run.
 _cancel = threading.Event()
 
+#: Seconds the worker threads get after a signal to notice :data:`_cancel` and end: then the
+#: process ends without them (one blocked in I/O, on a stalled connection or a silent FIFO, would
+#: otherwise keep it alive for good).
+GRACE = 1.0
+
+#: The exit status the first signal of this run asks for, and when it came.
+_interrupt: tuple[int, float] | None = None
+_ending = threading.Lock()
+
 
 def _on_signal(number: int, _frame: object) -> None:
+    global _interrupt
     _cancel.set()
+    status = EXIT_INTERRUPTED if number == signal.SIGINT else EXIT_TERMINATED
+    _interrupt = (status, time.monotonic())
     for each in (signal.SIGINT, signal.SIGTERM):  # a second signal ends the process at once
-        signal.signal(each, signal.SIG_DFL)
+        if signal.getsignal(each) is _on_signal:
+            signal.signal(each, _on_second_signal)
+    # If the unwinding itself hangs (joining a blocked worker), the process ends all the same.
+    threading.Thread(target=_end_after, args=(GRACE, status), name="ocimodel-grace", daemon=True).start()
     raise KeyboardInterrupt if number == signal.SIGINT else Terminated
+
+
+def _on_second_signal(number: int, _frame: object) -> None:
+    _end_now(EXIT_INTERRUPTED if number == signal.SIGINT else EXIT_TERMINATED)
+
+
+def _end_after(seconds: float, status: int) -> None:
+    time.sleep(seconds)
+    _end_now(status)
+
+
+def _end_now(status: int) -> None:
+    """End the process at once with ``status``, waiting for no thread: every temporary file still
+    being written is removed first, then stdio is flushed (for a moment at most: a reader that
+    stalls must not hold the process). Returns only if another thread is ending it already."""
+    if not _ending.acquire(blocking=False):
+        return
+    files = sys.modules.get("ocimodel._files")  # never imported: no temporary file was made
+    if files is not None:
+        files.remove_temporaries()
+    flushing = threading.Thread(target=_flush_stdio, name="ocimodel-flush", daemon=True)
+    flushing.start()
+    flushing.join(0.5)
+    os._exit(status)
+
+
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+def _finish_interrupted(status: int, since: float) -> None:
+    """After a signal and the unwinding of the command: give the worker threads what is left of
+    :data:`GRACE` to end, then end the process (:func:`_end_now`), whatever they are doing."""
+    deadline = since + GRACE
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    _end_now(status)
 
 
 @contextlib.contextmanager
 def _signals_unwind() -> Iterator[None]:
-    """While the command runs, SIGINT and SIGTERM raise in the main thread and cancel sessions."""
-    global _cancel
+    """While the command runs, SIGINT and SIGTERM raise in the main thread and cancel sessions. A
+    signal ignored when the process started (``trap '' INT``, a shell's background job) stays
+    ignored, as every tool keeps it."""
+    global _cancel, _interrupt
     _cancel = threading.Event()
+    _interrupt = None
     if threading.current_thread() is not threading.main_thread():  # only the main thread may
         yield
         return
     previous = {each: signal.getsignal(each) for each in (signal.SIGINT, signal.SIGTERM)}
-    for each in previous:
+    caught = [each for each, handler in previous.items() if handler is not signal.SIG_IGN]
+    for each in caught:
         signal.signal(each, _on_signal)
     try:
         yield
     finally:
-        for each, handler in previous.items():
+        for each in caught:
+            handler = previous[each]
             signal.signal(each, signal.SIG_DFL if handler is None else handler)  # None: not set from Python
+
+
+class _Commands(click.Group):
+    """The verbs. A closed pipe (``EPIPE`` writing stdout or a FIFO) ends any of them as
+    :class:`_PipeClosed`, once its ``with`` blocks have removed what they made."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OSError as error:
+            if error.errno != errno.EPIPE:
+                raise
+            raise _PipeClosed from error
 
 
 class Globals(NamedTuple):
@@ -121,12 +207,29 @@ def _destination(path: str) -> str | IO[bytes]:
     return sys.stdout.buffer if path == "-" else path
 
 
-def _say(line: str, output: str | None) -> None:
-    """Print a result line: on stdout, unless stdout carries the output (``-o -``): on stderr then."""
-    click.echo(line, err=output == "-")
+def _is_stdout(output: str | None) -> bool:
+    """Whether a file output is stdout itself: ``-``, or a path naming the very file or pipe stdout
+    is (``/dev/stdout``, ``/dev/fd/1``, ``/proc/self/fd/1``, the file the shell redirected it to).
+    Asked before the output is written: a replaced file is a new one."""
+    if output is None:
+        return False
+    if output == "-":
+        return True
+    from pathlib import Path
+
+    try:
+        target, stdout = Path(output).stat(), os.fstat(1)
+    except OSError:
+        return False
+    return (target.st_dev, target.st_ino) == (stdout.st_dev, stdout.st_ino)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _say(line: str, on_stderr: bool) -> None:
+    """Print a result line: on stdout, unless stdout carries the output (:func:`_is_stdout`)."""
+    click.echo(line, err=on_stderr)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log requests (redacted) and show tracebacks.")
 @click.option("--insecure", is_flag=True, help="Allow plain http and unverified TLS for any registry.")
 @click.option(
@@ -429,11 +532,12 @@ def append(base: str | None, new_layers: Sequence[str], new_tag: str, output: st
     kind = MediaType.OCI_LAYER_GZIP if oci else MediaType.DOCKER_LAYER
     made = [layer.from_directory(p, media_type=kind) if Path(p).is_dir() else layer.from_file(p) for p in new_layers]
     result = mutate.append_layers(start, *made)
+    on_stderr = _is_stdout(output)
     if output:
         tarball.write(_destination(output), result, tag=new_tag)
     else:
         remote.write(new_tag, result, session=session)
-    _say(f"{session.reference(new_tag).repository.name}@{result.digest()}", output)
+    _say(f"{session.reference(new_tag).repository.name}@{result.digest()}", on_stderr)
 
 
 @cli.command()
@@ -495,11 +599,12 @@ def _publish(image: Image, tag: str | None, source: str, output: str | None, ses
 
     repository = session.reference(source).repository
     destination = session.reference(tag) if tag else repository.digest(image.digest())
+    on_stderr = _is_stdout(output)
     if output:
         tarball.write(_destination(output), image, tag=destination)
     else:
         remote.write(destination, image, session=session)
-    _say(f"{destination.repository.name}@{image.digest()}", output)
+    _say(f"{destination.repository.name}@{image.digest()}", on_stderr)
 
 
 @cli.command(name="mutate")
@@ -687,8 +792,10 @@ def serve(address: str, disk: str | None) -> None:
 
     served = Registry(disk, address=address)
     click.echo(f"serving on {served.host}", err=True)
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         served.serve_forever()
+    finally:  # no new request; blobs still being written are removed as the process ends (130, 143)
+        served.stop()
 
 
 @cli.group()
@@ -702,6 +809,32 @@ def _docker_config() -> Path:
 
     folder = os.environ.get("DOCKER_CONFIG")
     return (Path(folder) if folder else Path.home() / ".docker") / "config.json"
+
+
+def _read_docker_config(path: Path) -> dict[str, Any]:
+    """docker's ``config.json``: nothing there, or an empty file, is an empty config (as docker
+    reads it); anything but a JSON object (whose ``auths``, if any, is an object) is a
+    :class:`~ocimodel.errors.CredentialsError` naming the file, not a traceback."""
+    import json
+
+    from ocimodel.errors import CredentialsError
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    if not data.strip():
+        return {}
+    try:
+        found = json.loads(data.decode())
+    except ValueError as error:  # not UTF-8 (UnicodeDecodeError is a ValueError), or not JSON
+        raise CredentialsError(f"cannot read credentials file {path}: it is not JSON ({error})") from None
+    if not isinstance(found, dict):
+        raise CredentialsError(f"cannot read credentials file {path}: it is not a JSON object")
+    auths = found.get("auths")
+    if auths is not None and not isinstance(auths, dict):
+        raise CredentialsError(f"cannot read credentials file {path}: its auths is not a JSON object")
+    return found
 
 
 def _host_key(registry_name: str) -> str:
@@ -728,10 +861,10 @@ def login(registry_name: str, username: str, password: str | None, password_stdi
     if not password:
         raise click.UsageError("give --password or --password-stdin")
     path = _docker_config()
-    current = json.loads(path.read_text()) if path.exists() else {}
+    current = _read_docker_config(path)
     entry = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
-    current.setdefault("auths", {})[_host_key(registry_name)] = entry
-    write_file(path, json.dumps(current, indent=2).encode(), secret=True)
+    current["auths"] = {**(current.get("auths") or {}), _host_key(registry_name): entry}
+    write_file(path, json.dumps(current, indent=2).encode(), secret=True, folders=True)
     click.echo(f"logged in to {registry_name}", err=True)
 
 
@@ -745,8 +878,8 @@ def logout(registry_name: str) -> None:
 
     path = _docker_config()
     if path.exists():
-        current = json.loads(path.read_text())
-        current.get("auths", {}).pop(_host_key(registry_name), None)
+        current = _read_docker_config(path)
+        (current.get("auths") or {}).pop(_host_key(registry_name), None)
         write_file(path, json.dumps(current, indent=2).encode(), secret=True)
     click.echo(f"logged out of {registry_name}", err=True)
 
@@ -807,12 +940,27 @@ def _reportable(error: Exception) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status. After SIGINT or SIGTERM it does not return:
+    once the command has unwound and its worker threads have ended (or :data:`GRACE` is over), the
+    process ends with 130 or 143 (:func:`_end_now`)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    with _signals_unwind():
+        try:
+            status = _run(arguments)
+        except KeyboardInterrupt:  # a signal that came after the command, as it was ending
+            status = EXIT_INTERRUPTED
+        except Terminated:
+            status = EXIT_TERMINATED
+        if _interrupt is not None:
+            _finish_interrupted(*_interrupt)
+    return status
+
+
+def _run(arguments: list[str]) -> int:
+    """Run the command; its exit status."""
     verbose = "-v" in arguments or "--verbose" in arguments
     try:
-        with _signals_unwind():
-            cli.main(args=arguments, prog_name="ocimodel", standalone_mode=False)
+        cli.main(args=arguments, prog_name="ocimodel", standalone_mode=False)
     except click.exceptions.Exit as exit_:
         return int(exit_.exit_code)
     except click.ClickException as error:
@@ -825,6 +973,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except Terminated:
         return EXIT_TERMINATED
+    except _PipeClosed:
+        return _pipe_closed()
     except Exception as error:
         if not _reportable(error):
             raise
@@ -837,3 +987,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _pipe_closed() -> int:
+    """The exit status after a closed pipe, as ``SIGPIPE`` would end ``cat``: 141, no message. If
+    stdout is the closed pipe, it is pointed at ``/dev/null``, so that the interpreter's last flush
+    of what is still buffered says nothing either."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return EXIT_PIPE

@@ -22,11 +22,11 @@ from typing import IO
 
 import attrs
 
-from ocimodel._files import staged, write_file
+from ocimodel._files import describe, staged, write_file
 from ocimodel._memo import memoized
 from ocimodel._streams import binary, chunks, piece_for
 from ocimodel.descriptor import Descriptor
-from ocimodel.errors import NoSuchBlob
+from ocimodel.errors import NoSuchBlob, NotWritable
 from ocimodel.hashing import Hash, VerifyingReader
 from ocimodel.image import DescribedLayer, Image, KnownDiffID
 from ocimodel.index import ImageIndex
@@ -114,10 +114,10 @@ class Layout:
         self._init()
         if isinstance(stream, VerifyingReader) and stream.expected == digest and not stream.bytes_read:
             # checked as it is read already (a pull hands its blobs over so): hash it once, not twice
-            write_file(self.blob_path(digest), chunks(stream, piece_for(stream)))
+            write_file(self.blob_path(digest), chunks(stream, piece_for(stream)), folders=True)
             return
         with binary(VerifyingReader(stream, digest, what=f"blob {digest} for {self.path}")) as verified:
-            write_file(self.blob_path(digest), chunks(verified))
+            write_file(self.blob_path(digest), chunks(verified), folders=True)
 
     def _write_bytes(self, data: bytes) -> Hash:
         digest = Hash.sha256(data)
@@ -126,7 +126,7 @@ class Layout:
 
     def _write_layer(self, layer: Layer) -> None:
         if isinstance(layer, StreamLayer):  # its name is known only once it has been read
-            with layer.compressed() as stream, staged(self.path, "stream") as new:
+            with layer.compressed() as stream, staged(self.path, "stream", shown=self.path, folders=True) as new:
                 for piece in chunks(stream):
                     new.file.write(piece)
                 new.commit(self.blob_path(layer.digest()))
@@ -162,7 +162,7 @@ class Layout:
                 self._write_layer(child)
 
     def _init(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+        self._make_folder()
         marker = self.path / "oci-layout"
         if not marker.exists():
             write_file(marker, LAYOUT_VERSION)
@@ -171,9 +171,18 @@ class Layout:
                 if not (self.path / "index.json").exists():
                     write_file(self.path / "index.json", IndexManifest(media_type=MediaType.OCI_INDEX).to_json())
 
+    def _make_folder(self) -> None:
+        """Make the layout's folder (and its parents), or say in one line why there cannot be one."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise NotWritable(
+                f"cannot write an OCI layout to {self.path}: it is {describe(self.path)}, a layout is a folder"
+            ) from None
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.path.mkdir(parents=True, exist_ok=True)
+        self._make_folder()
         with (self.path / ".index.json.lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:

@@ -8,6 +8,7 @@ import contextlib
 import errno
 import io
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -72,10 +73,21 @@ def same_file(path: Path, before: os.stat_result) -> bool:
 # ------------------------------------------------------------------------- the helper itself
 
 
-def test_a_new_path_is_written_with_its_folders_and_nothing_beside_it(tmp_path: Path) -> None:
-    write_file(tmp_path / "a" / "b" / "file", [b"one ", memoryview(b"two")])
-    assert (tmp_path / "a" / "b" / "file").read_bytes() == b"one two"
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "file"]
+def test_a_new_path_is_written_and_nothing_beside_it(tmp_path: Path) -> None:
+    write_file(tmp_path / "file", [b"one ", memoryview(b"two")])
+    assert (tmp_path / "file").read_bytes() == b"one two"
+    write_file(tmp_path / "a" / "b" / "blob", b"x", folders=True)  # a folder the library owns
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "blob", "file"]
+
+
+def test_a_file_output_needs_its_folder(tmp_path: Path) -> None:
+    # as cp, the shell's `>` and crane: the folder of a file output is never made
+    with pytest.raises(FileNotFoundError, match=r"No such file or directory: '.*/miss/a/b\.tar'$"):
+        write_file(tmp_path / "miss" / "a" / "b.tar", b"x")
+    (tmp_path / "dangling").symlink_to("nope/deeper/x.tar")
+    with pytest.raises(FileNotFoundError, match=r"No such file or directory: '.*/dangling'$"):
+        write_file(tmp_path / "dangling", b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling"]
 
 
 def test_a_regular_file_is_replaced_whole_and_keeps_its_mode(tmp_path: Path) -> None:
@@ -132,8 +144,14 @@ def test_a_symlink_is_written_through_and_stays_a_link(
 
 
 def test_a_dangling_symlink_gets_its_target_made(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "link.tar").symlink_to("out/image.tar")
+    write_file(tmp_path / "link.tar", b"tar")
+    assert (tmp_path / "link.tar").is_symlink()
+    assert (tmp_path / "out" / "image.tar").read_bytes() == b"tar"
+    # credentials: their folders are made, as docker makes them
     (tmp_path / "config.json").symlink_to("dotfiles/docker/config.json")
-    write_file(tmp_path / "config.json", b"{}", secret=True)
+    write_file(tmp_path / "config.json", b"{}", secret=True, folders=True)
     assert (tmp_path / "config.json").is_symlink()
     made = tmp_path / "dotfiles" / "docker" / "config.json"
     assert made.read_bytes() == b"{}"
@@ -211,7 +229,7 @@ def test_an_open_stream_is_written_as_it_is() -> None:
 
 def test_credentials_keep_their_mode_and_new_ones_are_private(tmp_path: Path) -> None:
     fresh = tmp_path / "new" / "config.json"
-    write_file(fresh, b"{}", secret=True)
+    write_file(fresh, b"{}", secret=True, folders=True)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
     assert stat.S_IMODE(fresh.parent.stat().st_mode) == 0o700
     shared = tmp_path / "shared.json"
@@ -290,9 +308,9 @@ def test_the_cli_makes_files_and_folders_as_the_umask_says(
     ref = f"{registry.host}/outputs/image:v1"
     file_mode, dir_mode = 0o666 & ~umask, 0o777 & ~umask
 
-    ok("pull", ref, str(tmp_path / "pulled" / "image.tar"), umask=umask, env=env)
-    assert tarball.image(tmp_path / "pulled" / "image.tar").digest() == image.digest()
-    assert modes(tmp_path / "pulled") == {("dir", dir_mode), ("file", file_mode)}
+    ok("pull", ref, str(tmp_path / "image.tar"), umask=umask, env=env)
+    assert tarball.image(tmp_path / "image.tar").digest() == image.digest()
+    assert stat.S_IMODE((tmp_path / "image.tar").stat().st_mode) == file_mode
 
     ok("pull", "--format", "oci", ref, str(tmp_path / "layout"), umask=umask, env=env)
     ((_, pulled),) = layout.Layout(tmp_path / "layout").images()
@@ -392,6 +410,19 @@ def feeding(fifo: Path, process: subprocess.Popen[bytes], what: str) -> Iterator
 EXIT_FOR = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
+def holding(process: subprocess.Popen[bytes], prefix: Path) -> bool:
+    """Whether ``process`` has a file under ``prefix`` open."""
+    try:
+        descriptors = list(Path(f"/proc/{process.pid}/fd").iterdir())
+    except OSError:
+        return False  # the process is gone
+    for descriptor in descriptors:
+        with contextlib.suppress(OSError):  # closed since it was listed
+            if str(descriptor.readlink()).startswith(str(prefix)):
+                return True
+    return False
+
+
 @pytest.mark.registry
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize("verb", ["pull", "export"])
@@ -461,25 +492,13 @@ def test_a_signal_while_a_layer_is_compressed_leaves_nothing_in_tmpdir(
     running = cli(
         "append", "-f", str(source), "-t", "example.com/app:v1", "-o", str(destination), env={"TMPDIR": str(scratch)}
     )
-
-    def holding(prefix: Path) -> bool:  # whether the command has a file under ``prefix`` open
-        try:
-            descriptors = list(Path(f"/proc/{running.pid}/fd").iterdir())
-        except OSError:
-            return False  # the process is gone
-        for descriptor in descriptors:
-            with contextlib.suppress(OSError):  # closed since it was listed
-                if str(descriptor.readlink()).startswith(str(prefix)):
-                    return True
-        return False
-
     with feeding(source, running, "the first look at the layer") as feed:  # the first bytes, looked at
         feed.write(content[:512])
-    wait_for(lambda: not holding(source), running, "the end of the first look at the layer")
+    wait_for(lambda: not holding(running, source), running, "the end of the first look at the layer")
     with feeding(source, running, "the compression of the layer") as feed:  # compressed into $TMPDIR
         feed.write(content[: 2 << 20])
         feed.flush()
-        wait_for(lambda: holding(scratch), running, "the layer was being compressed")
+        wait_for(lambda: holding(running, scratch), running, "the layer was being compressed")
         running.send_signal(signal_number)
         status, _, err = finished(running)
     assert status == EXIT_FOR.get(signal_number, -signal.SIGKILL), err.decode()
@@ -513,3 +532,393 @@ def test_the_embedded_registry_stores_files_as_the_umask_says(tmp_path: Path) ->
     storage.put_blob("app", Hash.sha256(b"blob"), b"blob")
     storage.put_manifest("app", "v1", b"{}", "application/vnd.oci.image.manifest.v1+json")
     assert modes(tmp_path / "storage") == {("dir", 0o777 & ~umask), ("file", 0o666 & ~umask)}
+
+
+# ------------------------------------------------------------------------- what cannot be written
+
+
+def test_a_name_ending_in_a_slash_is_never_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"kept")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(NotADirectoryError, match=r"Not a directory: '.*/file/'$"):  # as cp says
+        write_file(f"{tmp_path}/file/", b"x")
+    with pytest.raises(IsADirectoryError, match=r"Is a directory: '.*/new/'$"):  # as tar says
+        write_file(f"{tmp_path}/new/", b"x")
+    with pytest.raises(NotWritable, match=r"folder/: it is a directory, not a file"):
+        write_file(f"{tmp_path}/folder/", b"x")
+    assert (tmp_path / "file").read_bytes() == b"kept"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["file", "folder"]
+
+
+@pytest.mark.parametrize("stem", ["a" * 251, "é" * 125, "漢" * 83])  # 255, 254, 253 bytes with ".tar"
+def test_a_name_near_name_max_gets_a_temporary_name_within_it(tmp_path: Path, stem: str) -> None:
+    target = tmp_path / f"{stem}.tar"
+    target.write_bytes(b"old")
+    with output(target) as out:
+        out.write(b"new")
+        (temporary,) = leftovers(tmp_path)
+        assert len(os.fsencode(temporary.name)) <= 255
+        assert temporary.name.startswith(f".{stem[:10]}")  # cut between characters, never inside one
+    assert target.read_bytes() == b"new"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_hard_link_is_broken_the_other_name_keeps_the_old_content(tmp_path: Path) -> None:
+    (tmp_path / "a.tar").write_bytes(b"old")
+    (tmp_path / "b.tar").hardlink_to(tmp_path / "a.tar")
+    write_file(tmp_path / "a.tar", b"new")  # a rename, as the README's table says (cp would write both)
+    assert (tmp_path / "a.tar").read_bytes() == b"new"
+    assert (tmp_path / "b.tar").read_bytes() == b"old"
+
+
+@contextlib.contextmanager
+def bind_mounted(source: Path, target: Path) -> Iterator[None]:
+    """``source`` bind-mounted on the file ``target`` (as ``docker run -v`` mounts a file), or a skip."""
+    mounted = subprocess.run(["mount", "--bind", str(source), str(target)], capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount a file here: {mounted.stderr.decode().strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(target)], check=True)
+
+
+def test_a_bind_mounted_file_is_written_in_place(tmp_path: Path) -> None:
+    host = tmp_path / "host.tar"
+    host.write_bytes(b"old content")
+    (tmp_path / "out.tar").write_bytes(b"placeholder")
+    with bind_mounted(host, tmp_path / "out.tar"):
+        write_file(tmp_path / "out.tar", [b"new ", b"content"])  # a rename onto a mount point: EBUSY
+        assert leftovers(tmp_path) == []
+    assert host.read_bytes() == b"new content"
+
+
+def test_a_temporary_file_of_a_thread_that_never_ends_is_removed_when_the_process_ends(tmp_path: Path) -> None:
+    # as the embedded registry's handler threads (daemon threads) are ended with the process
+    script = f"""
+import threading, time
+from pathlib import Path
+from ocimodel import _files
+from ocimodel.errors import Cancelled
+
+never = threading.Event()
+def pieces():
+    yield b"some"
+    never.wait()
+threading.Thread(target=_files.write_file, args=({str(tmp_path / "blob")!r}, pieces()), daemon=True).start()
+folder = Path({str(tmp_path)!r})
+while not list(folder.glob(".blob.*.partial")):
+    time.sleep(0.01)
+_files.remove_temporaries()
+assert list(folder.iterdir()) == [], list(folder.iterdir())
+try:
+    _files.write_file(folder / "late", b"x")
+except Cancelled:
+    print("no new file")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout) == (0, b"no new file\n"), done.stderr.decode()
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------- files of another user
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A folder another user can reach (``tmp_path`` is under a folder of root's only), with a
+    layer to append and a ``tmp`` for ``$TMPDIR``; skips unless we are root and ``setpriv`` works."""
+    if os.geteuid() != 0:
+        pytest.skip("running as another user needs root")
+    folder = Path(tempfile.mkdtemp(prefix="ocimodel-outputs-"))
+    try:
+        folder.chmod(0o755)
+        probe = subprocess.run([*NOBODY, "test", "-x", str(folder)], capture_output=True, check=False)
+        if probe.returncode != 0:
+            pytest.skip(f"cannot run as nobody in {folder}: {probe.stderr.decode().strip()}")
+        (folder / "layer").mkdir()
+        (folder / "layer" / "run.sh").write_text("#!/bin/sh\n")
+        (folder / "tmp").mkdir(mode=0o777)
+        (folder / "tmp").chmod(0o1777)
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
+def append_as_nobody(shared: Path, destination: Path) -> tuple[int, bytes, bytes]:
+    """``ocimodel append`` (no registry needed) writing ``destination``, run as nobody."""
+    process = subprocess.Popen(
+        [
+            *NOBODY,
+            sys.executable,
+            "-m",
+            "ocimodel",
+            "append",
+            "-f",
+            str(shared / "layer"),
+            "-t",
+            "example.com/app:v1",
+            "-o",
+            str(destination),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=shared,
+        env={**os.environ, "TMPDIR": str(shared / "tmp"), "HOME": str(shared)},
+    )
+    return finished(process)
+
+
+def test_a_file_we_may_not_write_is_refused_as_cp_refuses_it(shared: Path) -> None:
+    mine = shared / "mine"
+    mine.mkdir()
+    target = mine / "r.tar"
+    target.write_bytes(b"read-only")
+    target.chmod(0o444)
+    for each in (mine, target):
+        os.chown(each, 65534, 65534)  # nobody's own folder, nobody's own read-only file
+    status, _, err = append_as_nobody(shared, target)
+    assert status == 1
+    assert err.decode().splitlines() == [f"ocimodel: [Errno 13] Permission denied: '{target}'"]
+    assert target.read_bytes() == b"read-only"
+    assert leftovers(shared) == []
+
+
+@pytest.mark.parametrize("where", ["a folder of root's", "a sticky folder"])
+def test_a_file_we_may_write_but_not_replace_is_written_in_place(shared: Path, where: str) -> None:
+    folder = shared / "theirs"
+    folder.mkdir(mode=0o755)
+    if where == "a sticky folder":  # as /tmp: anyone makes files, nobody renames over another's
+        folder.chmod(0o1777)
+    target = folder / "w.tar"
+    target.write_bytes(b"old")
+    target.chmod(0o666)
+    before = target.stat()
+    status, out, err = append_as_nobody(shared, target)
+    assert status == 0, err.decode()
+    assert same_file(target, before)  # the same file, written into, as cp writes into it
+    assert out.decode() == f"example.com/app@{tarball.image(target).digest()}\n"
+    assert leftovers(shared) == []
+    assert list((shared / "tmp").iterdir()) == []
+
+
+def test_a_new_file_in_a_folder_we_may_not_write_names_the_path(shared: Path) -> None:
+    target = shared / "new.tar"  # shared is root's, 0755
+    status, _, err = append_as_nobody(shared, target)
+    assert status == 1
+    assert err.decode().splitlines() == [f"ocimodel: [Errno 13] Permission denied: '{target}'"]
+    assert not target.exists()
+
+
+# ------------------------------------------------------------------------- the command line, again
+
+
+def a_layer_folder(tmp_path: Path, size: int = 100) -> Path:
+    """A folder ``append -f`` makes a layer of (random content: it does not compress)."""
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "data").write_bytes(os.urandom(size))
+    return folder
+
+
+@pytest.mark.parametrize("name", ["/dev/stdout", "/proc/self/fd/1"])  # /dev/fd/1 is /proc/self/fd/1
+def test_a_tarball_to_a_name_of_stdout_leaves_stdout_to_it(tmp_path: Path, name: str) -> None:
+    layer = a_layer_folder(tmp_path)
+    with (tmp_path / "out.tar").open("wb") as stdout:  # `> out.tar`
+        done = subprocess.run(
+            [sys.executable, "-m", "ocimodel", "append", "-f", str(layer), "-t", "example.com/app:v1", "-o", name],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr.decode()
+    digest = tarball.image(tmp_path / "out.tar").digest()  # nothing after the tarball's end
+    assert done.stderr.decode().splitlines() == [f"example.com/app@{digest}"]
+    assert (tmp_path / "out.tar").stat().st_size % 512 == 0
+
+
+@pytest.mark.registry
+def test_mutate_to_dev_stdout_leaves_stdout_to_the_tarball(image: Image, registry: DistributionRegistry) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ocimodel",
+            "mutate",
+            "-l",
+            "a=b",
+            f"{registry.host}/outputs/image:v1",
+            "-t",
+            "example.com/app:v2",
+            "-o",
+            "/dev/stdout",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
+        assert "manifest.json" in archive.getnames()
+    assert done.stderr.decode().splitlines()[-1].startswith("example.com/app@sha256:")
+    assert b"example.com/app@sha256:" not in done.stdout[-1024:]
+
+
+@pytest.mark.registry
+def test_a_layout_onto_a_file_or_a_fifo_says_why_in_one_line(
+    image: Image, registry: DistributionRegistry, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_bytes(b"kept")
+    os.mkfifo(tmp_path / "fifo")
+    for name, kind in [("file", "a file"), ("fifo", "a FIFO")]:
+        status, _, err = finished(
+            cli("pull", "--format", "oci", f"{registry.host}/outputs/image:v1", str(tmp_path / name))
+        )
+        assert status == 1
+        assert err.decode().splitlines() == [
+            f"ocimodel: cannot write an OCI layout to {tmp_path / name}: it is {kind}, a layout is a folder"
+        ]
+    assert (tmp_path / "file").read_bytes() == b"kept"
+
+
+@pytest.mark.parametrize("name", ["-", "fifo"])
+def test_a_reader_that_goes_away_ends_the_command_quietly_with_141(tmp_path: Path, name: str) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    layer = a_layer_folder(tmp_path, 1 << 20)  # more than a pipe holds
+    destination = str(tmp_path / name) if name == "fifo" else name
+    if name == "fifo":
+        os.mkfifo(destination)
+    running = cli(
+        "append", "-f", str(layer), "-t", "example.com/app:v1", "-o", destination, env={"TMPDIR": str(scratch)}
+    )
+    assert running.stdout is not None
+    if name == "fifo":
+        with open(destination, "rb") as reader:  # noqa: PTH123 (opening a FIFO waits for the writer)
+            assert len(reader.read(10)) == 10
+    else:
+        assert len(running.stdout.read(10)) == 10
+        running.stdout.close()  # `| head -c 10`
+    status, _, err = finished(running)
+    assert (status, err) == (141, b"")  # as SIGPIPE ends tar or cat: no message, no traceback
+    assert list(scratch.iterdir()) == []
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ignored_at_the_start_stays_ignored(tmp_path: Path, signal_number: signal.Signals) -> None:
+    layer = a_layer_folder(tmp_path, 1 << 20)  # a tarball larger than a pipe holds
+    fifo = tmp_path / "image.tar"
+    os.mkfifo(fifo)
+    # as `trap '' INT` or a shell's background job leaves it: ignored, and so kept (sleep, python do)
+    ignoring = f'trap \'\' {signal_number.name.removeprefix("SIG")}; exec "$0" -m ocimodel "$@"'
+    arguments = ["append", "-f", str(layer), "-t", "example.com/app:v1", "-o", str(fifo)]
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # nothing read yet: the command waits on a full pipe
+    with os.fdopen(reader, "rb") as stream:
+        running = subprocess.Popen(
+            ["sh", "-c", ignoring, sys.executable, *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        wait_for(lambda: holding(running, fifo), running, "the tarball was being written")
+        running.send_signal(signal_number)  # a caught one would end the command, blocked in a write
+        os.set_blocking(reader, True)
+        written = stream.read()
+    status, out, err = finished(running)
+    assert status == 0, err.decode()
+    assert out.decode().startswith("example.com/app@sha256:")
+    assert len(written) > 1 << 20
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ends_the_command_even_when_a_worker_is_blocked_for_good(
+    distribution_proxy: FaultProxy, image: Image, tmp_path: Path, signal_number: signal.Signals
+) -> None:
+    layer = image.manifest().layers[0].digest
+    distribution_proxy.inject(Fault("GET", f"/blobs/{layer}", stall_after=50_000, stall_for=60))
+    place = tmp_path / "layout"
+    running = cli("pull", "--format", "oci", f"{distribution_proxy.host}/outputs/image:v1", str(place))
+    try:
+        stalled = place / "blobs" / "sha256"  # the layer's own temporary file, which stays
+        wait_for(lambda: bool(list(stalled.glob(f".{layer.hex}.*.partial"))), running, "the layer was being written")
+        running.send_signal(signal_number)
+        started = time.monotonic()
+        _, err = running.communicate(timeout=20)
+    finally:
+        running.kill()
+        running.communicate()
+    status = running.returncode
+    assert status == EXIT_FOR[signal_number], err.decode()
+    assert time.monotonic() - started < 10  # the grace the workers get, and a little more
+    assert leftovers(tmp_path) == []
+    assert not (place / "blobs" / "sha256" / layer.hex).exists()
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_the_embedded_registry_ends_with_the_signal_and_leaves_no_partial_blob(
+    tmp_path: Path, signal_number: signal.Signals
+) -> None:
+    storage = tmp_path / "storage"
+    running = cli("registry", "serve", "--address", "127.0.0.1:0", "--disk", str(storage))
+    stop = threading.Event()
+    pushing = threading.Thread()
+    try:
+        assert running.stderr is not None
+        line = running.stderr.readline().decode()
+        assert line.startswith("serving on "), line
+        host = line.split()[-1]
+
+        def push() -> None:  # blobs being written as the signal comes; it fails when the registry goes
+            with contextlib.suppress(Exception):
+                remote.write(f"{host}/app:v1", random.image(4 << 20, 4, seed=16), session=remote.Session(cancel=stop))
+
+        pushing = threading.Thread(target=push, daemon=True)
+        pushing.start()
+        wait_for(lambda: (storage / "blobs").exists(), running, "a blob was stored")
+        running.send_signal(signal_number)
+        status, _, err = finished(running)
+    finally:
+        running.kill()
+        running.communicate()
+        stop.set()
+        if pushing.is_alive():
+            pushing.join(timeout=30)
+    assert status == EXIT_FOR[signal_number], err.decode()
+    assert "Traceback" not in err.decode()
+    assert leftovers(storage) == []
+
+
+# ------------------------------------------------------------------------- credentials
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"{bad", "it is not JSON"),
+        (b"[]", "it is not a JSON object"),
+        (b"\xff\xfe{}", "it is not JSON"),
+        (b'{"auths": []}', "its auths is not a JSON object"),
+    ],
+)
+@pytest.mark.parametrize("verb", ["login", "logout"])
+def test_a_bad_credentials_file_is_one_line_naming_it(tmp_path: Path, verb: str, content: bytes, why: str) -> None:
+    config = tmp_path / "config.json"
+    config.write_bytes(content)
+    arguments = ["-u", "me", "-p", "secret"] if verb == "login" else []
+    status, _, err = finished(cli("auth", verb, "r.example", *arguments, env={"DOCKER_CONFIG": str(tmp_path)}))
+    assert status == 1
+    (line,) = err.decode().splitlines()
+    assert line.startswith(f"ocimodel: cannot read credentials file {config}: {why}")
+    assert config.read_bytes() == content
+
+
+def test_an_empty_credentials_file_or_dev_null_is_an_empty_config(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_bytes(b"")  # as docker reads it
+    ok("auth", "login", "r.example", "-u", "me", "-p", "secret", env={"DOCKER_CONFIG": str(tmp_path)})
+    assert "r.example" in (tmp_path / "config.json").read_text()
+    (tmp_path / "config.json").unlink()
+    (tmp_path / "config.json").symlink_to(os.devnull)
+    ok("auth", "login", "r.example", "-u", "me", "-p", "secret", env={"DOCKER_CONFIG": str(tmp_path)})
+    ok("auth", "logout", "r.example", env={"DOCKER_CONFIG": str(tmp_path)})
+    assert (tmp_path / "config.json").readlink() == Path(os.devnull)

@@ -55,7 +55,7 @@ class Storage:
             },
             "tags": {repo: {tag: str(d) for tag, d in tags.items()} for repo, tags in self._tags.items()},
         }
-        write_file(self._root / "state.json", json.dumps(state, sort_keys=True).encode())
+        write_file(self._root / "state.json", json.dumps(state, sort_keys=True).encode(), folders=True)
 
     def _load(self) -> None:
         assert self._root is not None
@@ -88,7 +88,7 @@ class Storage:
 
     def put_blob(self, repository: str, digest: Hash, data: bytes) -> None:
         if self._root is not None and not self._blob_path(digest).exists():
-            write_file(self._blob_path(digest), data)
+            write_file(self._blob_path(digest), data, folders=True)
         with self._lock:
             if self._root is None:
                 self._blobs[digest] = data
@@ -128,7 +128,7 @@ class Storage:
     def put_manifest(self, repository: str, reference: str, data: bytes, media_type: str) -> Hash:
         digest = Hash.sha256(data)
         if self._root is not None:
-            write_file(self._blob_path(digest), data)
+            write_file(self._blob_path(digest), data, folders=True)
         with self._lock:
             self._manifests.setdefault(repository, {})[digest] = (data, media_type)
             if reference != str(digest):

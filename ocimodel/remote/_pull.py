@@ -124,4 +124,4 @@ class DirectorySink:
         return self.path(digest).is_file()
 
     def write(self, digest: Hash, stream: IO[bytes]) -> None:
-        write_file(self.path(digest), chunks(stream, piece_for(stream)))
+        write_file(self.path(digest), chunks(stream, piece_for(stream)), folders=True)

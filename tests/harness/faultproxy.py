@@ -75,6 +75,8 @@ class Fault:
     reset_after: int | None = None  # forward, but cut the connection after this many body bytes
     clean_cut: bool = False  # with reset_after: end the connection in order (FIN), not with a reset
     corrupt_at: int | None = None  # forward, but flip the body byte at this offset
+    stall_after: int | None = None  # forward, but send nothing more after this many body bytes ...
+    stall_for: float = 60.0  # ... for this long, the connection kept open (a network that stalls)
     drop_headers: tuple[str, ...] = ()  # forward without these request headers (a proxy that eats Range)
     drop_response_headers: tuple[str, ...] = ()  # answer without these headers of the registry's
     drop_response: bool = False  # forward, then reset the connection instead of answering
@@ -192,6 +194,12 @@ class FaultProxy(LocalServer):
                     ):
                         index = fault.corrupt_at - sent
                         chunk = chunk[:index] + bytes([chunk[index] ^ 0xFF]) + chunk[index + 1 :]
+                    if fault is not None and fault.stall_after is not None and sent + len(chunk) > fault.stall_after:
+                        self.wfile.write(chunk[: fault.stall_after - sent])
+                        self.wfile.flush()
+                        time.sleep(fault.stall_for)
+                        upstream.close()
+                        return
                     if fault is not None and fault.reset_after is not None and sent + len(chunk) > fault.reset_after:
                         self.wfile.write(chunk[: fault.reset_after - sent])
                         self.wfile.flush()
