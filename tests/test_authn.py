@@ -192,6 +192,12 @@ def test_a_missing_helper_is_an_error(home: Path) -> None:
         authn.default_keychain.resolve(Registry("r.example"))
 
 
+def test_an_empty_config_is_no_credentials(home: Path) -> None:
+    (home / ".docker").mkdir()
+    (home / ".docker" / "config.json").write_text("\n")
+    assert authn.default_keychain.resolve(Registry("r.example")) is Anonymous
+
+
 def test_unreadable_config_is_an_error(home: Path) -> None:
     (home / ".docker").mkdir()
     (home / ".docker" / "config.json").write_text("{not json")

@@ -104,7 +104,10 @@ class ConfigFileKeychain:
 
     def _load(self) -> Mapping[str, Any]:
         try:
-            data = json.loads(self.path.read_bytes())
+            text = self.path.read_bytes()
+            if not text.strip():  # an empty file is an empty config, as docker reads it
+                return {}
+            data = json.loads(text)
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as error:
