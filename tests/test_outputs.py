@@ -468,18 +468,7 @@ def test_a_signal_while_a_layer_is_compressed_leaves_nothing_in_tmpdir(
         "append", "-f", str(source), "-t", "example.com/app:v1", "-o", str(destination), env={"TMPDIR": str(scratch)}
     )
 
-    def compressing() -> bool:  # whether the command has a file under $TMPDIR open
-        try:
-            descriptors = list(Path(f"/proc/{running.pid}/fd").iterdir())
-        except OSError:
-            return False  # the process is gone
-        for descriptor in descriptors:
-            with contextlib.suppress(OSError):  # closed since it was listed
-                if str(descriptor.readlink()).startswith(str(scratch)):
-                    return True
-        return False
-
-    wait_for(compressing, running, "the layer was being compressed")
+    wait_for(lambda: holding(running, scratch), running, "the layer was being compressed")
     running.send_signal(signal_number)
     status, _, err = finished(running)
     assert status == EXIT_FOR.get(signal_number, -signal.SIGKILL), err.decode()
