@@ -53,6 +53,14 @@ def basic_users(proxy: FaultProxy) -> list[str]:
     return users
 
 
+def stored_layer(proxy: FaultProxy, path: str, size: int, seed: int) -> tuple[Repository, Hash]:
+    """A random layer of ``size`` bytes pushed to ``path`` behind ``proxy``: its repository and digest."""
+    data = random.layer(size, seed=seed)
+    repository = Repository(f"{proxy.host}/{path}")
+    remote.write_layer(repository, data)
+    return repository, data.digest()
+
+
 @pytest.fixture
 def front(registry: DistributionRegistry) -> Iterator[FaultProxy]:
     """Registry A: a host whose every answer is injected (it stands for a gateway or a registry
@@ -368,10 +376,7 @@ def test_a_blob_read_in_one_call_keeps_every_byte_that_arrived_before_a_reset(
     fault_proxy: FaultProxy, broken_at: int
 ) -> None:
     """``f.read()`` of a 2 MiB layer broken at byte N asks the rest from byte N exactly."""
-    data = random.layer(2 << 20, seed=1305)
-    repository = Repository(f"{fault_proxy.host}/policy/partial")
-    remote.write_layer(repository, data)
-    digest = data.digest()
+    repository, digest = stored_layer(fault_proxy, "policy/partial", 2 << 20, seed=1305)
     fault_proxy.inject(Fault("GET", f"/blobs/{digest}", reset_after=broken_at))
     with remote.layer(f"{repository}@{digest}", retry=FAST).compressed() as stream:
         assert Hash.sha256(stream.read()) == digest
@@ -383,10 +388,7 @@ def test_a_resumption_that_breaks_again_or_starts_elsewhere_still_gives_the_blob
     """The resumption itself may break while the bytes already handed out are skipped (its Range
     dropped by a proxy), or answer a 206 that starts somewhere else: each is one more break, or
     a plain read that skips; never a raw error, never wrong bytes."""
-    data = random.layer(600_000, seed=1307)
-    repository = Repository(f"{fault_proxy.host}/policy/resumed")
-    remote.write_layer(repository, data)
-    digest = data.digest()
+    repository, digest = stored_layer(fault_proxy, "policy/resumed", 600_000, seed=1307)
     fault_proxy.inject(
         Fault("GET", f"/blobs/{digest}", reset_after=300_000),
         Fault("GET", f"/blobs/{digest}", drop_headers=("Range",), reset_after=100_000),  # broken mid-skip
@@ -585,10 +587,7 @@ def test_a_registry_that_takes_no_chunks_gets_each_blob_in_one_request(fault_pro
 def test_a_refused_range_reads_the_blob_from_the_start(fault_proxy: FaultProxy) -> None:
     """Range is an optimisation: a resumption answered 416 asks for the whole blob and skips
     what was already handed out."""
-    data = random.layer(600_000, seed=1370)
-    repository = Repository(f"{fault_proxy.host}/range/refused")
-    remote.write_layer(repository, data)
-    digest = data.digest()
+    repository, digest = stored_layer(fault_proxy, "range/refused", 600_000, seed=1370)
     fault_proxy.inject(
         Fault("GET", f"/blobs/{digest}", reset_after=300_000),
         Fault("GET", f"/blobs/{digest}", status=416),

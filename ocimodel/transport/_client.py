@@ -38,7 +38,6 @@ from ocimodel.transport._policy import (
     exchange,
     origin,
     read_capped,
-    transport_error,
 )
 from ocimodel.transport._proxy import ProxyRules
 from ocimodel.transport._redact import redact_url
@@ -277,6 +276,7 @@ class Client:
                 last = error
                 continue
             body = read_capped(response, ERROR_LIMIT)
+            discard(response)
             if response.status == 200:
                 challenge = None
             elif response.status == 401:
@@ -341,19 +341,12 @@ class Client:
     ) -> tuple[urllib3.BaseHTTPResponse, bytes]:
         """``GET`` a small body whole (at most ``limit`` bytes): a connection that breaks while the
         body is read is retried like one that breaks before."""
-        attempt, waited = 0, 0.0
-        while True:
-            attempt += 1
-            response = self.request("GET", url, scopes=scopes, headers=headers, ok=ok)
-            try:
-                return response, self._read_capped(response, limit, what)
-            except urllib3.exceptions.HTTPError as error:
-                failure = transport_error("GET", urljoin(self.base_url(), url), error)
-            delay = self.retry.delay(attempt)
-            if attempt >= self.retry.attempts or waited + delay > self.retry.budget:
-                raise failure
-            self.transport.pause(delay, what)
-            waited += delay
+        return self.transport.whole(
+            "GET",
+            urljoin(self.base_url(), url),
+            lambda: self.request("GET", url, scopes=scopes, headers=headers, ok=ok),
+            lambda response: (response, self._read_capped(response, limit, what)),
+        )
 
     def _read_capped(self, response: urllib3.BaseHTTPResponse, limit: int, what: str) -> bytes:
         declared = content_length(response.headers.get("Content-Length"))

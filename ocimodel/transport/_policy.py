@@ -29,7 +29,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import IO, Any, Final, Protocol, cast
+from typing import IO, Any, Final, Protocol, TypeVar, cast
 from urllib.parse import unquote, urljoin, urlsplit
 
 import attrs
@@ -49,6 +49,7 @@ from ocimodel.transport._retry import RetryPolicy
 from ocimodel.transport._tls import https_pool_options, tls_context
 
 log = logging.getLogger("ocimodel.transport")
+T = TypeVar("T")
 
 #: What a request can send: bytes, a binary stream, or pieces sent one after the other (each may
 #: reuse the previous one's buffer: it is sent before the next is asked for).
@@ -353,6 +354,29 @@ class Transport:
             self.pause(delay, f"no more requests to {redact_url(url)}")
             waited += delay
 
+    def whole(
+        self,
+        method: str,
+        url: str,
+        send: Callable[[], urllib3.BaseHTTPResponse],
+        read: Callable[[urllib3.BaseHTTPResponse], T],
+    ) -> T:
+        """``read(send())``, where a connection that breaks while the body is read is retried
+        like one that breaks before: for small bodies read whole (manifests, pages, tokens)."""
+        attempt, waited = 0, 0.0
+        while True:
+            attempt += 1
+            response = send()
+            try:
+                return read(response)
+            except urllib3.exceptions.HTTPError as error:
+                failure = transport_error(method, url, error)
+            delay = self.retry.delay(attempt)
+            if attempt >= self.retry.attempts or waited + delay > self.retry.budget:
+                raise failure
+            self.pause(delay, f"no more requests to {redact_url(url)}")
+            waited += delay
+
     # ------------------------------------------------------------------ a whole request
 
     def send(
@@ -462,26 +486,18 @@ def exchange(
     guard: Guard | None = None,
 ) -> Answer:
     """Send a small request and read its whole answer, at most ``limit + 1`` bytes of body (a
-    caller that gets more knows the answer was too long): a connection that breaks while the body
-    is read is retried like one that breaks before, under the transport's policy."""
-    policy = transport.retry
-    attempt, waited = 0, 0.0
-    while True:
-        attempt += 1
-        response = transport.send(method, url, headers=headers, body=body, guard=guard)
+    caller that gets more knows the answer was too long), under the transport's policy (see
+    :meth:`Transport.whole`)."""
+
+    def read(response: urllib3.BaseHTTPResponse) -> Answer:
         try:
-            data = bytes(response.read(limit + 1, decode_content=True))
-        except urllib3.exceptions.HTTPError as error:
-            failure = transport_error(method, url, error)
-        else:
-            return Answer(response.status, dict(response.headers), data)
+            return Answer(response.status, dict(response.headers), bytes(response.read(limit + 1, decode_content=True)))
         finally:
             discard(response)
-        delay = policy.delay(attempt)
-        if attempt >= policy.attempts or waited + delay > policy.budget:
-            raise failure
-        transport.pause(delay, f"no more requests to {redact_url(url)}")
-        waited += delay
+
+    return transport.whole(
+        method, url, lambda: transport.send(method, url, headers=headers, body=body, guard=guard), read
+    )
 
 
 def transport_error(method: str, url: str, error: Exception) -> TransportError:
