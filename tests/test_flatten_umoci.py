@@ -214,9 +214,9 @@ def shapes(layers: list[list[Entry]]) -> set[str]:
                     found.add("hard link to a lower layer")
             if entry.kind == "opaque" and entry.path == "":
                 found.add("opaque root")
-            if entry.kind not in ("whiteout", "opaque") and "/" in entry.path:
-                if _parent(entry.path) not in {other.path for other in entries}:
-                    found.add("parent only implied")
+            given = {other.path for other in entries}
+            if entry.kind not in ("whiteout", "opaque") and "/" in entry.path and _parent(entry.path) not in given:
+                found.add("parent only implied")
             if entry.kind == "symlink" and any(other.path == entry.path for other in above):
                 found.add("symlink replaced above")
     return found

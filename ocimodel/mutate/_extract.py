@@ -163,7 +163,8 @@ class _Flattener:
         for target, by_layer in self.wanted.items():
             inode = _joined(by_layer.values())
             if inode.names:
-                raise BadLayerError(f"entry {inode.names[0]!r} is a hard link to {target!r}, which no layer holds")
+                position = min(by_layer)
+                raise _dangling(layer_name(self.layers[position], position), inode.names[0], target)
         for position in sorted(self.rereads):
             yield from self.reread(position, self.rereads[position])
         for parent in sorted(self.parents - self.seen.keys()):
@@ -261,9 +262,7 @@ class _Flattener:
             for layer in [layer for layer in by_layer if gone(target, buried if layer > position else opaques)]:
                 lost = by_layer.pop(layer).root()
                 if lost.names:
-                    raise BadLayerError(
-                        f"{what()}: entry {lost.names[0]!r} is a hard link to {target!r}, which is removed below it"
-                    )
+                    raise _dangling(what, lost.names[0], target)
             if not by_layer:
                 del self.wanted[target]
 
@@ -309,7 +308,7 @@ class _Flattener:
         elif inode.source is not None:
             self.rereads.setdefault(inode.source[0], {})[inode.source[1]] = inode
         else:
-            raise BadLayerError(f"{what()}: entry {name!r} is a hard link to {member.linkname!r}, which is not there")
+            raise _dangling(what, name, member.linkname)
 
     def write(self, inode: _Inode, member: tarfile.TarInfo, content: IO[bytes] | None) -> Iterator[bytes]:
         """The inode's member under its first name, then its other names as hard links to that."""
@@ -332,6 +331,13 @@ class _Flattener:
                 inode = wanted.get(index)
                 if inode is not None:
                     yield from self.write(inode, member, content)
+
+
+def _dangling(what: Callable[[], str], name: str, target: str) -> BadLayerError:
+    return BadLayerError(
+        f"{what()}: entry {name!r} is a hard link to {target!r}, which no earlier entry of its layer and no "
+        "lower layer holds (a hard link names a file that exists where it is applied)"
+    )
 
 
 def _joined(inodes: Iterable[_Inode]) -> _Inode:
