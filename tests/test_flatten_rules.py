@@ -19,12 +19,14 @@ from ocimodel import empty, layer, mutate
 from ocimodel.errors import BadLayerError
 from ocimodel.image import Image
 
+Member = tuple[str, bytes, bytes, str]  # name, type, content, link target
 
-def member(name: str, kind: bytes = tarfile.REGTYPE, content: bytes = b"", linkname: str = "") -> tuple:
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, content: bytes = b"", linkname: str = "") -> Member:
     return (name, kind, content, linkname)
 
 
-def tar_of(*members: tuple, tar_format: int = tarfile.PAX_FORMAT) -> bytes:
+def tar_of(*members: Member, tar_format: int = tarfile.PAX_FORMAT) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tar_format) as archive:
         for name, kind, content, linkname in members:
