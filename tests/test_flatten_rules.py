@@ -121,13 +121,18 @@ def test_a_hard_link_to_a_lower_layer_and_chains_of_links(tmp_path: Path) -> Non
 def test_a_surviving_target_is_linked_not_copied() -> None:
     lower = tar_of(BUSYBOX, member("bin/sh", tarfile.LNKTYPE, linkname="bin/busybox"))
     kinds = {m.name: (m.type, m.linkname) for m in flat_members(image_of(lower))}
+    assert kinds == {"bin/busybox": (tarfile.REGTYPE, ""), "bin/sh": (tarfile.LNKTYPE, "bin/busybox")}
+
+
+def test_a_folder_left_empty_is_kept_and_parents_of_written_entries_are_left_to_tar() -> None:
+    lower = tar_of(member("var/cache/apt/pkg", content=b"p"), member("usr/bin/env", content=b"e"))
+    upper = tar_of(member("var/cache/apt/.wh.pkg"))
+    kinds = {m.name: m.type for m in flat_members(image_of(lower, upper))}
     assert kinds == {
-        "bin/busybox": (tarfile.REGTYPE, ""),
-        "bin/sh": (tarfile.LNKTYPE, "bin/busybox"),
-        "bin": (
-            tarfile.DIRTYPE,
-            "",
-        ),
+        "usr/bin/env": tarfile.REGTYPE,
+        "var": tarfile.DIRTYPE,
+        "var/cache": tarfile.DIRTYPE,
+        "var/cache/apt": tarfile.DIRTYPE,
     }
 
 

@@ -156,6 +156,7 @@ class _Flattener:
         self.rereads: dict[int, dict[int, _Inode]] = {}  # layer position -> member index -> inode to write
         self.position = len(self.layers)  # the layer being read
         self.parents: set[str] = set()  # directories only as parents: written at the end if no layer gives them
+        self.covered: set[str] = set()  # parents of what was written
 
     def tar(self) -> Iterator[bytes]:
         for position in reversed(range(len(self.layers))):
@@ -167,11 +168,15 @@ class _Flattener:
                 raise _dangling(layer_name(self.layers[position], position), inode.names[0], target)
         for position in sorted(self.rereads):
             yield from self.reread(position, self.rereads[position])
-        for parent in sorted(self.parents - self.seen.keys()):
+        for parent in sorted(self.parents - self.seen.keys() - self.covered):  # else tar makes them
             folder = tarfile.TarInfo(parent)
             folder.type, folder.mode = tarfile.DIRTYPE, 0o755  # as tar and umoci make a missing parent
-            yield from self.out.member(folder)
+            yield from self.emit(folder)
         yield self.out.end()
+
+    def emit(self, member: tarfile.TarInfo, data: Iterable[bytes] = ()) -> Iterator[bytes]:
+        self.covered.update(_ancestors(member.name))
+        return self.out.member(member, data)
 
     def visible(self, name: str, is_dir: bool) -> bool:
         """Whether this entry is in the final filesystem: no higher layer gave, hid or replaced it."""
@@ -225,7 +230,7 @@ class _Flattener:
                         )
                     if visible:
                         member.name = name
-                        yield from self.out.member(member)
+                        yield from self.emit(member)
                     continue
                 buried.add(name)
                 if member.islnk():
@@ -304,7 +309,7 @@ class _Flattener:
         if not inode.passed:
             return  # written when its member goes by, lower in the stream
         if inode.written_as is not None:
-            yield from self.out.member(_link(member, name, inode.written_as))
+            yield from self.emit(_link(member, name, inode.written_as))
         elif inode.source is not None:
             self.rereads.setdefault(inode.source[0], {})[inode.source[1]] = inode
         else:
@@ -318,10 +323,10 @@ class _Flattener:
             return
         first, *others = inode.names
         member.name = first
-        yield from self.out.member(member, read_exactly(content, member.size) if content is not None else ())
+        yield from self.emit(member, read_exactly(content, member.size) if content is not None else ())
         inode.written_as = first
         for other in others:
-            yield from self.out.member(_link(member, other, first))
+            yield from self.emit(_link(member, other, first))
 
     def reread(self, position: int, wanted: dict[int, _Inode]) -> Iterator[bytes]:
         """The inodes whose names all come from hard links, from their layer read a second time."""
