@@ -226,7 +226,7 @@ class _Flattener:
                     above = self.found(name, position)
                     if above is not None and above.names:
                         raise BadLayerError(
-                            f"{what()}: {above.root().names[0]!r} is a hard link to a directory, {name!r}"
+                            f"{what()}: entry {above.names[0]!r} is a hard link to a directory, {name!r}"
                         )
                     if visible:
                         member.name = name
@@ -234,7 +234,7 @@ class _Flattener:
                     continue
                 buried.add(name)
                 if member.islnk():
-                    inode = self.link_inode(member, name, here, gone)
+                    inode = self.link_inode(member, name, here, gone, what)
                 elif member.issym() and escapes_root(member, name):
                     inode = _Inode(dropped=True)
                 else:
@@ -272,7 +272,12 @@ class _Flattener:
                 del self.wanted[target]
 
     def link_inode(
-        self, member: tarfile.TarInfo, name: str, here: dict[str, _Inode | None], gone: Callable[[str], bool]
+        self,
+        member: tarfile.TarInfo,
+        name: str,
+        here: dict[str, _Inode | None],
+        gone: Callable[[str], bool],
+        what: Callable[[], str],
     ) -> _Inode:
         """The inode a hard link names: its target's, earlier in this layer or else below it."""
         if escapes_root(member, name):
@@ -281,7 +286,7 @@ class _Flattener:
         if target in here:
             found = here[target]
             if found is None:
-                raise BadLayerError(f"entry {name!r} is a hard link to a directory, {target!r}")
+                raise BadLayerError(f"{what()}: entry {name!r} is a hard link to a directory, {target!r}")
             return found.root()
         if gone(target):
             missing = _Inode()  # passed, held by no member: a name joining it raises
