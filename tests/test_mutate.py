@@ -274,7 +274,7 @@ def test_extract_keeps_links_that_stay_inside_and_drops_those_that_escape() -> N
         info("etc/hard-escape", tarfile.LNKTYPE, "../outside"),
         info("etc/drive", sym, "C:\\Windows"),
     )
-    assert sorted(extracted(links)) == [
+    assert sorted(name for name, member in extracted(links).items() if not member.isdir()) == [
         "app/bin/abs-link",
         "app/bin/win-rel",
         "usr/local/bin/ld.so",

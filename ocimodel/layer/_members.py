@@ -120,10 +120,31 @@ def _check_end(tail: _Tail, offset: int, entry: str | None, what: Callable[[], s
         raise BadLayerError(f"{what()}: {problem} (at byte {offset})")
 
 
+#: PAX records whose values tarfile has already applied to the member's fields: dropped, so that a
+#: member written again says what its fields say (tarfile writes a record it finds over the field).
+_APPLIED = frozenset({"path", "linkpath", "size"})
+
+
+def plain(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    """``member`` as a member to write again: a sparse file (GNU ``S``, PAX ``GNU.sparse.*`` 0.0,
+    0.1 and 1.0) as the regular file its content reads as, and no PAX record that its fields
+    already carry (image-spec layer.md: sparse files SHOULD NOT be used; Go's archive/tar, GNU tar
+    and bsdtar read them as plain files)."""
+    if member.sparse is not None or member.type == tarfile.GNUTYPE_SPARSE:
+        member.type = tarfile.REGTYPE
+        member.sparse = None
+    member.pax_headers = {
+        key: value
+        for key, value in member.pax_headers.items()
+        if key not in _APPLIED and not key.startswith("GNU.sparse.")
+    }
+    return member
+
+
 def tar_members(stream: IO[bytes], what: Callable[[], str]) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
-    """Each member of the tar in ``stream``, with a reader of its content for regular files (read
-    it before asking for the next member); then the rest of ``stream`` is read to its end, so that
-    a verifying stream checks its digest.
+    """Each member of the tar in ``stream`` (as :func:`plain` makes it), with a reader of its
+    content for regular files (read it before asking for the next member); then the rest of
+    ``stream`` is read to its end, so that a verifying stream checks its digest.
 
     ``what()`` names the layer in errors (called only when something fails, so it may be costly).
     Raises :class:`~ocimodel.errors.BadLayerError` for a truncated or corrupt tar.
@@ -141,7 +162,7 @@ def tar_members(stream: IO[bytes], what: Callable[[], str]) -> Iterator[tuple[ta
             for member in archive:
                 entry = member.name
                 content = archive.extractfile(member) if member.isreg() else None
-                yield member, (binary(_Content(content, what, entry)) if content is not None else None)
+                yield plain(member), (binary(_Content(content, what, entry)) if content is not None else None)
             end = archive.offset
     except _BROKEN as error:
         raise unreadable(what(), entry, error) from error

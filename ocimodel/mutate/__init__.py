@@ -159,10 +159,16 @@ def _canonical_config(old: ConfigFile) -> ConfigFile:
 
 
 def extract(image: Image) -> IO[bytes]:
-    """The image's filesystem flattened into one tar stream (a context manager; close it).
+    """The image's filesystem flattened into one tar stream (a context manager; close it), by the
+    image-spec's layer rules (layer.md), as ``umoci unpack`` builds it.
 
-    Whiteouts and opaque directories are applied, a path that would escape the root raises
-    :class:`~ocimodel.errors.BadLayerError`, links whose relative target escapes the root are
-    dropped, and every layer is read to its end so its digest is checked.
+    Whiteouts and opaque directories are applied; a hard link keeps the content its target had in
+    the link's own layer, even when a higher layer deletes or replaces the target (written as a
+    hard link to a surviving name, else as a file); AUFS metadata (``.wh..wh.*`` at the root) is
+    dropped; sparse members come out as plain files. A path that would escape the root raises
+    :class:`~ocimodel.errors.BadLayerError`, as do a broken tar (naming the layer and the entry)
+    and a hard link to nothing or to a directory; links whose relative target escapes the root
+    are dropped. Every layer is read to its end so its digest is checked; a layer whose hard links
+    lost every other name is read a second time.
     """
     return binary(IteratorReader(flattened_tar(image)))
