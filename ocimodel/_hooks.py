@@ -119,11 +119,12 @@ def stream(value: Any, where: str) -> IO[bytes]:
 
 
 def layer_list(value: Any, where: str) -> list[Layer]:
-    """A list of layers from any iterable of them."""
+    """A list of layers from any iterable of them (a list is given back as it is: memoised lists
+    stay the same object)."""
     from ocimodel.layer import Layer
 
     if isinstance(value, Iterable) and not isinstance(value, str | bytes):
-        found = list(value)
+        found = value if isinstance(value, list) else list(value)
         wrong = [each for each in found if not isinstance(each, Layer)]
         if not wrong:
             return found
