@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
+from ocimodel._hooks import MANIFESTED_HOOKS, Normaliser, normalise_hooks
 from ocimodel._memo import memoized
 from ocimodel.descriptor import Descriptor
 from ocimodel.hashing import Hash
@@ -11,7 +14,19 @@ from ocimodel.mediatype import MediaType
 
 
 class Manifested(ABC):
-    """A thing with a manifest: its digest, size and descriptor come from the raw bytes."""
+    """A thing with a manifest: its digest, size and descriptor come from the raw bytes.
+
+    What a subclass's hooks return is normalised once, where the subclass is made (see
+    :mod:`ocimodel._hooks`): :meth:`raw_manifest` may give bytes, a ``str`` or a ``dict``,
+    :meth:`media_type` a ``str``.
+    """
+
+    #: The hooks whose results are normalised, and how.
+    _hooks: ClassVar[Mapping[str, Normaliser]] = MANIFESTED_HOOKS
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        normalise_hooks(cls, cls._hooks)
 
     @abstractmethod
     def raw_manifest(self) -> bytes:

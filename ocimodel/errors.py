@@ -17,6 +17,7 @@ the library means to report. The branches are the things a caller can act on::
     ├── BadLayerError          (ValueError)  content that cannot be a layer, a layer or tarball that cannot be read
     ├── NotComputed                          a single-pass layer was asked for its digest before being read
     ├── StreamConsumed                       a single-pass layer was read a second time
+    ├── BadReturnValue         (TypeError)   a subclass's method returned what cannot stand for its type
     ├── ValidationError                      an image, index or layer disagrees with itself (``validate``)
     ├── CredentialsError                     a credentials file, credential helper or TLS file could not be used
     ├── Cancelled                            the caller's ``cancel`` event was set
@@ -53,6 +54,7 @@ __all__ = [
     "BadLayerError",
     "BadNameError",
     "BadPlatformError",
+    "BadReturnValue",
     "Cancelled",
     "CredentialsError",
     "Denied",
@@ -189,6 +191,14 @@ class NotComputed(OCIError):
 
 class StreamConsumed(OCIError):
     """A single-pass (stream) layer's content was asked for a second time."""
+
+
+class BadReturnValue(OCIError, TypeError):
+    """A method of an :class:`~ocimodel.Image`, :class:`~ocimodel.ImageIndex` or
+    :class:`~ocimodel.Layer` subclass returned something that cannot stand for what it should (a
+    media type that is not a string, a stream that is not a file, bytes or chunks, …); the
+    message names the method and the value. Plain values are accepted where they can: a ``str``
+    for a media type or a digest, ``bytes``, ``str`` or a ``dict`` for a manifest."""
 
 
 class Cancelled(OCIError):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 from abc import abstractmethod
-from collections.abc import Callable, Iterable
-from typing import IO, TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
+from typing import IO, TYPE_CHECKING, ClassVar
 
+from ocimodel._hooks import IMAGE_HOOKS, Normaliser
 from ocimodel._manifested import Manifested
 from ocimodel._memo import memoized
 from ocimodel.descriptor import Descriptor
@@ -38,7 +39,14 @@ class Image(Manifested):
 
     The raw bytes are the truth: a manifest is never re-serialised, so its digest is what the
     bytes hash to.
+
+    Hooks may return plain values (normalised once, here, for every reader):
+    :meth:`raw_manifest` and :meth:`raw_config_file` bytes, a ``str`` or a ``dict`` (written
+    compactly, as Go writes JSON: the digest is of those bytes), :meth:`media_type` a ``str``,
+    :meth:`layers` any iterable.
     """
+
+    _hooks: ClassVar[Mapping[str, Normaliser]] = IMAGE_HOOKS
 
     @abstractmethod
     def raw_config_file(self) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO
 
@@ -14,13 +15,16 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ocimodel import empty, layer, mutate, random, validate
+from ocimodel._options import option_names
 from ocimodel.configfile import Config, ConfigFile, History
 from ocimodel.descriptor import Descriptor
 from ocimodel.errors import BadLayerError, SizeMismatch, ValidationError
 from ocimodel.hashing import Hash
+from ocimodel.hypothesis import config_files, raw_config_files
 from ocimodel.image import Image, MemoryImage
 from ocimodel.manifest import Manifest
 from ocimodel.mediatype import MediaType
+from ocimodel.mutate import ConfigChanges, ConfigFileChanges
 from ocimodel.platform import Platform
 from tests.test_layer import OwnCompressedLayer
 
@@ -83,6 +87,69 @@ def test_config_changes_rewrite_only_the_config() -> None:
     replaced = mutate.config_file(base, attrs.evolve(base.config_file(), architecture="arm64"))
     assert replaced.config_file().architecture == "arm64"
     validate.image(replaced)
+
+
+def test_config_takes_keyword_fields_as_well_as_a_whole_config() -> None:
+    base = mutate.config(random.image(100, 1, seed=4), Config(cmd=["old"], env=["A=1"], user="root"))
+    edited = mutate.config(base, cmd=["/app", "--serve"], working_dir="/srv")
+    run = edited.config_file().config
+    assert (run.cmd, run.working_dir, run.env, run.user) == (("/app", "--serve"), "/srv", ("A=1",), "root")
+    validate.image(edited)
+    both = mutate.config(base, Config(cmd=["new"]), env=["B=2"])  # keywords apply to the given config
+    assert (both.config_file().config.cmd, both.config_file().config.env) == (("new",), ("B=2",))
+    assert mutate.config(base, image="example.com/base").config_file().config.image == "example.com/base"
+    file_edited = mutate.config_file(base, architecture="arm64", variant="v8", author="me")
+    assert (file_edited.config_file().architecture, file_edited.config_file().author) == ("arm64", "me")
+    assert file_edited.config_file().config == base.config_file().config
+    validate.image(file_edited)
+
+
+@pytest.mark.parametrize(
+    ("edit", "changes", "error", "message"),
+    [
+        (mutate.config, {"cmd": "sh"}, TypeError, r"mutate.config: cmd='sh': expected a sequence of strings"),
+        (mutate.config, {"cmdd": ["sh"]}, TypeError, r"unexpected keyword\(s\) cmdd; it takes: .*cmd"),
+        (mutate.config, {"_origin": None}, TypeError, r"unexpected keyword\(s\) _origin"),
+        (mutate.config, {"Cmd": ["sh"]}, TypeError, r"unexpected keyword\(s\) Cmd"),  # the JSON key is not the field
+        (mutate.config_file, {"os_features": "x"}, TypeError, r"mutate.config_file: os_features='x'"),
+        (mutate.config_file, {"arch": "arm64"}, TypeError, r"unexpected keyword\(s\) arch"),
+    ],
+)
+def test_a_bad_keyword_edit_fails_when_asked_for_naming_it(
+    edit: Callable[..., Image], changes: dict[str, object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        edit(empty.image, **changes)
+
+
+@pytest.mark.parametrize(("changes", "fields"), [(ConfigChanges, Config), (ConfigFileChanges, ConfigFile)])
+def test_the_keyword_edits_are_the_public_fields(changes: type, fields: type[Config] | type[ConfigFile]) -> None:
+    assert option_names(changes) == {field.name for field in attrs.fields(fields) if not field.name.startswith("_")}
+
+
+def _image_with_config(raw: bytes) -> Image:
+    config = Descriptor.of(raw, MediaType.DOCKER_CONFIG)
+    manifest = Manifest(media_type=MediaType.DOCKER_MANIFEST_SCHEMA2, config=config)
+    return MemoryImage(manifest.to_json(), raw, [])
+
+
+@settings(max_examples=25)
+@given(raw_config_files(), config_files(), st.data())
+def test_keyword_edits_equal_the_whole_object_form(raw: bytes, drawn: ConfigFile, data: st.DataObject) -> None:
+    base = _image_with_config(raw)
+    old = base.config_file()
+    names = data.draw(st.sets(st.sampled_from(sorted(option_names(ConfigChanges)))), label="config fields")
+    changes = {name: getattr(drawn.config, name) for name in names}
+    by_keyword = mutate.config(base, **changes)
+    assert by_keyword.raw_config_file() == mutate.config(base, attrs.evolve(old.config, **changes)).raw_config_file()
+    run = by_keyword.config_file().config
+    for name in option_names(ConfigChanges):
+        assert getattr(run, name) == getattr(drawn.config if name in names else old.config, name), name
+    file_names = data.draw(st.sets(st.sampled_from(sorted(option_names(ConfigFileChanges)))), label="file fields")
+    file_changes = {name: getattr(drawn, name) for name in file_names}
+    by_file_keyword = mutate.config_file(base, **file_changes)
+    by_file_object = mutate.config_file(base, attrs.evolve(old, **file_changes))
+    assert by_file_keyword.raw_config_file() == by_file_object.raw_config_file()
 
 
 def test_changes_that_do_not_touch_the_config_keep_its_bytes_and_no_op_keeps_the_manifest() -> None:

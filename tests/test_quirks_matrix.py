@@ -82,7 +82,7 @@ def _compressed(image: Image) -> list[bytes]:
 def push(cell: Cell, tmp_path: Path) -> None:
     """An image in Content-Range chunks (resumable), then another over the same tag."""
     first = random.image(40_000, 2, seed=cell.seed)
-    chunked = {"monolithic_limit": 0, "chunked_threshold": 0, "chunk_size": 16 << 10}
+    chunked: remote.WriterOptions = {"monolithic_limit": 0, "chunked_threshold": 0, "chunk_size": 16 << 10}
     remote.write(cell.ref("app", "v1"), first, session=cell.session, **chunked)
     assert cell.digest_behind("app", "v1") == str(first.digest())
     second = random.image(3_000, 1, seed=cell.seed + 1)

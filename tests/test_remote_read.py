@@ -80,6 +80,26 @@ def test_get_head_and_digest_references(any_registry: DistributionRegistry | Reg
         got.image_index()
 
 
+def test_get_exposes_the_descriptor_fields_as_go_embeds_them(any_registry: DistributionRegistry | Registry) -> None:
+    index, amd, _ = two_platform_index()
+    annotated = mutate.annotations(mutate.media_type(amd, MediaType.OCI_MANIFEST), {"org.example": "yes"})
+    index = mutate.append_manifests(index, annotated)
+    remote.write_index(f"{any_registry.host}/remote/fields:index", index)
+    remote.write(f"{any_registry.host}/remote/fields:image", annotated)
+    for reference, expected in (("index", index), ("image", annotated)):
+        got = remote.get(f"{any_registry.host}/remote/fields:{reference}")
+        # every field of the spec's descriptor, read through the result as through .descriptor
+        for field in attrs.fields(Descriptor):
+            if not field.name.startswith("_"):
+                assert getattr(got, field.name) == getattr(got.descriptor, field.name), field.name
+        assert (got.digest, got.size, got.media_type) == (expected.digest(), expected.size(), expected.media_type())
+        assert (got.platform, got.urls, got.data) == (None, (), None)
+    image_got = remote.get(f"{any_registry.host}/remote/fields:image")
+    assert image_got.annotations == {"org.example": "yes"}
+    assert image_got.artifact_type == MediaType.DOCKER_CONFIG  # the config's type, as go-containerregistry says
+    assert isinstance(image_got.digest, Hash)
+
+
 def test_a_digest_reference_must_match_its_bytes(fault_proxy: FaultProxy) -> None:
     client = Client(fault_proxy.host)
     repository = Repository(f"{fault_proxy.host}/remote/tampered")

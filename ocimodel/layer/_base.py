@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 import weakref
 from abc import ABC, abstractmethod
-from typing import IO
+from typing import IO, Any
 
 import attrs
 
 from ocimodel._files import scratch_file
+from ocimodel._hooks import LAYER_HOOKS, normalise_hooks
 from ocimodel._memo import memoized, peek
 from ocimodel._streams import FileReader, PrefixedReader, binary, read_head
 from ocimodel.compression import CompressingReader, Compression, decompressing_reader, detect
@@ -37,7 +38,15 @@ class Layer(ABC):
 
     Methods may do I/O; small results are memoised, blob bytes never are. Streams are context
     managers and must be closed.
+
+    Hooks may return plain values (normalised once, here, for every reader): a ``str`` for
+    :meth:`media_type`, :meth:`digest` or :meth:`diff_id`; bytes, a path or an iterable of byte
+    chunks for :meth:`open_compressed` (and :meth:`UncompressedLayer.open_uncompressed`).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        normalise_hooks(cls, LAYER_HOOKS)
 
     #: Where the bytes are read from (a file, and the member of a tarball), for error messages;
     #: ``None`` when the digest says enough.

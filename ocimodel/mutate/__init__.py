@@ -1,7 +1,8 @@
 """Changing images and indexes: every function returns a new, lazy object; nothing is read until used.
 
 Images: :func:`append` / :func:`append_layers` (with history, annotations, URLs, media type),
-:func:`config`, :func:`config_file`, :func:`created_at`, :func:`media_type`,
+:func:`config` and :func:`config_file` (a whole new value, or keyword fields:
+``config(image, cmd=["/app"])``), :func:`created_at`, :func:`media_type`,
 :func:`config_media_type`, :func:`annotations`, :func:`subject`, :func:`time`, :func:`canonical`,
 :func:`rebase`, and :func:`extract` (the flattened filesystem). Indexes: :func:`append_manifests`,
 :func:`remove_manifests`, :func:`media_type`, :func:`annotations`, :func:`subject`.
@@ -12,7 +13,7 @@ is not an image config) are always kept byte for byte.
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import IO, overload
+from typing import IO, Unpack, overload
 
 import attrs
 
@@ -25,6 +26,7 @@ from ocimodel.index import ImageIndex
 from ocimodel.layer import Layer
 from ocimodel.mediatype import MediaType
 from ocimodel.mutate._extract import flattened_tar
+from ocimodel.mutate._fields import ConfigChanges, ConfigFileChanges, checked
 from ocimodel.mutate._image import Addendum, MutatedImage, changed
 from ocimodel.mutate._index import IndexAddendum, MutatedIndex, changed_index
 from ocimodel.mutate._rebase import rebase
@@ -32,6 +34,8 @@ from ocimodel.mutate._time import RetimedImage
 
 __all__ = [
     "Addendum",
+    "ConfigChanges",
+    "ConfigFileChanges",
     "IndexAddendum",
     "MutatedImage",
     "MutatedIndex",
@@ -72,14 +76,37 @@ def append_layers(base: Image, *layers: Layer) -> Image:
     return append(base, *layers)
 
 
-def config_file(image: Image, new: ConfigFile) -> Image:
-    """``image`` with its whole config replaced."""
-    return changed(image, config_edit=lambda _: new)
+def config_file(image: Image, /, new: ConfigFile | None = None, **changes: Unpack[ConfigFileChanges]) -> Image:
+    """``image`` with its whole config replaced by ``new``, or with some of its fields set:
+    ``mutate.config_file(image, architecture="arm64", author="me")``. Keywords are the fields of
+    :class:`~ocimodel.ConfigFile` (:class:`ConfigFileChanges`); each replaces the field's value
+    in the image's config (in ``new``, if both are given), and the rest is kept as it was.
+
+    :raises TypeError: a keyword that is not a field, or a value the field refuses.
+    """
+    checked(ConfigFile, changes, "mutate.config_file")
+    if not changes:
+        return changed(image, config_edit=lambda old: old if new is None else new)
+    return changed(image, config_edit=lambda old: attrs.evolve(old if new is None else new, **changes))
 
 
-def config(image: Image, new: Config) -> Image:
-    """``image`` with the run-time part of its config (``config``: cmd, env, …) replaced."""
-    return changed(image, config_edit=lambda old: attrs.evolve(old, config=new))
+def config(image: Image, /, new: Config | None = None, **changes: Unpack[ConfigChanges]) -> Image:
+    """``image`` with the run-time part of its config (``config``: cmd, env, …) replaced by
+    ``new``, or with some of its fields set: ``mutate.config(image, cmd=["/app"], env=["A=1"])``.
+    Keywords are the fields of :class:`~ocimodel.Config` (:class:`ConfigChanges`); each replaces
+    the field's whole value (``env=`` is the new environment, not an addition) in the image's
+    ``config`` (in ``new``, if both are given), and the rest is kept as it was.
+
+    :raises TypeError: a keyword that is not a field, or a value the field refuses (``cmd="sh"``:
+        a command is a list of arguments).
+    """
+    checked(Config, changes, "mutate.config")
+
+    def edit(old: ConfigFile) -> ConfigFile:
+        start = old.config if new is None else new
+        return attrs.evolve(old, config=attrs.evolve(start, **changes) if changes else start)
+
+    return changed(image, config_edit=edit)
 
 
 def created_at(image: Image, when: datetime) -> Image:

@@ -1,24 +1,45 @@
 """Images in registries: read them lazily, write them by walking the graph.
 
 Every function takes a reference (a :mod:`ocimodel.name` object, or text parsed with the
-defaults) and keyword options, or a :class:`Session` (``session=``) made with those options and
-reused across calls. Nothing is fetched until needed: :func:`image` fetches the manifest (and, for
-an index, the platform's child manifest); the config is fetched when asked for, layers when read.
-Every byte is verified; a blob download broken mid-way resumes with ``Range``.
+defaults) and keyword options, the :class:`SessionOptions` (``auth``, ``keychain``, ``platform``,
+``jobs``, ``timeout`` in seconds, ``retry``, ``progress``, ``insecure``, ``ca_file``, …; the
+functions that push take the :class:`WriterOptions` too), or a :class:`Session` (``session=``)
+made with those options and reused across calls. Nothing is fetched until needed: :func:`image`
+fetches the manifest (and, for an index, the platform's child manifest); the config is fetched
+when asked for, layers when read. Every byte is verified; a blob download broken mid-way resumes
+with ``Range``.
 
 Writing (:func:`write`, :func:`write_index`, :func:`multi_write`, :func:`write_layer`) uploads
 blobs first (skipping those present, mounting those in another repository of the registry,
 ``jobs`` at a time), then manifests, children before parents; :func:`tag`, :func:`delete` and
 :func:`check_push_permission` are single requests.
+
+What every function may raise (each is an :class:`~ocimodel.errors.OCIError`, except the first):
+
+- :class:`TypeError`: an option that is not one of :class:`SessionOptions` (or given beside
+  ``session=``);
+- :class:`~ocimodel.errors.BadNameError`: a reference that cannot be parsed;
+- :class:`~ocimodel.errors.RegistryError` and its kinds: :class:`~ocimodel.errors.Unauthorized`
+  (401), :class:`~ocimodel.errors.Denied` (403), :class:`~ocimodel.errors.NotFound` (404 or
+  ``MANIFEST_UNKNOWN``, ``BLOB_UNKNOWN``, ``NAME_UNKNOWN``),
+  :class:`~ocimodel.errors.TooManyRequests` (429 after the retries), …, each with the status,
+  the registry's error codes and the redacted URL;
+- :class:`~ocimodel.errors.TransportError`: no answer (refused, reset, timed out after the
+  retries; :class:`~ocimodel.errors.UntrustedCertificate` for TLS);
+- :class:`~ocimodel.errors.CredentialsError`: credentials or a CA file that cannot be read;
+- :class:`~ocimodel.errors.Cancelled`: the ``cancel`` event was set;
+- :class:`~ocimodel.errors.DigestMismatch`: bytes that do not hash to the digest naming them
+  (when they are read: lazily, for images and layers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol, Unpack, cast
 
 import attrs
 
+from ocimodel._options import check_options, option_names
 from ocimodel.descriptor import Descriptor as SpecDescriptor
 from ocimodel.errors import NotFound, RegistryError, TransportError
 from ocimodel.hashing import Hash
@@ -39,8 +60,8 @@ from ocimodel.remote._objects import (
 )
 from ocimodel.remote._pull import BlobSink, DirectorySink, pull
 from ocimodel.remote._referrers import fallback_index
-from ocimodel.remote._session import DEFAULT_PLATFORM, Progress, Session, session_from
-from ocimodel.remote._write import MountableLayer, Writer
+from ocimodel.remote._session import DEFAULT_PLATFORM, Progress, Session, SessionOptions, session_from
+from ocimodel.remote._write import MountableLayer, WriteOptions, Writer, WriterOptions
 from ocimodel.transport import ManifestBody, ManifestHead
 
 __all__ = [
@@ -55,8 +76,11 @@ __all__ = [
     "RemoteIndex",
     "RemoteLayer",
     "Session",
+    "SessionOptions",
     "Taggable",
+    "WriteOptions",
     "Writer",
+    "WriterOptions",
     "catalog",
     "catalog_page",
     "check_push_permission",
@@ -94,14 +118,27 @@ def _describe(session: Session, reference: Reference, body: ManifestBody) -> Des
     return Descriptor(reference, described, body, session)
 
 
-def get(reference: Reference | str, *, session: Session | None = None, **options: Any) -> Descriptor:
-    """Fetch a manifest of any kind (image, index, schema 1) without interpreting it."""
+def get(reference: Reference | str, *, session: Session | None = None, **options: Unpack[SessionOptions]) -> Descriptor:
+    """Fetch a manifest of any kind (image, index, schema 1) without interpreting it.
+
+    The result exposes the descriptor's fields directly (``got.digest``, ``got.size``,
+    ``got.media_type``, ``got.annotations``, ``got.artifact_type``, …), as go-containerregistry's
+    ``remote.Descriptor`` does, keeps the whole :class:`~ocimodel.Descriptor` as ``.descriptor``,
+    and turns into an image or index on demand (:meth:`Descriptor.image`,
+    :meth:`Descriptor.image_index`).
+
+    :raises ~ocimodel.errors.NotFound: nothing is there.
+    :raises ~ocimodel.errors.DigestMismatch: a digest reference whose manifest hashes otherwise.
+    :raises ~ocimodel.errors.ManifestTooLarge: a manifest over the limit (4 MiB).
+    """
     session = session_from(session, options)
     parsed = session.reference(reference)
     return _describe(session, parsed, fetch_manifest(session, parsed))
 
 
-def head(reference: Reference | str, *, session: Session | None = None, **options: Any) -> SpecDescriptor:
+def head(
+    reference: Reference | str, *, session: Session | None = None, **options: Unpack[SessionOptions]
+) -> SpecDescriptor:
     """What a reference points at (media type, size, digest), by ``HEAD`` only: it does not count
     against pull rate limits.
 
@@ -134,21 +171,39 @@ def head(reference: Reference | str, *, session: Session | None = None, **option
     return SpecDescriptor(found.media_type, found.size, found.digest)
 
 
-def image(reference: Reference | str, *, session: Session | None = None, **options: Any) -> Image:
+def image(reference: Reference | str, *, session: Session | None = None, **options: Unpack[SessionOptions]) -> Image:
     """The image at ``reference``; from an index, the child for ``platform=`` (linux/amd64 by
-    default, matched with :meth:`ocimodel.Platform.matches`)."""
+    default, matched with :meth:`ocimodel.Platform.matches`).
+
+    :raises ~ocimodel.errors.NotFound: nothing is there.
+    :raises ~ocimodel.errors.NoMatchingPlatform: an index with no child for the platform (the
+        message lists those it has).
+    :raises ~ocimodel.errors.UnsupportedMediaType: a Docker schema 1 manifest (:func:`get` can
+        still copy it).
+    """
     return get(reference, session=session, **options).image()
 
 
-def index(reference: Reference | str, *, session: Session | None = None, **options: Any) -> ImageIndex:
-    """The index at ``reference`` (asked for with index media types only)."""
+def index(
+    reference: Reference | str, *, session: Session | None = None, **options: Unpack[SessionOptions]
+) -> ImageIndex:
+    """The index at ``reference`` (asked for with index media types only).
+
+    :raises ~ocimodel.errors.NotFound: nothing is there (or only an image, for registries that
+        honour ``Accept``).
+    """
     session = session_from(session, options)
     parsed = session.reference(reference)
     return RemoteIndex(session, parsed, fetch_manifest(session, parsed, INDEX_TYPES))
 
 
-def layer(reference: Digest | str, *, session: Session | None = None, **options: Any) -> Layer:
-    """The blob ``repo@sha256:…`` as a layer (its size comes from a ``HEAD`` when first asked)."""
+def layer(reference: Digest | str, *, session: Session | None = None, **options: Unpack[SessionOptions]) -> Layer:
+    """The blob ``repo@sha256:…`` as a layer (its size comes from a ``HEAD`` when first asked).
+
+    Nothing is requested until the layer is used.
+
+    :raises ValueError: a tag rather than a digest reference.
+    """
     session = session_from(session, options)
     parsed = session.reference(reference)
     if not isinstance(parsed, Digest):
@@ -157,9 +212,17 @@ def layer(reference: Digest | str, *, session: Session | None = None, **options:
 
 
 def list_tags(
-    repository: Repository | str, *, page_size: int | None = 1000, session: Session | None = None, **options: Any
+    repository: Repository | str,
+    *,
+    page_size: int | None = 1000,
+    session: Session | None = None,
+    **options: Unpack[SessionOptions],
 ) -> list[str]:
-    """Every tag of a repository, following the registry's pages (``Link``, on the same host only)."""
+    """Every tag of a repository, following the registry's pages (``Link``, on the same host
+    only), ``page_size`` tags a request (``None``: as many as the registry gives).
+
+    :raises ~ocimodel.errors.NotFound: no such repository.
+    """
     session = session_from(session, options)
     parsed = session.repository(repository)
     client = session.client(parsed.registry)
@@ -172,9 +235,17 @@ def list_tags(
 
 
 def catalog(
-    registry: Registry | str, *, page_size: int | None = 1000, session: Session | None = None, **options: Any
+    registry: Registry | str,
+    *,
+    page_size: int | None = 1000,
+    session: Session | None = None,
+    **options: Unpack[SessionOptions],
 ) -> list[str]:
-    """Every repository of a registry, following its pages."""
+    """Every repository of a registry, following its pages (``page_size`` names a request).
+
+    :raises ~ocimodel.errors.RegistryError: registries that do not offer the catalog answer
+        401, 403 or 404 (:class:`~ocimodel.errors.Unauthorized`, …).
+    """
     session = session_from(session, options)
     parsed = registry if isinstance(registry, Registry) else Registry(registry, insecure=session.insecure)
     client = session.client(parsed)
@@ -192,20 +263,27 @@ def catalog_page(
     n: int | None = None,
     *,
     session: Session | None = None,
-    **options: Any,
+    **options: Unpack[SessionOptions],
 ) -> list[str]:
-    """One page of the catalog: up to ``n`` repositories after ``last``."""
+    """One page of the catalog: up to ``n`` repositories after ``last`` (as :func:`catalog`)."""
     session = session_from(session, options)
     parsed = registry if isinstance(registry, Registry) else Registry(registry, insecure=session.insecure)
     return list(session.client(parsed).catalog_page(n=n, last=last).items)
 
 
 def referrers(
-    reference: Digest | str, artifact_type: str | None = None, *, session: Session | None = None, **options: Any
+    reference: Digest | str,
+    artifact_type: str | None = None,
+    *,
+    session: Session | None = None,
+    **options: Unpack[SessionOptions],
 ) -> ImageIndex:
     """The manifests that name ``reference`` as their subject, as an OCI index: from the referrers
     API, or else the ``sha256-<hex>`` fallback tag; empty if there are none. ``artifact_type``
-    keeps only the entries of that type."""
+    keeps only the entries of that type.
+
+    :raises ValueError: a tag rather than a digest reference.
+    """
     session = session_from(session, options)
     parsed = session.reference(reference)
     if not isinstance(parsed, Digest):
@@ -230,49 +308,73 @@ class Taggable(Protocol):
     def raw_manifest(self) -> bytes: ...
 
 
-def _writer(session: Session | None, options: dict[str, Any]) -> tuple[Session, Writer]:
-    writer_options = {k: options.pop(k) for k in _WRITER_OPTIONS if k in options}
-    session = session_from(session, options)
+def _writer(session: Session | None, options: WriteOptions) -> tuple[Session, Writer]:
+    """The session (from ``session`` or the session options) and a writer (the writer options)."""
+    check_options(options, WriteOptions, "remote write")
+    writer_keys = option_names(WriterOptions)
+    writer_options = cast(WriterOptions, {k: v for k, v in options.items() if k in writer_keys})
+    session_options = cast(SessionOptions, {k: v for k, v in options.items() if k not in writer_keys})
+    session = session_from(session, session_options)
     return session, Writer(session, **writer_options)
 
 
-_WRITER_OPTIONS = ("chunk_size", "monolithic_limit", "chunked_threshold", "allow_nondistributable")
-
-
-def write(reference: Reference | str, image: Image, *, session: Session | None = None, **options: Any) -> None:
+def write(
+    reference: Reference | str, image: Image, *, session: Session | None = None, **options: Unpack[WriteOptions]
+) -> None:
     """Push an image: its layers and config, then its manifest under ``reference``.
 
-    Writer options besides the session's: ``chunk_size``, ``monolithic_limit``,
-    ``chunked_threshold`` (bytes; blobs over it go in resumable ``chunk_size`` chunks, while by
-    default every blob goes in one streaming request) and ``allow_nondistributable`` (push foreign
+    Options: the session's and the :class:`WriterOptions` (``chunk_size``, ``monolithic_limit``,
+    ``chunked_threshold`` in bytes: blobs over it go in resumable ``chunk_size`` chunks, while by
+    default every blob goes in one streaming request; ``allow_nondistributable`` pushes foreign
     layers too).
+
+    :raises ~ocimodel.errors.Unauthorized: no credentials, or ones refused (``Denied`` when they
+        may not push here).
+    :raises ~ocimodel.errors.DigestMismatch: a layer whose bytes do not match its digest (nothing
+        is tagged then).
+    :raises ~ocimodel.errors.NotComputed: a single-pass layer that another target needs before
+        it has been read.
     """
     multi_write({reference: image}, session=session, **options)
 
 
 def write_index(
-    reference: Reference | str, index: ImageIndex, *, session: Session | None = None, **options: Any
+    reference: Reference | str, index: ImageIndex, *, session: Session | None = None, **options: Unpack[WriteOptions]
 ) -> None:
-    """Push an index: every child (by digest, nested indexes too) and its blobs, then the index."""
+    """Push an index: every child (by digest, nested indexes too) and its blobs, then the index
+    (options and errors as :func:`write`)."""
     multi_write({reference: index}, session=session, **options)
 
 
 def multi_write(
-    targets: Mapping[Reference | str, Image | ImageIndex], *, session: Session | None = None, **options: Any
+    targets: Mapping[Reference | str, Image | ImageIndex],
+    *,
+    session: Session | None = None,
+    **options: Unpack[WriteOptions],
 ) -> None:
-    """Push several images and indexes at once, each blob at most once."""
+    """Push several images and indexes at once, each blob at most once (options and errors as
+    :func:`write`)."""
     session, writer = _writer(session, options)
     writer.write({session.reference(reference): target for reference, target in targets.items()})
 
 
-def write_layer(repository: Repository | str, layer: Layer, *, session: Session | None = None, **options: Any) -> None:
-    """Upload one blob to a repository (skipped if there, mounted if it can be)."""
+def write_layer(
+    repository: Repository | str, layer: Layer, *, session: Session | None = None, **options: Unpack[WriteOptions]
+) -> None:
+    """Upload one blob to a repository (skipped if there, mounted if it can be; options and errors
+    as :func:`write`)."""
     session, writer = _writer(session, options)
     writer.upload(session.repository(repository), layer)
 
 
-def tag(reference: Reference | str, taggable: Taggable, *, session: Session | None = None, **options: Any) -> None:
-    """Put ``taggable``'s manifest under a tag, as it is: nothing else is uploaded or checked."""
+def tag(
+    reference: Reference | str, taggable: Taggable, *, session: Session | None = None, **options: Unpack[SessionOptions]
+) -> None:
+    """Put ``taggable``'s manifest under a tag, as it is: nothing else is uploaded or checked.
+
+    :raises ~ocimodel.errors.InvalidRequest: the registry refuses the manifest (a blob it names
+        is missing: ``MANIFEST_BLOB_UNKNOWN``).
+    """
     session = session_from(session, options)
     parsed = session.reference(reference)
     found = getattr(taggable, "media_type", None)  # a method on images, a property on get()'s result
@@ -281,8 +383,13 @@ def tag(reference: Reference | str, taggable: Taggable, *, session: Session | No
     session.client(parsed.registry).put_manifest(parsed.repository, parsed.identifier, data, media_type)
 
 
-def delete(reference: Reference | str, *, session: Session | None = None, **options: Any) -> None:
-    """Delete a manifest (a tag is resolved to its digest first: registries delete by digest)."""
+def delete(reference: Reference | str, *, session: Session | None = None, **options: Unpack[SessionOptions]) -> None:
+    """Delete a manifest (a tag is resolved to its digest first: registries delete by digest).
+
+    :raises ~ocimodel.errors.NotFound: nothing is there.
+    :raises ~ocimodel.errors.InvalidRequest: the registry does not allow deletion (distribution
+        answers ``UNSUPPORTED`` unless configured to).
+    """
     session = session_from(session, options)
     parsed = session.reference(reference)
     client = session.client(parsed.registry)
@@ -299,9 +406,15 @@ def delete(reference: Reference | str, *, session: Session | None = None, **opti
     client.delete_manifest(parsed.repository, target)
 
 
-def check_push_permission(reference: Reference | str, *, session: Session | None = None, **options: Any) -> None:
+def check_push_permission(
+    reference: Reference | str, *, session: Session | None = None, **options: Unpack[SessionOptions]
+) -> None:
     """Raise unless the credentials may push to ``reference``'s repository: starts an upload
-    and cancels it (go-containerregistry's way, for want of a better one in the spec)."""
+    and cancels it (go-containerregistry's way, for want of a better one in the spec).
+
+    :raises ~ocimodel.errors.Unauthorized: no credentials, or ones refused.
+    :raises ~ocimodel.errors.Denied: the credentials may not push there.
+    """
     session = session_from(session, options)
     parsed = session.reference(reference)
     client = session.client(parsed.registry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING
 
 import attrs
@@ -27,6 +28,7 @@ from ocimodel.index import ImageIndex
 from ocimodel.layer import Layer
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Digest, Reference, Repository
+from ocimodel.platform import Platform
 from ocimodel.remote._blob import BlobReader
 from ocimodel.remote._session import Session
 from ocimodel.transport import ManifestBody, discard, is_private_host, redact_url, release
@@ -293,7 +295,10 @@ class Descriptor:
     """What :func:`ocimodel.remote.get` fetched: a manifest of any kind, not yet interpreted.
 
     ``descriptor`` describes it (media type from the registry, size, digest, and the manifest's
-    ``artifactType`` or config media type, and annotations, where it has them). :meth:`image` and
+    ``artifactType`` or config media type, and annotations, where it has them), and its fields
+    are this object's too, as go-containerregistry's ``remote.Descriptor`` embeds its
+    ``v1.Descriptor``: ``got.digest``, ``got.size``, ``got.media_type``, ``got.platform``,
+    ``got.annotations``, ``got.artifact_type``, ``got.urls``, ``got.data``. :meth:`image` and
     :meth:`image_index` interpret it; raw access works for every kind, schema 1 included, so it can
     be copied byte for byte.
     """
@@ -308,7 +313,44 @@ class Descriptor:
 
     @property
     def media_type(self) -> MediaType:
+        """The manifest's media type, as the registry gave it (``Content-Type``)."""
         return self.descriptor.media_type
+
+    @property
+    def digest(self) -> Hash:
+        """The manifest's digest (of the bytes fetched, checked against a digest reference)."""
+        return self.descriptor.digest
+
+    @property
+    def size(self) -> int:
+        """The manifest's length in bytes."""
+        return self.descriptor.size
+
+    @property
+    def platform(self) -> Platform | None:
+        """The descriptor's platform: ``None`` for a manifest fetched by reference (only an index's
+        entries carry one)."""
+        return self.descriptor.platform
+
+    @property
+    def annotations(self) -> Mapping[str, str]:
+        """The manifest's annotations (empty if it has none)."""
+        return self.descriptor.annotations
+
+    @property
+    def artifact_type(self) -> MediaType | None:
+        """The manifest's ``artifactType``, else (for an image) its config's media type."""
+        return self.descriptor.artifact_type
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The descriptor's ``urls`` (empty: a manifest fetched from a registry has none)."""
+        return self.descriptor.urls
+
+    @property
+    def data(self) -> bytes | None:
+        """The descriptor's embedded ``data`` (``None``: the bytes are in :meth:`raw_manifest`)."""
+        return self.descriptor.data
 
     def image(self) -> Image:
         """The image; from an index, the child for the session's platform (linux/amd64 by default)."""

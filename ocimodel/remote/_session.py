@@ -4,74 +4,112 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import urllib3
 
+from ocimodel._options import check_options
 from ocimodel.authn import Authenticator, Keychain
 from ocimodel.name import Digest, Reference, Registry, Repository, Tag, parse_reference
 from ocimodel.platform import Platform
 from ocimodel.transport import Client, RetryPolicy
 
-#: What a progress callback receives: (blob digest or "" for overall, bytes done, bytes in all).
+#: A progress callback: ``progress(digest, done, size)``, with ``done`` and ``size`` in bytes. It is
+#: called as each blob's bytes move (``digest`` is the blob's, ``"sha256:…"``) and, after each such
+#: call, once for the whole operation with ``digest`` ``""`` (``size`` is then the total known so
+#: far: a push learns sizes as it goes). Calls come from the worker threads, several at once: the
+#: callback must be quick and thread-safe, and whatever it raises ends the operation.
 Progress = Callable[[str, int, int], None]
 
 DEFAULT_PLATFORM = Platform("amd64", "linux")
 DEFAULT_JOBS = 4
+DEFAULT_TIMEOUT = 30.0
+
+
+class SessionOptions(TypedDict, total=False):
+    """The keyword options every :mod:`ocimodel.remote` function takes (and :class:`Session`).
+
+    Declared once, here: type checkers and editors check and complete them at every call
+    (``remote.image(ref, timeout=5)``), and an unknown name is a :class:`TypeError` at run time too.
+
+    - ``auth``: credentials for every registry asked (overrides ``keychain``); other hosts a
+      redirect leads to are answered from ``keychain`` if given, else anonymously.
+    - ``keychain``: where to find credentials per registry (default: docker's and podman's
+      files and credential helpers, as crane).
+    - ``platform``: the platform to pick from an index, a :class:`~ocimodel.Platform` or text
+      such as ``"linux/arm64"`` (default ``linux/amd64``).
+    - ``jobs``: how many blobs move at once (default 4; at least 1).
+    - ``user_agent``: a prefix for ``User-Agent`` (``"<prefix> ocimodel/<version>"``).
+    - ``timeout``: seconds (a float) for each connect and each read of one request, not for the
+      whole operation (default 30).
+    - ``retry``: a :class:`~ocimodel.transport.RetryPolicy` (default: 4 tries within 30 seconds
+      of waiting, ``Retry-After`` honoured).
+    - ``progress``: a :data:`Progress` callback (default: none).
+    - ``insecure``: allow plain http for any registry (https is still tried first); local and
+      private addresses allow it anyway. TLS is verified whenever it is used (see ``verify``).
+    - ``ca_file``: a file of CA certificates to trust (``SSL_CERT_FILE`` is honoured too).
+    - ``verify``: ``False`` skips TLS verification (an explicit opt-in; never the default).
+    - ``pool``: a :class:`urllib3.PoolManager` the caller owns (Go's ``WithTransport``).
+    - ``allow_foreign``: try the ``urls`` of foreign (non-distributable) layers when the
+      registry does not have them (https only; never private addresses unless the registry is).
+    - ``cancel``: a :class:`threading.Event`; setting it stops every operation of the session
+      before its next request or blob chunk (:class:`~ocimodel.errors.Cancelled`).
+    """
+
+    auth: Authenticator | None
+    keychain: Keychain | None
+    platform: Platform | str | None
+    jobs: int
+    user_agent: str | None
+    timeout: float
+    retry: RetryPolicy | None
+    progress: Progress | None
+    insecure: bool
+    ca_file: str | None
+    verify: bool
+    pool: urllib3.PoolManager | None
+    allow_foreign: bool
+    cancel: threading.Event | None
+
+
+#: The options a :class:`Session` hands to each registry's :class:`~ocimodel.transport.Client`.
+_CLIENT_OPTIONS = (
+    "auth",
+    "keychain",
+    "user_agent",
+    "timeout",
+    "retry",
+    "ca_file",
+    "verify",
+    "pool",
+    "insecure",
+    "cancel",
+)
 
 
 class Session:
     """Options for remote operations, and the registry clients made with them (kept for reuse:
     connections, tokens). Pass one as ``session=`` to share it between calls; otherwise each call
-    makes its own from its keyword options.
+    makes its own from its keyword options, the :class:`SessionOptions`.
 
-    :param auth: credentials for everything (overrides ``keychain``).
-    :param keychain: where to find credentials (default: docker's and podman's files, as crane).
-    :param platform: the platform to pick from an index (default ``linux/amd64``).
-    :param jobs: how many blobs move at once.
-    :param allow_foreign: try the ``urls`` of foreign (non-distributable) layers when the
-        registry does not have them (https only; never private addresses unless the registry is).
-    :param cancel: a :class:`threading.Event`; setting it stops every operation of the session
-        before its next request or blob chunk (:class:`~ocimodel.errors.Cancelled`).
+    :raises TypeError: an option that is not one of :class:`SessionOptions`.
+    :raises ValueError: ``jobs`` below 1.
+    :raises ~ocimodel.errors.BadPlatformError: a ``platform`` text that is not ``os/arch[/variant]``.
     """
 
-    def __init__(
-        self,
-        *,
-        auth: Authenticator | None = None,
-        keychain: Keychain | None = None,
-        platform: Platform | str | None = None,
-        jobs: int = DEFAULT_JOBS,
-        user_agent: str | None = None,
-        timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
-        progress: Progress | None = None,
-        insecure: bool = False,
-        ca_file: str | None = None,
-        verify: bool = True,
-        pool: urllib3.PoolManager | None = None,
-        allow_foreign: bool = False,
-        cancel: threading.Event | None = None,
-    ) -> None:
+    def __init__(self, **options: Unpack[SessionOptions]) -> None:
+        check_options(options, SessionOptions, "Session")
+        jobs = options.get("jobs", DEFAULT_JOBS)
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1, got {jobs}")
+        platform = options.get("platform")
         self.platform = Platform.parse(platform) if isinstance(platform, str) else platform or DEFAULT_PLATFORM
         self.jobs = jobs
-        self.progress = progress
-        self.insecure = insecure
-        self.allow_foreign = allow_foreign
-        self._client_options: dict[str, Any] = {
-            "auth": auth,
-            "keychain": keychain,
-            "user_agent": user_agent,
-            "timeout": timeout,
-            "retry": retry,
-            "ca_file": ca_file,
-            "verify": verify,
-            "pool": pool,
-            "insecure": insecure,
-            "cancel": cancel,
-        }
+        self.progress = options.get("progress")
+        self.insecure = options.get("insecure", False)
+        self.allow_foreign = options.get("allow_foreign", False)
+        self._client_options: dict[str, Any] = {"timeout": DEFAULT_TIMEOUT}
+        self._client_options.update((key, value) for key, value in options.items() if key in _CLIENT_OPTIONS)
         self._clients: dict[str, Client] = {}
         self._lock = threading.Lock()
 
@@ -98,7 +136,7 @@ class Session:
             self._clients.clear()
 
 
-def session_from(session: Session | None, options: dict[str, Any]) -> Session:
+def session_from(session: Session | None, options: SessionOptions) -> Session:
     """``session`` if given (then ``options`` must be empty), else a new one from ``options``."""
     if session is None:
         return Session(**options)

@@ -6,10 +6,11 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO
+from typing import IO, TypedDict, Unpack
 
 import attrs
 
+from ocimodel._options import check_options
 from ocimodel._streams import CountingReader, binary, chunks
 from ocimodel.descriptor import Descriptor as SpecDescriptor
 from ocimodel.errors import NotComputed, OCIError, RegistryError, TransportError
@@ -21,7 +22,7 @@ from ocimodel.manifest import IndexManifest, Manifest
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Reference, Repository
 from ocimodel.remote._referrers import fallback_index, fallback_tag
-from ocimodel.remote._session import Progress, Session
+from ocimodel.remote._session import Progress, Session, SessionOptions
 from ocimodel.transport import Client, UploadState
 
 log = logging.getLogger("ocimodel.remote")
@@ -38,6 +39,30 @@ CHUNKED_THRESHOLD: int | None = None
 DEFAULT_CHUNK_SIZE = 8 << 20
 
 Pushable = Image | ImageIndex
+
+
+class WriterOptions(TypedDict, total=False):
+    """How a :class:`Writer` uploads blobs (sizes in bytes).
+
+    - ``chunk_size``: the size of each ``Content-Range`` chunk of a chunked upload (default
+      8 MiB; a registry's ``OCI-Chunk-Min-Length`` wins if larger).
+    - ``monolithic_limit``: blobs up to this size go in one request after the ``POST``
+      (default 1 MiB).
+    - ``chunked_threshold``: blobs over this size go in resumable chunks; ``None`` (the default)
+      sends every larger blob in one streaming ``PATCH``.
+    - ``allow_nondistributable``: push foreign and non-distributable layers too (default: they
+      are left out, as the spec allows).
+    """
+
+    chunk_size: int
+    monolithic_limit: int
+    chunked_threshold: int | None
+    allow_nondistributable: bool
+
+
+class WriteOptions(SessionOptions, WriterOptions, total=False):
+    """The keyword options of the functions that push (:func:`ocimodel.remote.write` and its
+    kin): a :class:`~ocimodel.remote.SessionOptions` and the :class:`WriterOptions`."""
 
 
 def in_context(error: OCIError, context: str) -> OCIError:
@@ -132,20 +157,13 @@ class Writer:
     the registry never holds a manifest whose blobs are missing.
     """
 
-    def __init__(
-        self,
-        session: Session,
-        *,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        monolithic_limit: int = MONOLITHIC_LIMIT,
-        chunked_threshold: int | None = CHUNKED_THRESHOLD,
-        allow_nondistributable: bool = False,
-    ) -> None:
+    def __init__(self, session: Session, **options: Unpack[WriterOptions]) -> None:
+        check_options(options, WriterOptions, "Writer")
         self._session = session
-        self._chunk_size = chunk_size
-        self._monolithic_limit = monolithic_limit
-        self._chunked_threshold = chunked_threshold
-        self._allow_nondistributable = allow_nondistributable
+        self._chunk_size = options.get("chunk_size", DEFAULT_CHUNK_SIZE)
+        self._monolithic_limit = options.get("monolithic_limit", MONOLITHIC_LIMIT)
+        self._chunked_threshold = options.get("chunked_threshold", CHUNKED_THRESHOLD)
+        self._allow_nondistributable = options.get("allow_nondistributable", False)
         self._chunkless: set[str] = set()  # registries that refused a chunked upload
         self._progress = _Progress(session.progress)
         self._blobs: dict[tuple[str, object], Future[None]] = {}
