@@ -571,7 +571,8 @@ def _layout_entry(root: ImageIndex, path: str) -> Image | ImageIndex:
 @click.argument("path", type=click.Path(exists=True))
 @click.argument("image")
 @click.option("--index", "as_index", is_flag=True, help="Push a layout's index.json itself, as an index.")
-def push(path: str, image: str, as_index: bool) -> None:
+@click.option("--image-refs", type=click.Path(allow_dash=True), help="Also write the digest reference to this file.")
+def push(path: str, image: str, as_index: bool, image_refs: str | None) -> None:
     """Push a docker tarball or an OCI layout to IMAGE; print its digest reference.
 
     A layout's one entry is pushed (an image, or an index such as a pull with --platform all
@@ -592,7 +593,12 @@ def push(path: str, image: str, as_index: bool) -> None:
 
         target = tarball.image(path)
     remote.multi_write({image: target}, session=session, **_globals().write_options())
-    click.echo(f"{session.reference(image).repository.name}@{target.digest()}")
+    pushed = f"{session.reference(image).repository.name}@{target.digest()}"
+    click.echo(pushed)
+    if image_refs is not None:
+        from ocimodel._files import write_file
+
+        write_file(_destination(image_refs), [f"{pushed}\n".encode()])
 
 
 def _new_layers(start: Image, paths: Sequence[str]) -> Image:
@@ -673,9 +679,9 @@ def append(
 
 @cli.command()
 @click.argument("image")
-@click.argument("output", type=click.Path(allow_dash=True))
+@click.argument("output", type=click.Path(allow_dash=True), default="-")
 def export(image: str, output: str) -> None:
-    """Write an image's flattened filesystem as a tar ('-' for stdout)."""
+    """Write an image's flattened filesystem as a tar to OUTPUT ('-', the default: stdout)."""
     from ocimodel import mutate, remote
     from ocimodel._files import write_file
 
@@ -732,16 +738,24 @@ def _publish(
     session: Session,
     *,
     repository: str | None = None,
+    from_index: bool = False,
 ) -> None:
     """Push (or, with ``output``, write a tarball of) a changed image; print its digest reference.
 
     Where, as crane decides it: ``tag``; else by digest into ``repository``; else ``source``
     itself, so its tag now names the result (or, for a digest reference, the result goes by its
-    own digest into that repository). A digest reference given as ``tag`` is read the same way."""
+    own digest into that repository). A digest reference given as ``tag`` is read the same way.
+    One image made from an index (``from_index``) never takes the index's tag without being
+    told to: the index's other platforms would be lost (crane would push it there)."""
     from ocimodel import remote, tarball
     from ocimodel.image import Image
     from ocimodel.name import Digest
 
+    replaced = from_index and not tag and repository is None and not output and isinstance(image, Image)
+    if replaced and not isinstance(session.reference(source), Digest):
+        raise click.UsageError(
+            f"{source} is an index: its tag would name one image and lose the other platforms; give -t"
+        )
     if repository is not None:
         destination: Reference = session.repository(repository).digest(image.digest())
     else:
@@ -818,7 +832,8 @@ def mutate_command(
     new_annotations = _flag_values(lambda: key_values(annotations, "an annotation"))
     new_env = _flag_values(lambda: key_values(env, "an environment variable", lists=False))
     session = _globals().session()
-    found = remote.image(image, session=session)
+    source = remote.get(image, session=session)
+    found = source.image()  # from an index, the platform's image
     if appended:
         found = _new_layers(found, appended)
     config_file = found.config_file()
@@ -854,7 +869,7 @@ def mutate_command(
     changed: Image = mutate.config_file(found, config_file) if edited else found
     if new_annotations:
         changed = mutate.annotations(changed, new_annotations)
-    _publish(changed, tag, image, output, session, repository=repo)
+    _publish(changed, tag, image, output, session, repository=repo, from_index=source.media_type.is_index())
 
 
 def _flattened(found: Image) -> Image:
@@ -915,12 +930,14 @@ def flatten(image: str, tag: str | None) -> None:
     """Squash an image's layers into one (the old history kept in the new entry's comment); for
     an index (without --platform), every image in it. As crane: without -t the result goes
     where IMAGE is, its tag moved to the result; a digest reference gets the result's digest."""
+    from ocimodel import remote
     from ocimodel.image import Image
 
     session = _globals().session()
+    source = remote.get(image, session=session)
     found = _target(image, session)
     flat = _flattened(found) if isinstance(found, Image) else _flattened_index(found)
-    _publish(flat, tag, image, None, session)
+    _publish(flat, tag, image, None, session, from_index=source.media_type.is_index())
 
 
 @cli.command()
@@ -941,7 +958,8 @@ def rebase(image: str, old_base: str | None, new_base: str | None, tag: str | No
     from ocimodel import mutate, remote
 
     session = _globals().session()
-    found = remote.image(image, session=session)
+    source = remote.get(image, session=session)
+    found = source.image()  # from an index, the platform's image
     annotations = found.manifest().annotations or {}
     new_base = new_base or annotations.get(_BASE_NAME)
     if not new_base:
@@ -952,10 +970,9 @@ def rebase(image: str, old_base: str | None, new_base: str | None, tag: str | No
         old_base = f"{session.reference(new_base).repository.name}@{annotations[_BASE_DIGEST]}"
     new = remote.image(new_base, session=session)
     result = mutate.rebase(found, remote.image(old_base, session=session), new)
-    result = mutate.annotations(
-        result, {_BASE_DIGEST: str(remote.head(new_base, session=session).digest), _BASE_NAME: new_base}
-    )
-    _publish(result, tag, image, None, session)
+    new_digest = remote.head(new_base, session=session).digest
+    result = mutate.annotations(result, {_BASE_DIGEST: str(new_digest), _BASE_NAME: new_base})
+    _publish(result, tag, image, None, session, from_index=source.media_type.is_index())
 
 
 @cli.group()
@@ -975,21 +992,30 @@ def index_list(image: str) -> None:
 
 @index.command(name="filter")
 @click.argument("image")
-@click.option("--platform", "platforms", multiple=True, required=True, help="A platform to keep (repeatable).")
-@click.option("-t", "--tag", required=True, help="Where to push the filtered index.")
-def index_filter(image: str, platforms: Sequence[str], tag: str) -> None:
+@click.option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    required=True,
+    help="Platforms to keep: os/arch[/variant][:osversion] or just os, comma-separated or repeated.",
+)
+@click.option("-t", "--tag", help="Where to push the filtered index (default: IMAGE itself, in place).")
+def index_filter(image: str, platforms: Sequence[str], tag: str | None) -> None:
     """Keep only the entries of an index that suit the given platforms."""
     from ocimodel import mutate, remote
+    from ocimodel._config_edits import csv_list
     from ocimodel.platform import Platform
 
     session = _globals().session()
-    wanted = [Platform.parse(p) for p in platforms]
+    wanted = [
+        Platform.parse(p) if "/" in p else Platform(os=p, architecture="")
+        for p in _flag_values(lambda: csv_list(platforms))
+    ]
     kept = mutate.remove_manifests(
         remote.index(image, session=session),
         lambda d: d.platform is None or not any(d.platform.matches(w) for w in wanted),
     )
-    remote.write_index(tag, kept, session=session, **_globals().write_options())
-    click.echo(f"{session.reference(tag).repository.name}@{kept.digest()}")
+    _publish(kept, tag, image, None, session)
 
 
 @index.command(name="append")

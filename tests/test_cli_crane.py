@@ -102,6 +102,29 @@ def test_a_verbs_own_option_wins_over_the_global_of_that_name(registry: Distribu
     assert kept.platform == Platform.parse("linux/arm64")
 
 
+def test_index_filter_as_crane(registry: DistributionRegistry) -> None:
+    """Comma-separated platforms, an OS alone, and no -t: the index is filtered in place."""
+    ref = f"{registry.host}/crane/filter-in-place:v1"
+    index = mutate.append_manifests(
+        two_platforms(seed=111),
+        mutate.IndexAddendum(for_platform("windows/amd64", 113), platform=Platform.parse("windows/amd64")),
+    )
+    remote.write_index(ref, index)
+    ok("index", "filter", ref, "--platform", "linux/arm64,windows/amd64", "-t", f"{ref}-two")
+    kept = [e.platform for e in remote.index(f"{ref}-two").index_manifest().manifests]
+    assert kept == [Platform.parse("linux/arm64"), Platform.parse("windows/amd64")]
+    printed = ok("index", "filter", ref, "--platform", "linux").strip()
+    linux = remote.index(ref)  # the tag now names the filtered index
+    assert printed == f"{registry.host}/crane/filter-in-place@{linux.digest()}"
+    assert [e.platform.os for e in linux.index_manifest().manifests if e.platform] == ["linux", "linux"]
+
+
+def test_export_writes_to_stdout_by_default(registry: DistributionRegistry) -> None:
+    ref = f"{registry.host}/crane/export:v1"
+    remote.write(ref, random.image(300, 1, seed=114))
+    assert run("export", ref).stdout == run("export", ref, "-").stdout != b""
+
+
 def test_allow_nondistributable_artifacts_pushes_foreign_layers() -> None:
     """On the embedded registry (distribution refuses foreign URLs it was not configured for)."""
     foreign = layer.from_files({"windows/base": b"licensed bytes"})
@@ -142,6 +165,9 @@ def test_crane_spellings(registry: DistributionRegistry, tmp_path: Path) -> None
     ok("append", "--oci-empty-base", "-f", str(tmp_path / "add.txt"), "-t", f"{ref}-oci")
     assert remote.image(f"{ref}-oci").media_type() == MediaType.OCI_MANIFEST
     assert run("append", "-b", ref, "--oci-empty-base", "-f", str(tmp_path / "add.txt"), "-t", ref).returncode == 2
+    ok("pull", ref, str(tmp_path / "image.tar"))
+    pushed = ok("push", str(tmp_path / "image.tar"), f"{ref}-pushed", "--image-refs", str(tmp_path / "refs"))
+    assert (tmp_path / "refs").read_text() == pushed == f"{registry.host}/crane/spelt@{base.digest()}\n"
 
 
 def test_catalog_full_ref(registry: DistributionRegistry) -> None:
@@ -260,6 +286,14 @@ def test_flatten_an_index_flattens_each_image(registry: DistributionRegistry) ->
     # with --platform, the one image
     ok("flatten", ref, "--platform", "linux/arm64", "-t", f"{ref}-arm")
     assert len(remote.image(f"{ref}-arm").layers()) == 1
+    # one image never takes an index's tag unasked: the other platforms would be lost
+    for line in (["flatten", ref, "--platform", "linux/arm64"], ["mutate", ref, "-l", "a=1"]):
+        refused = run(*line)
+        assert refused.returncode == 2
+        assert (
+            f"{ref} is an index: its tag would name one image and lose the other platforms" in refused.stderr.decode()
+        )
+    assert remote.get(ref).descriptor.digest == index.digest()
 
 
 # ---------------------------------------------------------------------------------- mutate
