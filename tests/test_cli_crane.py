@@ -69,21 +69,18 @@ def two_platforms(seed: int) -> ImageIndex:
 # ------------------------------------------------------------------------------ global flags
 
 
-@pytest.mark.parametrize("where", ["before", "after", "between"])
-def test_global_flags_are_taken_anywhere_on_the_line(registry: DistributionRegistry, where: str) -> None:
+def test_global_flags_are_taken_anywhere_on_the_line(registry: DistributionRegistry) -> None:
+    """After the verb, between its arguments, after a group's sub-verb (before the verb is in
+    tests/test_cli.py)."""
     index = two_platforms(seed=100)
     ref = f"{registry.host}/crane/anywhere:v1"
     remote.write_index(ref, index)
     arm = index.index_manifest().manifests[1]
-    flags = ["--platform", "linux/arm64", "--insecure"]
-    line = {
-        "before": [*flags, "manifest", ref],
-        "after": ["manifest", ref, *flags],
-        "between": ["manifest", "--platform=linux/arm64", ref, "--insecure"],
-    }[where]
-    assert ok(*line).encode() == index.image(arm.digest).raw_manifest()
-    assert ok("digest", ref, "--platform", "linux/arm64").strip() == str(arm.digest)
-    # in a group of verbs too, before or after the sub-verb
+    assert (
+        ok("manifest", ref, "--platform", "linux/arm64", "--insecure").encode()
+        == index.image(arm.digest).raw_manifest()
+    )
+    assert ok("digest", "--platform=linux/arm64", ref, "--insecure").strip() == str(arm.digest)
     assert len(ok("index", "--insecure", "list", ref, "-v").splitlines()) == 2
 
 
@@ -93,17 +90,9 @@ def test_verbose_after_the_verb_shows_the_traceback() -> None:
     assert "Traceback" in done.stderr.decode()
 
 
-def test_a_verbs_own_option_wins_over_the_global_of_that_name(registry: DistributionRegistry) -> None:
-    """`index filter --platform` is the platforms to keep (crane shadows the global flag too)."""
-    ref = f"{registry.host}/crane/filter:v1"
-    remote.write_index(ref, two_platforms(seed=110))
-    ok("index", "filter", ref, "--platform", "linux/arm64", "--platform", "linux/s390x", "-t", f"{ref}-arm")
-    (kept,) = remote.index(f"{ref}-arm").index_manifest().manifests
-    assert kept.platform == Platform.parse("linux/arm64")
-
-
 def test_index_filter_as_crane(registry: DistributionRegistry) -> None:
-    """Comma-separated platforms, an OS alone, and no -t: the index is filtered in place."""
+    """Comma-separated platforms, an OS alone, and no -t: the index is filtered in place. The
+    verb's own --platform wins over the global one (crane's local flag shadows it too)."""
     ref = f"{registry.host}/crane/filter-in-place:v1"
     index = mutate.append_manifests(
         two_platforms(seed=111),
@@ -121,8 +110,10 @@ def test_index_filter_as_crane(registry: DistributionRegistry) -> None:
 
 def test_export_writes_to_stdout_by_default(registry: DistributionRegistry) -> None:
     ref = f"{registry.host}/crane/export:v1"
-    remote.write(ref, random.image(300, 1, seed=114))
-    assert run("export", ref).stdout == run("export", ref, "-").stdout != b""
+    image = random.image(300, 1, seed=114)
+    remote.write(ref, image)
+    with mutate.extract(image) as flat:
+        assert run("export", ref).stdout == flat.read()
 
 
 def test_allow_nondistributable_artifacts_pushes_foreign_layers() -> None:
@@ -165,7 +156,7 @@ def test_crane_spellings(registry: DistributionRegistry, tmp_path: Path) -> None
     ok("append", "--oci-empty-base", "-f", str(tmp_path / "add.txt"), "-t", f"{ref}-oci")
     assert remote.image(f"{ref}-oci").media_type() == MediaType.OCI_MANIFEST
     assert run("append", "-b", ref, "--oci-empty-base", "-f", str(tmp_path / "add.txt"), "-t", ref).returncode == 2
-    ok("pull", ref, str(tmp_path / "image.tar"))
+    tarball.write(tmp_path / "image.tar", base, tag=ref)
     pushed = ok("push", str(tmp_path / "image.tar"), f"{ref}-pushed", "--image-refs", str(tmp_path / "refs"))
     assert (tmp_path / "refs").read_text() == pushed == f"{registry.host}/crane/spelt@{base.digest()}\n"
 
@@ -173,15 +164,14 @@ def test_crane_spellings(registry: DistributionRegistry, tmp_path: Path) -> None
 def test_catalog_full_ref(registry: DistributionRegistry) -> None:
     remote.write(f"{registry.host}/crane/listed:v1", random.image(100, 1, seed=130))
     assert f"{registry.host}/crane/listed" in ok("catalog", registry.host, "--full-ref").splitlines()
-    assert "crane/listed" in ok("catalog", registry.host).splitlines()
 
 
 def test_auth_get_is_a_credential_helper(tmp_path: Path) -> None:
+    """`echo REGISTRY | ocimodel auth get`, as docker asks a credential helper (the REGISTRY
+    argument is in tests/test_cli.py)."""
     env = {"DOCKER_CONFIG": str(tmp_path)}
-    ok("auth", "login", "r.example", "-u", "me", "--password-stdin", stdin=b"s3cret\n", env=env)
-    expected = '{"Username":"me","Secret":"s3cret"}\n'
-    assert ok("auth", "get", stdin=b"r.example\n", env=env) == expected  # as docker asks a helper
-    assert ok("auth", "get", "r.example", env=env) == expected
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {"r.example": {"auth": "bWU6czNjcmV0"}}}))
+    assert ok("auth", "get", stdin=b"r.example\n", env=env) == '{"Username":"me","Secret":"s3cret"}\n'
     missing = run("auth", "get", stdin=b"other.example", env=env)
     assert (missing.returncode, missing.stdout) == (1, b"credentials not found in native keychain\n")
 
@@ -283,10 +273,7 @@ def test_flatten_an_index_flattens_each_image(registry: DistributionRegistry) ->
     assert all(len(flat.image(e.digest).layers()) == 1 for e in entries)
     assert flat.index_manifest().annotations == {"org.example.kept": "yes"}
     assert flat.media_type() == index.media_type()
-    # with --platform, the one image
-    ok("flatten", ref, "--platform", "linux/arm64", "-t", f"{ref}-arm")
-    assert len(remote.image(f"{ref}-arm").layers()) == 1
-    # one image never takes an index's tag unasked: the other platforms would be lost
+    # with --platform, one image, which never takes an index's tag unasked: the other platforms would be lost
     for line in (["flatten", ref, "--platform", "linux/arm64"], ["mutate", ref, "-l", "a=1"]):
         refused = run(*line)
         assert refused.returncode == 2
@@ -354,7 +341,6 @@ def test_mutate_without_a_tag_moves_the_tag_as_crane_does(registry: Distribution
     assert remote.get(printed).descriptor.digest == Hash.parse(printed.partition("@")[2])
     with pytest.raises(NotFound):
         remote.head(f"{other}:latest")  # by digest only: no tag made
-    assert run("mutate", f"{repository}:v1", "-t", f"{repository}:v9", "--repo", other).returncode == 2
     bad = run("mutate", f"{repository}:v1", "-e", "NOEQUALS")
     assert bad.returncode == 2
     assert "an environment variable must be KEY=VALUE, got 'NOEQUALS'" in bad.stderr.decode()
@@ -425,10 +411,6 @@ def test_pull_format_legacy_writes_the_classic_docker_save(registry: Distributio
         skopeo.copy(f"docker-archive:{path}:{ref}", f"oci:{tmp_path / 'oci'}:{ref.rpartition(':')[2]}")
     shared = [name for name in names if name.endswith("/layer.tar")]
     assert len(shared) == len(set(shared)) == 4  # the two base layers once
-    assert run("pull", "--format", "legacy", refs[0], "-").stdout == _single(refs[0], tmp_path)
-
-
-def _single(ref: str, tmp_path: Path) -> bytes:
-    path = tmp_path / "single.tar"
-    ok("pull", "--format", "legacy", ref, str(path))
-    return path.read_bytes()
+    single = tmp_path / "single.tar"
+    tarball.write_legacy(single, first, tag=refs[0])
+    assert run("pull", "--format", "legacy", refs[0], "-").stdout == single.read_bytes()
