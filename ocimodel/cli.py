@@ -468,7 +468,7 @@ def blob(blob: str) -> None:
 @click.option("-n", "--no-clobber", is_flag=True, help="Refuse to overwrite an existing tag.")
 def copy(source: str, destination: str, all_tags: bool, jobs: int, no_clobber: bool) -> None:
     """Copy an image or index between repositories (mounting blobs within a registry); also
-    spelt ``cp``."""
+    spelt cp, as in crane."""
     from ocimodel import remote
     from ocimodel.errors import OCIError
 

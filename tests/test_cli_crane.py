@@ -320,10 +320,10 @@ def test_mutate_edits_as_crane_and_docker(registry: DistributionRegistry, tmp_pa
     assert (config.os, config.architecture, config.os_version) == ("windows", "amd64", "10.0.17763.1")
     assert len(changed.layers()) == 2
     validate.image(changed)
-    # --entrypoint with --cmd sets both; a CSV field keeps its commas
-    ok("mutate", f"{repository}:v1", "--entrypoint", "/bin/sh", "--cmd", '-c,"echo a, b"', "-t", f"{repository}:v3")
+    # --entrypoint with --cmd sets both; an empty one clears; a CSV field keeps its commas
+    ok("mutate", f"{repository}:v2", "--entrypoint", "", "--cmd", '-c,"echo a, b"', "-t", f"{repository}:v3")
     both = remote.image(f"{repository}:v3").config_file().config
-    assert (both.entrypoint, both.cmd) == (("/bin/sh",), ("-c", "echo a, b"))
+    assert (both.entrypoint, both.cmd) == ((), ("-c", "echo a, b"))
 
 
 def test_mutate_without_a_tag_moves_the_tag_as_crane_does(registry: DistributionRegistry) -> None:
