@@ -6,9 +6,6 @@ delete the tag or nothing, and `auth get` as a docker credential helper. Each ru
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -28,25 +25,9 @@ from ocimodel.transport import Client
 from tests.harness import skopeo
 from tests.harness.distribution import DistributionRegistry
 from tests.harness.faultproxy import Fault, FaultProxy
+from tests.test_cli import ok, run
 
 pytestmark = pytest.mark.registry
-
-
-def run(*arguments: str, stdin: bytes = b"", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "ocimodel", *arguments],
-        input=stdin,
-        capture_output=True,
-        timeout=120,
-        env={**os.environ, "DOCKER_CONFIG": "/nonexistent", **(env or {})},
-        check=False,
-    )
-
-
-def ok(*arguments: str, **options: object) -> str:
-    done = run(*arguments, **options)  # type: ignore[arg-type]
-    assert done.returncode == 0, done.stderr.decode()
-    return done.stdout.decode()
 
 
 def for_platform(platform: str, seed: int, layers: int = 1) -> Image:
