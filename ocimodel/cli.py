@@ -935,7 +935,8 @@ def flatten(image: str, tag: str | None) -> None:
 
     session = _globals().session()
     source = remote.get(image, session=session)
-    found = _target(image, session)
+    whole = source.media_type.is_index() and _globals().platform in (None, "all")
+    found = source.image_index() if whole else source.image()
     flat = _flattened(found) if isinstance(found, Image) else _flattened_index(found)
     _publish(flat, tag, image, None, session, from_index=source.media_type.is_index())
 
@@ -1187,7 +1188,9 @@ def auth_get(registry_name: str | None) -> None:
 
     if registry_name is None:
         registry_name = sys.stdin.read().strip()
-    found = authn.default_keychain.resolve(Registry(registry_name))
+    # docker asks helpers with a server URL (https://index.docker.io/v1/ for Docker Hub): its host
+    host = registry_name.split("://", 1)[-1].split("/", 1)[0]
+    found = authn.default_keychain.resolve(Registry(host))
     if isinstance(found, authn.Basic):
         answer = {"Username": found.username, "Secret": found.password}
     elif isinstance(found, authn.IdentityToken):

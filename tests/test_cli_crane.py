@@ -151,8 +151,11 @@ def test_auth_get_is_a_credential_helper(tmp_path: Path) -> None:
     """`echo REGISTRY | ocimodel auth get`, as docker asks a credential helper (the REGISTRY
     argument is in tests/test_cli.py)."""
     env = {"DOCKER_CONFIG": str(tmp_path)}
-    (tmp_path / "config.json").write_text(json.dumps({"auths": {"r.example": {"auth": "bWU6czNjcmV0"}}}))
+    hub = "https://index.docker.io/v1/"
+    auths = {"r.example": {"auth": "bWU6czNjcmV0"}, hub: {"auth": "aHViOmh1YnNlY3JldA=="}}
+    (tmp_path / "config.json").write_text(json.dumps({"auths": auths}))
     assert ok("auth", "get", stdin=b"r.example\n", env=env) == '{"Username":"me","Secret":"s3cret"}\n'
+    assert ok("auth", "get", stdin=hub.encode(), env=env) == '{"Username":"hub","Secret":"hubsecret"}\n'
     missing = run("auth", "get", stdin=b"other.example", env=env)
     assert (missing.returncode, missing.stdout) == (1, b"credentials not found in native keychain\n")
 
