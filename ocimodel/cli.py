@@ -20,8 +20,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
 
@@ -32,8 +32,11 @@ if TYPE_CHECKING:
 
     from ocimodel.image import Image
     from ocimodel.index import ImageIndex
+    from ocimodel.layer import Layer
     from ocimodel.name import Reference
     from ocimodel.remote import Session
+
+_T = TypeVar("_T")
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -146,7 +149,11 @@ def _signals_unwind() -> Iterator[None]:
 
 class _Commands(click.Group):
     """The verbs. A closed pipe (``EPIPE`` writing stdout or a FIFO) ends any of them as
-    :class:`_PipeClosed`, once its ``with`` blocks have removed what they made."""
+    :class:`_PipeClosed`, once its ``with`` blocks have removed what they made. crane's aliases
+    (:data:`ALIASES`) name the same verbs."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -157,12 +164,27 @@ class _Commands(click.Group):
             raise _PipeClosed from error
 
 
+#: Other names of verbs, as crane has them.
+ALIASES = {"cp": "copy"}
+
+
+#: The image-spec's annotations that name the image another was built on.
+_BASE_NAME = "org.opencontainers.image.base.name"
+_BASE_DIGEST = "org.opencontainers.image.base.digest"
+
+
 class Globals(NamedTuple):
-    """The options given before the verb (a named tuple: attrs is imported only by verbs that need it)."""
+    """The global options, given before the verb or after it (a named tuple: attrs is imported
+    only by verbs that need it)."""
 
     verbose: bool = False
     insecure: bool = False
     platform: str | None = None
+    allow_nondistributable: bool = False
+
+    def write_options(self) -> dict[str, Any]:
+        """The keyword options of ``remote.write`` and its kin that the global options set."""
+        return {"allow_nondistributable": self.allow_nondistributable}
 
     def session(self, *, progress: bool = False, **options: Any) -> Session:
         """A session with the global options; ``progress`` shows a bar on a terminal."""
@@ -229,26 +251,80 @@ def _say(line: str, on_stderr: bool) -> None:
     click.echo(line, err=on_stderr)
 
 
-@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Log requests (redacted) and show tracebacks.")
-@click.option("--insecure", is_flag=True, help="Allow plain http and unverified TLS for any registry.")
-@click.option(
-    "--platform", metavar="OS/ARCH[/VARIANT]", help="The platform to pick from an index ('all': keep indexes)."
-)
-@click.pass_context
-def cli(context: click.Context, verbose: bool, insecure: bool, platform: str | None) -> None:
-    """Work with container images and registries (OCI and Docker formats)."""
-    context.obj = Globals(verbose, insecure, platform)
-    if verbose:
-        import logging
+def _global_options() -> list[click.Option]:
+    """crane's persistent flags, as options (a new set for each command that takes them)."""
+    return [
+        click.Option(["-v", "--verbose"], is_flag=True, help="Log requests (redacted) and show tracebacks."),
+        click.Option(["--insecure"], is_flag=True, help="Allow plain http and unverified TLS for any registry."),
+        click.Option(
+            ["--platform"],
+            metavar="OS/ARCH[/VARIANT][:OSVERSION]",
+            help="The platform to pick from an index ('all': keep indexes).",
+        ),
+        click.Option(
+            ["--allow-nondistributable-artifacts", "allow_nondistributable"],
+            is_flag=True,
+            help="Push non-distributable (foreign) layers too.",
+        ),
+    ]
 
-        # ocimodel's own loggers only: they redact URLs and never log headers, while urllib3's
-        # DEBUG lines carry whole URLs (upload state, pre-signed signatures)
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-        logger = logging.getLogger("ocimodel")
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG)
+
+def _log_requests() -> None:
+    """-v: ocimodel's own loggers at DEBUG on stderr (they redact URLs and never log headers,
+    while urllib3's DEBUG lines carry whole URLs: upload state, pre-signed signatures)."""
+    import logging
+
+    logger = logging.getLogger("ocimodel")
+    if logger.level == logging.DEBUG:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
+def _set_global(context: click.Context, parameter: click.Parameter, value: Any) -> None:
+    """A global option given after the verb: it changes :class:`Globals` as if given before it."""
+    if value is None or value is False or parameter.name is None:
+        return
+    node: click.Context | None = context
+    while node is not None:  # each context keeps the object it inherited: change them all
+        if isinstance(node.obj, Globals):
+            node.obj = node.obj._replace(**{parameter.name: value})
+        node = node.parent
+    if parameter.name == "verbose":
+        _log_requests()
+
+
+def _accept_globals_everywhere(group: click.Group) -> None:
+    """Let every verb (and group of verbs) take the global options anywhere on its line, as
+    crane's persistent flags are taken: hidden copies, unless the verb has an option of that
+    name itself (``index filter --platform``)."""
+    for command in group.commands.values():
+        taken = {name for parameter in command.params for name in (*parameter.opts, *parameter.secondary_opts)}
+        for option in _global_options():
+            if taken.isdisjoint(option.opts):
+                option.hidden = True
+                option.expose_value = False
+                option.callback = _set_global
+                command.params.append(option)
+        if isinstance(command, click.Group):
+            _accept_globals_everywhere(command)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def cli(context: click.Context, /, **options: Any) -> None:
+    """Work with container images and registries (OCI and Docker formats).
+
+    The global options may also come after the verb, anywhere on the line (as crane takes them):
+    ocimodel manifest REF --platform linux/arm64."""
+    context.obj = Globals(**options)
+    if context.obj.verbose:
+        _log_requests()
+
+
+cli.params.extend(_global_options())
 
 
 @cli.command()
@@ -340,12 +416,13 @@ def list_tags(repository: str, full_ref: bool, omit_digest_tags: bool) -> None:
 
 @cli.command()
 @click.argument("registry")
-def catalog(registry: str) -> None:
+@click.option("--full-ref", is_flag=True, help="Print REGISTRY/REPOSITORY, not just the repository.")
+def catalog(registry: str, full_ref: bool) -> None:
     """List the repositories of a registry."""
     from ocimodel import remote
 
     for name in remote.catalog(registry, session=_globals().session()):
-        click.echo(name)
+        click.echo(f"{registry.rstrip('/')}/{name}" if full_ref else name)
 
 
 @cli.command()
@@ -363,7 +440,9 @@ def tag(image: str, tag: str) -> None:
 @cli.command()
 @click.argument("image")
 def delete(image: str) -> None:
-    """Delete a manifest (a tag is resolved to its digest first)."""
+    """Delete what IMAGE names: REPO:TAG the tag alone, REPO@DIGEST the manifest (and so every tag
+    on it). A registry that refuses to delete tags is an error: the manifest is never deleted
+    in the tag's place."""
     from ocimodel import remote
 
     remote.delete(image, session=_globals().session())
@@ -388,7 +467,8 @@ def blob(blob: str) -> None:
 @click.option("-j", "--jobs", type=click.IntRange(1), default=4, show_default=True, help="Blobs moved at once.")
 @click.option("-n", "--no-clobber", is_flag=True, help="Refuse to overwrite an existing tag.")
 def copy(source: str, destination: str, all_tags: bool, jobs: int, no_clobber: bool) -> None:
-    """Copy an image or index between repositories (mounting blobs within a registry)."""
+    """Copy an image or index between repositories (mounting blobs within a registry); also
+    spelt cp, as in crane."""
     from ocimodel import remote
     from ocimodel.errors import OCIError
 
@@ -403,7 +483,7 @@ def copy(source: str, destination: str, all_tags: bool, jobs: int, no_clobber: b
         if no_clobber and _exists(dst, session):
             raise OCIError(f"refusing to overwrite {dst}: it exists (-n)")
         target = _target(str(src), session)
-        remote.multi_write({dst: target}, session=session)
+        remote.multi_write({dst: target}, session=session, **_globals().write_options())
         click.echo(f"{dst.repository.name}@{target.digest()}")
 
 
@@ -435,8 +515,18 @@ def _exists(reference: Reference, session: Session) -> bool:
 @cli.command()
 @click.argument("images", nargs=-1, required=True)
 @click.argument("path", type=click.Path(allow_dash=True))
-@click.option("--format", "output", type=click.Choice(["tarball", "oci"]), default="tarball", show_default=True)
-def pull(images: Sequence[str], path: str, output: str) -> None:
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["tarball", "legacy", "oci"]),
+    default="tarball",
+    show_default=True,
+    help="tarball: docker save's (with an OCI layout inside); legacy: the classic docker save; oci: an OCI layout.",
+)
+@click.option(
+    "--annotate-ref", is_flag=True, help="With --format oci: name each entry by its full reference, not as given."
+)
+def pull(images: Sequence[str], path: str, output: str, annotate_ref: bool) -> None:
     """Pull images into a docker tarball ('-' for stdout) or an OCI layout at PATH."""
     import attrs
 
@@ -450,11 +540,12 @@ def pull(images: Sequence[str], path: str, output: str) -> None:
         for reference in images:
             target = _target(reference, session)
             remote.pull(target, place, jobs=session.jobs, progress=session.progress)
-            entry = attrs.evolve(target.descriptor(), annotations={layout.REF_NAME: str(reference)})
+            named = session.reference(reference).name if annotate_ref else str(reference)
+            entry = attrs.evolve(target.descriptor(), annotations={layout.REF_NAME: named})
             place.append_descriptor(entry)
         return
     chosen: dict[Reference | str, Image] = {reference: remote.image(reference, session=session) for reference in images}
-    tarball.write(_destination(path), chosen)
+    (tarball.write_legacy if output == "legacy" else tarball.write)(_destination(path), chosen)
 
 
 def _layout_entry(root: ImageIndex, path: str) -> Image | ImageIndex:
@@ -480,7 +571,8 @@ def _layout_entry(root: ImageIndex, path: str) -> Image | ImageIndex:
 @click.argument("path", type=click.Path(exists=True))
 @click.argument("image")
 @click.option("--index", "as_index", is_flag=True, help="Push a layout's index.json itself, as an index.")
-def push(path: str, image: str, as_index: bool) -> None:
+@click.option("--image-refs", type=click.Path(allow_dash=True), help="Also write the digest reference to this file.")
+def push(path: str, image: str, as_index: bool, image_refs: str | None) -> None:
     """Push a docker tarball or an OCI layout to IMAGE; print its digest reference.
 
     A layout's one entry is pushed (an image, or an index such as a pull with --platform all
@@ -500,8 +592,35 @@ def push(path: str, image: str, as_index: bool) -> None:
         from ocimodel import tarball
 
         target = tarball.image(path)
-    remote.multi_write({image: target}, session=session)
-    click.echo(f"{session.reference(image).repository.name}@{target.digest()}")
+    remote.multi_write({image: target}, session=session, **_globals().write_options())
+    pushed = f"{session.reference(image).repository.name}@{target.digest()}"
+    click.echo(pushed)
+    if image_refs is not None:
+        from ocimodel._files import write_file
+
+        write_file(_destination(image_refs), [f"{pushed}\n".encode()])
+
+
+def _new_layers(start: Image, paths: Sequence[str]) -> Image:
+    """``start`` with a layer on top for each path: a tar file as it is, a directory made into a
+    reproducible tar (of the image's kind: OCI or Docker)."""
+    from pathlib import Path
+
+    from ocimodel import layer, mutate
+    from ocimodel.mediatype import MediaType
+
+    oci = start.media_type() == MediaType.OCI_MANIFEST
+    kind = MediaType.OCI_LAYER_GZIP if oci else MediaType.DOCKER_LAYER
+    made = [layer.from_directory(p, media_type=kind) if Path(p).is_dir() else layer.from_file(p) for p in paths]
+    return mutate.append_layers(start, *made)
+
+
+def _empty_oci_image() -> Image:
+    """The empty image with OCI media types (manifest and config)."""
+    from ocimodel import empty, mutate
+    from ocimodel.mediatype import MediaType
+
+    return mutate.config_media_type(mutate.media_type(empty.image, MediaType.OCI_MANIFEST), MediaType.OCI_CONFIG)
 
 
 @cli.command()
@@ -509,42 +628,60 @@ def push(path: str, image: str, as_index: bool) -> None:
 @click.option(
     "-f",
     "--new-layer",
+    "--new_layer",
     "new_layers",
     multiple=True,
     required=True,
     type=click.Path(exists=True),
     help="A tar file or a directory, added as a layer (repeatable).",
 )
-@click.option("-t", "--new-tag", required=True, help="Where to push the result.")
+@click.option("-t", "--new-tag", "--new_tag", "new_tag", required=True, help="Where to push the result.")
 @click.option(
     "-o", "--output", type=click.Path(allow_dash=True), help="Write a tarball here ('-': stdout) instead of pushing."
 )
-def append(base: str | None, new_layers: Sequence[str], new_tag: str, output: str | None) -> None:
+@click.option("--oci-empty-base", is_flag=True, help="Without -b: start from an empty image with OCI media types.")
+@click.option(
+    "--set-base-image-annotations",
+    "annotate_base",
+    is_flag=True,
+    help="Annotate the result with the base's digest (and name, for a tag).",
+)
+def append(
+    base: str | None,
+    new_layers: Sequence[str],
+    new_tag: str,
+    output: str | None,
+    oci_empty_base: bool,
+    annotate_base: bool,
+) -> None:
     """Add layers (tar files, or directories made into reproducible tars) on top of an image."""
-    from pathlib import Path
+    from ocimodel import empty, mutate, remote, tarball
+    from ocimodel.name import Tag
 
-    from ocimodel import empty, layer, mutate, remote, tarball
-    from ocimodel.mediatype import MediaType
-
+    if base and oci_empty_base:
+        raise click.UsageError("--oci-empty-base is for an empty base: it cannot go with -b")
     session = _globals().session()
-    start = remote.image(base, session=session) if base else empty.image
-    oci = start.media_type() == MediaType.OCI_MANIFEST
-    kind = MediaType.OCI_LAYER_GZIP if oci else MediaType.DOCKER_LAYER
-    made = [layer.from_directory(p, media_type=kind) if Path(p).is_dir() else layer.from_file(p) for p in new_layers]
-    result = mutate.append_layers(start, *made)
+    start = remote.image(base, session=session) if base else _empty_oci_image() if oci_empty_base else empty.image
+    result = _new_layers(start, new_layers)
+    if base and annotate_base:
+        annotations = {_BASE_DIGEST: str(start.digest())}
+        base_reference = session.reference(base)
+        if isinstance(base_reference, Tag):
+            annotations[_BASE_NAME] = base_reference.name
+        result = mutate.annotations(result, annotations)
     on_stderr = _is_stdout(output)
     if output:
         tarball.write(_destination(output), result, tag=new_tag)
     else:
-        remote.write(new_tag, result, session=session)
+        remote.write(new_tag, result, session=session, **_globals().write_options())
     _say(f"{session.reference(new_tag).repository.name}@{result.digest()}", on_stderr)
 
 
 @cli.command()
 @click.argument("image")
-@click.argument("output", type=click.Path(allow_dash=True))
+@click.argument("output", type=click.Path(allow_dash=True), default="-")
 def export(image: str, output: str) -> None:
-    """Write an image's flattened filesystem as a tar ('-' for stdout)."""
+    """Write an image's flattened filesystem as a tar to OUTPUT ('-', the default: stdout)."""
     from ocimodel import mutate, remote
     from ocimodel._files import write_file
 
@@ -583,42 +720,80 @@ def validate_command(remote_ref: str | None, tarball_path: str | None, fast: boo
     click.echo(f"PASS: {remote_ref or tarball_path}", err=True)
 
 
-def _key_values(pairs: Sequence[str], what: str) -> dict[str, str]:
-    found = {}
-    for pair in pairs:
-        key, equals, value = pair.partition("=")
-        if not equals or not key:
-            raise click.UsageError(f"{what} must be KEY=VALUE, got {pair!r}")
-        found[key] = value
-    return found
+def _flag_values(parse: Callable[[], _T]) -> _T:
+    """A flag value read by :mod:`ocimodel._config_edits`; one that cannot be read is a usage error."""
+    from ocimodel._config_edits import BadFlagValue
+
+    try:
+        return parse()
+    except BadFlagValue as error:
+        raise click.UsageError(str(error)) from None
 
 
-def _publish(image: Image, tag: str | None, source: str, output: str | None, session: Session) -> None:
-    """Push (or, with ``output``, write a tarball of) a changed image; print its digest reference."""
+def _publish(
+    image: Image | ImageIndex,
+    tag: str | None,
+    source: str,
+    output: str | None,
+    session: Session,
+    *,
+    repository: str | None = None,
+    from_index: bool = False,
+) -> None:
+    """Push (or, with ``output``, write a tarball of) a changed image; print its digest reference.
+
+    Where, as crane decides it: ``tag``; else by digest into ``repository``; else ``source``
+    itself, so its tag now names the result (or, for a digest reference, the result goes by its
+    own digest into that repository). A digest reference given as ``tag`` is read the same way.
+    One image made from an index (``from_index``) never takes the index's tag without being
+    told to: the index's other platforms would be lost (crane would push it there)."""
     from ocimodel import remote, tarball
+    from ocimodel.image import Image
+    from ocimodel.name import Digest
 
-    repository = session.reference(source).repository
-    destination = session.reference(tag) if tag else repository.digest(image.digest())
+    replaced = from_index and not tag and repository is None and not output and isinstance(image, Image)
+    if replaced and not isinstance(session.reference(source), Digest):
+        raise click.UsageError(
+            f"{source} is an index: its tag would name one image and lose the other platforms; give -t"
+        )
+    if repository is not None:
+        destination: Reference = session.repository(repository).digest(image.digest())
+    else:
+        destination = session.reference(tag or source)
+        if isinstance(destination, Digest):
+            destination = destination.repository.digest(image.digest())
     on_stderr = _is_stdout(output)
     if output:
+        if not isinstance(image, Image):
+            raise click.UsageError("a tarball holds images: -o cannot write an index")
         tarball.write(_destination(output), image, tag=destination)
+    elif isinstance(image, Image):
+        remote.write(destination, image, session=session, **_globals().write_options())
     else:
-        remote.write(destination, image, session=session)
+        remote.write_index(destination, image, session=session, **_globals().write_options())
     _say(f"{destination.repository.name}@{image.digest()}", on_stderr)
 
 
 @cli.command(name="mutate")
 @click.argument("image")
-@click.option("-a", "--annotation", "annotations", multiple=True, help="KEY=VALUE manifest annotation.")
-@click.option("-l", "--label", "labels", multiple=True, help="KEY=VALUE config label.")
-@click.option("-e", "--env", "env", multiple=True, help="KEY=VALUE environment variable.")
-@click.option("--entrypoint", help="Comma-separated entrypoint.")
-@click.option("--cmd", help="Comma-separated command.")
+@click.option("-a", "--annotation", "annotations", multiple=True, help="KEY=VALUE manifest annotation (a=1,b=2 too).")
+@click.option("-l", "--label", "labels", multiple=True, help="KEY=VALUE config label (a=1,b=2 too).")
+@click.option("-e", "--env", "env", multiple=True, help="KEY=VALUE environment variable, set where it stands.")
+@click.option("--entrypoint", multiple=True, help="The entrypoint, comma-separated; clears the command.")
+@click.option("--cmd", multiple=True, help="The command, comma-separated.")
 @click.option("-u", "--user", help="The user to run as.")
 @click.option("-w", "--workdir", help="The working directory.")
-@click.option("--exposed-ports", help="Comma-separated ports (80/tcp, 53/udp).")
-@click.option("--set-platform", help="os/arch[/variant] written into the config.")
-@click.option("-t", "--tag", help="Where to push the result (default: by digest, in IMAGE's repository).")
+@click.option("--exposed-ports", multiple=True, help="The ports to expose, comma-separated (80/tcp,53/udp).")
+@click.option("--set-platform", help="os/arch[/variant][:osversion] written into the config.")
+@click.option(
+    "--append",
+    "appended",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="A tar file or a directory, added as a layer first (repeatable).",
+)
+@click.option("-t", "--tag", help="Where to push the result (default: IMAGE itself; by digest for a digest).")
+@click.option("--repo", help="Push by digest into this repository instead.")
 @click.option(
     "-o", "--output", type=click.Path(allow_dash=True), help="Write a tarball ('-': stdout) instead of pushing."
 )
@@ -627,98 +802,178 @@ def mutate_command(
     annotations: Sequence[str],
     labels: Sequence[str],
     env: Sequence[str],
-    entrypoint: str | None,
-    cmd: str | None,
+    entrypoint: Sequence[str],
+    cmd: Sequence[str],
     user: str | None,
     workdir: str | None,
-    exposed_ports: str | None,
+    exposed_ports: Sequence[str],
     set_platform: str | None,
+    appended: Sequence[str],
     tag: str | None,
+    repo: str | None,
     output: str | None,
 ) -> None:
-    """Change an image's config and annotations; push the result and print its digest."""
+    """Change an image's config and annotations as crane mutate and docker do; push the result
+    and print its digest.
+
+    -e sets a variable where it stands in Env (new ones go last); --entrypoint clears the command
+    unless --cmd is given too (as docker does); --exposed-ports replaces the set; -l and -a add
+    to what is there. An empty --entrypoint or --cmd ("") clears it. Without -t or --repo the
+    result goes where IMAGE is: its tag is moved to the result, as crane does."""
     import attrs
 
     from ocimodel import mutate, remote
+    from ocimodel._config_edits import csv_list, key_values, set_env
     from ocimodel.platform import Platform
 
+    if tag and repo:
+        raise click.UsageError("give -t or --repo, not both")
+    new_labels = _flag_values(lambda: key_values(labels, "a label"))
+    new_annotations = _flag_values(lambda: key_values(annotations, "an annotation"))
+    new_env = _flag_values(lambda: key_values(env, "an environment variable", lists=False))
     session = _globals().session()
-    found = remote.image(image, session=session)
+    source = remote.get(image, session=session)
+    found = source.image()  # from an index, the platform's image
+    if appended:
+        found = _new_layers(found, appended)
     config_file = found.config_file()
     run = config_file.config
-    environment = list(run.env)
-    for key, value in _key_values(env, "an environment variable").items():
-        environment = [e for e in environment if not e.startswith(f"{key}=")] + [f"{key}={value}"]
-    ports = run.exposed_ports | set(exposed_ports.split(",")) if exposed_ports else run.exposed_ports
-    run = attrs.evolve(
-        run,
-        labels={**run.labels, **_key_values(labels, "a label")},
-        env=environment,
-        entrypoint=entrypoint.split(",") if entrypoint is not None else run.entrypoint,
-        cmd=cmd.split(",") if cmd is not None else run.cmd,
-        user=user if user is not None else run.user,
-        working_dir=workdir if workdir is not None else run.working_dir,
-        exposed_ports=ports,
-    )
-    config_file = attrs.evolve(config_file, config=run)
+    changes: dict[str, Any] = {}
+    if new_labels:
+        changes["labels"] = {**run.labels, **new_labels}
+    if new_env:
+        changes["env"] = set_env(run.env, new_env, windows=config_file.os == "windows")
+    if entrypoint:
+        changes["entrypoint"] = _flag_values(lambda: csv_list(entrypoint))
+        changes["cmd"] = ()  # docker's rule: a new entrypoint does not inherit the old command
+    if cmd:
+        changes["cmd"] = _flag_values(lambda: csv_list(cmd))
+    if user is not None:
+        changes["user"] = user
+    if workdir is not None:
+        changes["working_dir"] = workdir
+    if exposed_ports:
+        changes["exposed_ports"] = frozenset(_flag_values(lambda: csv_list(exposed_ports)))
+    edited = bool(changes or set_platform)
+    if changes:
+        config_file = attrs.evolve(config_file, config=attrs.evolve(run, **changes))
     if set_platform:
         platform = Platform.parse(set_platform)
         config_file = attrs.evolve(
-            config_file, os=platform.os, architecture=platform.architecture, variant=platform.variant
+            config_file,
+            os=platform.os,
+            architecture=platform.architecture,
+            variant=platform.variant,
+            os_version=platform.os_version,
         )
-    changed: Image = mutate.config_file(found, config_file)
-    if annotations:
-        changed = mutate.annotations(changed, _key_values(annotations, "an annotation"))
-    _publish(changed, tag, image, output, session)
+    changed: Image = mutate.config_file(found, config_file) if edited else found
+    if new_annotations:
+        changed = mutate.annotations(changed, new_annotations)
+    _publish(changed, tag, image, output, session, repository=repo, from_index=source.media_type.is_index())
 
 
-@cli.command()
-@click.argument("image")
-@click.option("-t", "--tag", required=True, help="Where to push the flattened image.")
-def flatten(image: str, tag: str) -> None:
-    """Squash an image's layers into one (the old history kept in the new entry's comment)."""
+def _flattened(found: Image) -> Image:
+    """``found`` with its layers squashed into one (the old history kept in the new entry's
+    comment), of its kind (OCI or Docker), with its annotations."""
     import json
 
     import attrs
 
-    from ocimodel import codec, configfile, empty, layer, mutate, remote
+    from ocimodel import codec, configfile, empty, layer, mutate
     from ocimodel.mediatype import MediaType
 
-    session = _globals().session()
-    found = remote.image(image, session=session)
     oci = found.media_type() == MediaType.OCI_MANIFEST
     kind = MediaType.OCI_LAYER_GZIP if oci else MediaType.DOCKER_LAYER
     squashed = layer.from_opener(lambda: mutate.extract(found), media_type=kind)
     old = found.config_file()
     history = json.dumps([codec.converter.unstructure(entry) for entry in old.history])
-    start: Image = empty.image
-    if oci:
-        start = mutate.config_media_type(mutate.media_type(start, MediaType.OCI_MANIFEST), MediaType.OCI_CONFIG)
+    start = _empty_oci_image() if oci else empty.image
     result = mutate.append(
         mutate.config_file(start, attrs.evolve(old, history=[], rootfs=configfile.RootFS())),
-        mutate.Addendum(squashed, configfile.History(created_by="ocimodel flatten", comment=history)),
+        mutate.Addendum(squashed, configfile.History(created_by=f"ocimodel flatten {found.digest()}", comment=history)),
     )
     if found.manifest().annotations:
         result = mutate.annotations(result, found.manifest().annotations)
-    _publish(result, tag, image, None, session)
+    return result
+
+
+def _flattened_index(found: ImageIndex) -> ImageIndex:
+    """Every image of ``found`` flattened (nested indexes too), each entry keeping its platform
+    and annotations, the index its annotations and media type; attestations (platform
+    ``unknown/unknown``) are left out, as crane leaves them."""
+    from ocimodel import empty, mutate
+    from ocimodel.image import Image
+    from ocimodel.index import ImageIndex
+
+    addenda = []
+    for descriptor, child in found.children():
+        platform = descriptor.platform
+        if platform is not None and (platform.os, platform.architecture) == ("unknown", "unknown"):
+            continue
+        if isinstance(child, Image):
+            flat: Image | ImageIndex | Layer = _flattened(child)
+        elif isinstance(child, ImageIndex):
+            flat = _flattened_index(child)
+        else:  # a blob: kept as it is
+            flat = child
+        addenda.append(mutate.IndexAddendum(flat, platform=platform, annotations=descriptor.annotations))
+    result = mutate.media_type(mutate.append_manifests(empty.index, *addenda), found.media_type())
+    if found.index_manifest().annotations:
+        result = mutate.annotations(result, found.index_manifest().annotations)
+    return result
 
 
 @cli.command()
 @click.argument("image")
-@click.option("--old-base", "--old_base", "old_base", required=True, help="The base IMAGE was built on.")
-@click.option("--new-base", "--new_base", "new_base", required=True, help="The base to put its layers on.")
-@click.option("-t", "--tag", required=True, help="Where to push the result.")
-def rebase(image: str, old_base: str, new_base: str, tag: str) -> None:
-    """Move an image's own layers from one base onto another."""
+@click.option("-t", "--tag", help="Where to push the flattened image (default: IMAGE itself; by digest for a digest).")
+def flatten(image: str, tag: str | None) -> None:
+    """Squash an image's layers into one (the old history kept in the new entry's comment); for
+    an index (without --platform), every image in it. As crane: without -t the result goes
+    where IMAGE is, its tag moved to the result; a digest reference gets the result's digest."""
+    from ocimodel import remote
+    from ocimodel.image import Image
+
+    session = _globals().session()
+    source = remote.get(image, session=session)
+    whole = source.media_type.is_index() and _globals().platform in (None, "all")
+    found = source.image_index() if whole else source.image()
+    flat = _flattened(found) if isinstance(found, Image) else _flattened_index(found)
+    _publish(flat, tag, image, None, session, from_index=source.media_type.is_index())
+
+
+@cli.command()
+@click.argument("image")
+@click.option(
+    "--old-base", "--old_base", "old_base", help="The base IMAGE was built on (default: from its annotations)."
+)
+@click.option(
+    "--new-base", "--new_base", "new_base", help="The base to put its layers on (default: from its annotations)."
+)
+@click.option(
+    "-t", "--tag", "--rebased", "tag", help="Where to push the result (default: IMAGE itself; by digest for a digest)."
+)
+def rebase(image: str, old_base: str | None, new_base: str | None, tag: str | None) -> None:
+    """Move an image's own layers from one base onto another, as crane rebase does: the bases
+    default to the image's org.opencontainers.image.base.name and .base.digest annotations, and
+    the result is annotated with the new base's name and digest."""
     from ocimodel import mutate, remote
 
     session = _globals().session()
-    result = mutate.rebase(
-        remote.image(image, session=session),
-        remote.image(old_base, session=session),
-        remote.image(new_base, session=session),
-    )
-    _publish(result, tag, image, None, session)
+    source = remote.get(image, session=session)
+    found = source.image()  # from an index, the platform's image
+    annotations = found.manifest().annotations or {}
+    new_base = new_base or annotations.get(_BASE_NAME)
+    if not new_base:
+        raise click.UsageError(f"give --new-base: {image} has no {_BASE_NAME} annotation")
+    if not old_base:
+        if _BASE_DIGEST not in annotations:
+            raise click.UsageError(f"give --old-base: {image} has no {_BASE_DIGEST} annotation")
+        old_base = f"{session.reference(new_base).repository.name}@{annotations[_BASE_DIGEST]}"
+    new = remote.image(new_base, session=session)
+    result = mutate.rebase(found, remote.image(old_base, session=session), new)
+    new_digest = remote.head(new_base, session=session).digest
+    result = mutate.annotations(result, {_BASE_DIGEST: str(new_digest), _BASE_NAME: new_base})
+    _publish(result, tag, image, None, session, from_index=source.media_type.is_index())
 
 
 @cli.group()
@@ -738,21 +993,30 @@ def index_list(image: str) -> None:
 
 @index.command(name="filter")
 @click.argument("image")
-@click.option("--platform", "platforms", multiple=True, required=True, help="A platform to keep (repeatable).")
-@click.option("-t", "--tag", required=True, help="Where to push the filtered index.")
-def index_filter(image: str, platforms: Sequence[str], tag: str) -> None:
+@click.option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    required=True,
+    help="Platforms to keep: os/arch[/variant][:osversion] or just os, comma-separated or repeated.",
+)
+@click.option("-t", "--tag", help="Where to push the filtered index (default: IMAGE itself, in place).")
+def index_filter(image: str, platforms: Sequence[str], tag: str | None) -> None:
     """Keep only the entries of an index that suit the given platforms."""
     from ocimodel import mutate, remote
+    from ocimodel._config_edits import csv_list
     from ocimodel.platform import Platform
 
     session = _globals().session()
-    wanted = [Platform.parse(p) for p in platforms]
+    wanted = [
+        Platform.parse(p) if "/" in p else Platform(os=p, architecture="")
+        for p in _flag_values(lambda: csv_list(platforms))
+    ]
     kept = mutate.remove_manifests(
         remote.index(image, session=session),
         lambda d: d.platform is None or not any(d.platform.matches(w) for w in wanted),
     )
-    remote.write_index(tag, kept, session=session)
-    click.echo(f"{session.reference(tag).repository.name}@{kept.digest()}")
+    _publish(kept, tag, image, None, session)
 
 
 @index.command(name="append")
@@ -774,7 +1038,7 @@ def index_append(base: str | None, manifests: Sequence[str], tag: str) -> None:
             child = found.image()
             addenda.append(mutate.IndexAddendum(child, platform=child.config_file().platform()))
     result = mutate.append_manifests(start, *addenda)
-    remote.write_index(tag, result, session=session)
+    remote.write_index(tag, result, session=session, **_globals().write_options())
     click.echo(f"{session.reference(tag).repository.name}@{result.digest()}")
 
 
@@ -912,23 +1176,34 @@ def token(repository: str, push: bool, mounts: Sequence[str], header: bool) -> N
 
 
 @auth.command(name="get")
-@click.argument("registry_name", metavar="REGISTRY")
-def auth_get(registry_name: str) -> None:
-    """Print the credentials the default keychain finds, as a credential helper would."""
+@click.argument("registry_name", metavar="[REGISTRY]", required=False)
+def auth_get(registry_name: str | None) -> None:
+    """Print the credentials the default keychain finds for REGISTRY (read from stdin when not
+    given), as a docker credential helper's get does: {"Username":…,"Secret":…}, or "credentials
+    not found in native keychain" and exit status 1."""
     import json
 
     from ocimodel import authn
     from ocimodel.name import Registry
 
-    found = authn.default_keychain.resolve(Registry(registry_name))
+    if registry_name is None:
+        registry_name = sys.stdin.read().strip()
+    # docker asks helpers with a server URL (https://index.docker.io/v1/ for Docker Hub): its host
+    host = registry_name.split("://", 1)[-1].split("/", 1)[0]
+    found = authn.default_keychain.resolve(Registry(host))
     if isinstance(found, authn.Basic):
-        click.echo(json.dumps({"Username": found.username, "Secret": found.password}))
+        answer = {"Username": found.username, "Secret": found.password}
     elif isinstance(found, authn.IdentityToken):
-        click.echo(json.dumps({"Username": "<token>", "Secret": found.token}))
+        answer = {"Username": "<token>", "Secret": found.token}
     elif isinstance(found, authn.Bearer):
-        click.echo(json.dumps({"Username": "", "Secret": found.token}))
-    else:
-        click.echo(json.dumps({"Username": "", "Secret": ""}))
+        answer = {"Username": "", "Secret": found.token}
+    else:  # the message docker's credential helper protocol gives for "none" (on stdout, as helpers do)
+        click.echo("credentials not found in native keychain")
+        raise click.exceptions.Exit(EXIT_ERROR)
+    click.echo(json.dumps(answer, separators=(",", ":")))
+
+
+_accept_globals_everywhere(cli)
 
 
 def _reportable(error: Exception) -> bool:
@@ -960,7 +1235,7 @@ def _run(arguments: list[str]) -> int:
     """Run the command; its exit status."""
     verbose = "-v" in arguments or "--verbose" in arguments
     try:
-        cli.main(args=arguments, prog_name="ocimodel", standalone_mode=False)
+        returned = cli.main(args=arguments, prog_name="ocimodel", standalone_mode=False)
     except click.exceptions.Exit as exit_:
         return int(exit_.exit_code)
     except click.ClickException as error:
@@ -986,7 +1261,7 @@ def _run(arguments: list[str]) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    return EXIT_OK
+    return returned if isinstance(returned, int) else EXIT_OK  # click gives a verb's Exit(n) back as n
 
 
 def _pipe_closed() -> int:

@@ -50,7 +50,7 @@ from ocimodel.name import Digest, Reference, Tag, parse_reference
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-__all__ = ["image", "layer", "manifest", "size", "write"]
+__all__ = ["image", "layer", "manifest", "size", "write", "write_legacy"]
 
 log = logging.getLogger("ocimodel.tarball")
 
@@ -729,9 +729,9 @@ def _plan(pairs: list[tuple[Reference, Image]]) -> list[_Entry]:
     return plan
 
 
-def _info(entry: _Entry) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(entry.name)
-    info.size = entry.size
+def _info(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
     info.mode = 0o644
     info.mtime = 0
     info.uname = info.gname = ""
@@ -742,7 +742,7 @@ def _chunks(plan: Iterable[_Entry]) -> Iterator[bytes]:
     out = TarChunks()
     for entry in plan:
         with entry.open() as stream:
-            yield from out.member(_info(entry), iter(lambda stream=stream: stream.read(_CHUNK), b""))  # type: ignore[misc]
+            yield from out.member(_info(entry.name, entry.size), iter(lambda stream=stream: stream.read(_CHUNK), b""))  # type: ignore[misc]
     yield out.end()
 
 
@@ -752,7 +752,7 @@ def size(images: Mapping[Reference | str, Image] | Image, *, tag: Reference | st
     out = TarChunks()
     total = 0
     for entry in _plan(_normalise(images, tag)):
-        header = _info(entry).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        header = _info(entry.name, entry.size).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
         total += len(header) + entry.size + (-entry.size % tarfile.BLOCKSIZE)
     out.offset = total
     return total + len(out.end())
@@ -771,3 +771,26 @@ def write(
     block device raises :class:`~ocimodel.errors.NotWritable`. A stream (a pipe) is written as it
     goes."""
     write_file(target, _chunks(_plan(_normalise(images, tag))))
+
+
+def write_legacy(
+    target: str | os.PathLike[str] | IO[bytes],
+    images: Mapping[Reference | str, Image] | Image,
+    *,
+    tag: Reference | str | None = None,
+) -> None:
+    """Write images into a classic ``docker save`` tarball (go-containerregistry's legacy format,
+    ``crane pull --format legacy``): a folder per layer named by its v1 ID, with the uncompressed
+    ``layer.tar``, ``json`` and ``VERSION``; ``<config hex>.json``, ``manifest.json`` and
+    ``repositories``; no OCI layout. Written as :func:`write` writes; a layer whose uncompressed
+    size is not known is decompressed into a scratch file first, one at a time."""
+    from ocimodel._legacy_tar import contents, plan
+
+    def chunks() -> Iterator[bytes]:
+        out = TarChunks()
+        for member in plan(_normalise(images, tag)):
+            size, data = contents(member)
+            yield from out.member(_info(member.name, size), data())
+        yield out.end()
+
+    write_file(target, chunks())

@@ -67,8 +67,8 @@ def test_write_verbs(registry: DistributionRegistry, tmp_path: Path) -> None:
     assert "refusing to overwrite" in refused.stderr.decode()
     ok("copy", "-a", f"{registry.host}/cli/dst", f"{registry.host}/cli/all")
     assert sorted(remote.list_tags(f"{registry.host}/cli/all")) == ["v1", "v2"]
-    ok("delete", f"{registry.host}/cli/dst:v2")
-    assert run("digest", f"{registry.host}/cli/dst:v1").returncode == 1  # the digest went, with both tags
+    ok("delete", f"{registry.host}/cli/dst@{image.digest()}")
+    assert run("digest", f"{registry.host}/cli/dst:v1").returncode == 1  # the manifest went, with both tags
 
 
 def test_pull_push_append_export(registry: DistributionRegistry, tmp_path: Path) -> None:
@@ -167,7 +167,8 @@ def test_auth_login_get_logout(tmp_path: Path) -> None:
     assert "r.example" in config["auths"]
     assert json.loads(ok("auth", "get", "r.example", env=env)) == {"Username": "me", "Secret": "s3cret"}
     ok("auth", "logout", "r.example", env=env)
-    assert json.loads(ok("auth", "get", "r.example", env=env)) == {"Username": "", "Secret": ""}
+    gone = run("auth", "get", "r.example", env=env)  # as a docker credential helper says "none"
+    assert (gone.returncode, gone.stdout) == (1, b"credentials not found in native keychain\n")
 
 
 @pytest.mark.parametrize(

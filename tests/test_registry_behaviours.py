@@ -468,7 +468,15 @@ def test_copy_no_clobber_and_delete_take_the_get_path_when_head_says_nothing(
     refused = cli("copy", "-n", f"{name}:v1", f"{name}:v2")
     assert refused.returncode == 1
     assert refused.stderr.decode().strip() == f"ocimodel: refusing to overwrite {name}:v2: it exists (-n)"
-    deleted = cli("delete", f"{name}:v2")
+    refused_delete = cli("delete", f"{name}:v2")  # distribution 2.x deletes no tag: the digest to use, by GET
+    assert refused_delete.returncode == 1
+    assert (
+        refused_delete.stderr.decode()
+        .strip()
+        .endswith(f"delete {name}@{image.digest()} removes the manifest with every tag on it")
+    )
+    assert remote.get(f"{name}:v2").descriptor.digest == image.digest()
+    deleted = cli("delete", f"{name}@{image.digest()}")
     assert deleted.returncode == 0, deleted.stderr
     proxy.reset()
     with pytest.raises(RegistryError):

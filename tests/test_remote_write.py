@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ocimodel import empty, layer, mutate, random, remote, validate
-from ocimodel.errors import NotFound, RegistryError, ServerError, Unauthorized
+from ocimodel.errors import InvalidRequest, NotFound, RegistryError, ServerError, Unauthorized
 from ocimodel.image import Image
 from ocimodel.mediatype import MediaType
 from ocimodel.platform import Platform
@@ -233,13 +233,31 @@ def test_subjects_update_the_referrers_fallback_tag(any_registry: DistributionRe
 
 
 def test_tag_delete_and_write_layer(any_registry: DistributionRegistry | Registry) -> None:
+    """Deleting a tag deletes that tag or nothing: distribution 2.x refuses tag deletes (400
+    DIGEST_INVALID), the embedded registry takes them (distribution-spec 1.1); in neither case
+    does the manifest go, nor its other tag. Deleting by digest takes the manifest and every tag."""
+    repository = f"{any_registry.host}/write/tagging"
     image = random.image(100, 1, seed=90)
-    remote.write(f"{any_registry.host}/write/tagging:v1", image)
-    remote.tag(f"{any_registry.host}/write/tagging:v2", remote.get(f"{any_registry.host}/write/tagging:v1"))
-    assert remote.head(f"{any_registry.host}/write/tagging:v2").digest == image.digest()
-    remote.delete(f"{any_registry.host}/write/tagging:v2")
+    remote.write(f"{repository}:v1", image)
+    remote.tag(f"{repository}:v2", remote.get(f"{repository}:v1"))
+    assert remote.head(f"{repository}:v2").digest == image.digest()
+    if isinstance(any_registry, Registry):
+        remote.delete(f"{repository}:v2")
+        assert remote.list_tags(repository) == ["v1"]
+    else:
+        with pytest.raises(InvalidRequest) as refused:
+            remote.delete(f"{repository}:v2")
+        assert refused.value.status == 400
+        assert f"cannot delete the tag {repository}:v2: {any_registry.host} does not delete tags" in str(refused.value)
+        assert "(it answered 400 DIGEST_INVALID)" in str(refused.value)
+        assert f"delete {repository}@{image.digest()} removes the manifest with every tag on it" in str(refused.value)
+        assert sorted(remote.list_tags(repository)) == ["v1", "v2"]
+    assert remote.head(f"{repository}:v1").digest == image.digest()
     with pytest.raises(NotFound):
-        remote.head(f"{any_registry.host}/write/tagging:v1")  # the digest is gone, so both tags are
+        remote.delete(f"{repository}:never")
+    remote.delete(f"{repository}@{image.digest()}")
+    with pytest.raises(NotFound):
+        remote.head(f"{repository}:v1")  # the manifest is gone, and so are its tags
     blob = layer.from_files({"lonely": b"blob"})
     remote.write_layer(f"{any_registry.host}/write/blobs", blob)
     assert remote.layer(f"{any_registry.host}/write/blobs@{blob.digest()}").size() == blob.size()

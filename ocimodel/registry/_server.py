@@ -90,7 +90,7 @@ class Registry:
     """An in-process OCI registry for tests and demos: memory or disk storage, no auth.
 
     It implements the distribution-spec surface ocimodel's client uses: manifests (HEAD, GET, PUT,
-    DELETE by tag or digest; blobs a manifest names must be there), blobs (HEAD, GET with
+    DELETE of a tag or, by digest, of a manifest; blobs a manifest names must be there), blobs (HEAD, GET with
     ``Range``, DELETE), uploads (monolithic, streaming PATCH, ``Content-Range`` chunks, status,
     cancel, cross-repository mount; digests verified), tags and catalog with pagination, and the
     referrers API. Upload locations are relative, and ``chunk_min_length`` makes it send
@@ -216,6 +216,12 @@ class Registry:
         return 201, answer, b""
 
     def _manifest_delete(self, name: str, reference: str, **_: Any) -> tuple[int, dict[str, str], bytes]:
+        """A digest removes the manifest and every tag on it; a tag, that tag alone
+        (distribution-spec 1.1, "Deleting tags")."""
+        if ":" not in reference:  # a tag: a digest always has its algorithm before a colon
+            if not self.storage.delete_tag(name, reference):
+                raise _Error(404, "MANIFEST_UNKNOWN", "manifest unknown")
+            return 202, {}, b""
         if not self.storage.delete_manifest(name, _digest(reference)):
             raise _Error(404, "MANIFEST_UNKNOWN", "manifest unknown")
         return 202, {}, b""

@@ -148,6 +148,14 @@ class Storage:
             self._save_index()
             return True
 
+    def delete_tag(self, repository: str, tag: str) -> bool:
+        """Remove a tag, leaving the manifest it named (and its other tags) in place."""
+        with self._lock:
+            if self._tags.get(repository, {}).pop(tag, None) is None:
+                return False
+            self._save_index()
+            return True
+
     def tags(self, repository: str) -> list[str] | None:
         with self._lock:
             if repository not in self._manifests and repository not in self._links:

@@ -41,7 +41,7 @@ import attrs
 
 from ocimodel._options import check_options, option_names
 from ocimodel.descriptor import Descriptor as SpecDescriptor
-from ocimodel.errors import NotFound, RegistryError, TransportError
+from ocimodel.errors import InvalidRequest, NotFound, RegistryError, TransportError
 from ocimodel.hashing import Hash
 from ocimodel.image import Image
 from ocimodel.index import ImageIndex
@@ -62,7 +62,7 @@ from ocimodel.remote._pull import BlobSink, DirectorySink, pull
 from ocimodel.remote._referrers import fallback_index
 from ocimodel.remote._session import DEFAULT_PLATFORM, Progress, Session, SessionOptions, session_from
 from ocimodel.remote._write import MountableLayer, WriteOptions, Writer, WriterOptions
-from ocimodel.transport import ManifestBody, ManifestHead
+from ocimodel.transport import Client, ManifestBody, ManifestHead
 
 __all__ = [
     "DEFAULT_PLATFORM",
@@ -384,26 +384,52 @@ def tag(
 
 
 def delete(reference: Reference | str, *, session: Session | None = None, **options: Unpack[SessionOptions]) -> None:
-    """Delete a manifest (a tag is resolved to its digest first: registries delete by digest).
+    """Delete what ``reference`` names, and nothing more (distribution-spec 1.1, "Deleting
+    tags" and "Deleting manifests"): ``repo:tag`` removes that tag only, with a ``DELETE`` of
+    the tag; ``repo@digest`` removes the manifest, and every tag on it goes with it.
 
+    :raises ~ocimodel.errors.InvalidRequest: the registry refuses to delete tags (400 or 405,
+        as distribution 2.x answers ``DIGEST_INVALID``); the message names the ``repo@digest``
+        that would delete the manifest with all its tags, which is never done in the tag's place.
     :raises ~ocimodel.errors.NotFound: nothing is there.
-    :raises ~ocimodel.errors.InvalidRequest: the registry does not allow deletion (distribution
-        answers ``UNSUPPORTED`` unless configured to).
     """
     session = session_from(session, options)
     parsed = session.reference(reference)
     client = session.client(parsed.registry)
-    target = parsed.identifier
-    if not isinstance(parsed, Digest):
-        try:
-            found = client.head_manifest(parsed.repository, parsed.identifier)
-        except (RegistryError, TransportError):  # HEAD is optional: the digest by GET instead
-            found = ManifestHead(None, None, None)
-        if found is None:
-            raise NotFound(f"DELETE {parsed.name}: no manifest there", status=404, method="HEAD")
-        digest = found.digest or client.get_manifest(parsed.repository, parsed.identifier).digest
-        target = str(digest)
-    client.delete_manifest(parsed.repository, target)
+    try:
+        client.delete_manifest(parsed.repository, parsed.identifier)
+    except InvalidRequest as error:
+        if isinstance(parsed, Digest) or error.status not in (400, 405):
+            raise
+        digest = _tagged(client, parsed)  # NotFound if there is no such tag
+        answer = " ".join([str(error.status), *error.codes])
+        raise InvalidRequest(
+            f"cannot delete the tag {parsed.name}: {parsed.registry.name} does not delete tags (it answered "
+            f"{answer}); delete {parsed.repository.name}@{digest} removes the manifest with every tag on it",
+            status=error.status,
+            method=error.method,
+            url=error.url,
+            diagnostics=error.diagnostics,
+        ) from error
+
+
+def _tagged(client: Client, tag: Reference) -> str:
+    """The digest of the manifest a tag names, for a message: by HEAD, else by GET (HEAD is
+    optional), else ``DIGEST``; :class:`~ocimodel.errors.NotFound` if there is no such tag."""
+    try:
+        found = client.head_manifest(tag.repository, tag.identifier)
+    except (RegistryError, TransportError):
+        found = ManifestHead(None, None, None)
+    if found is None:
+        raise NotFound(f"DELETE {tag.name}: no manifest there", status=404, method="HEAD")
+    if found.digest is not None:
+        return str(found.digest)
+    try:
+        return str(client.get_manifest(tag.repository, tag.identifier).digest)
+    except NotFound:
+        raise
+    except (RegistryError, TransportError):
+        return "DIGEST"
 
 
 def check_push_permission(
