@@ -520,17 +520,26 @@ def push(path: str, image: str, as_index: bool) -> None:
     "-o", "--output", type=click.Path(allow_dash=True), help="Write a tarball here ('-': stdout) instead of pushing."
 )
 def append(base: str | None, new_layers: Sequence[str], new_tag: str, output: str | None) -> None:
-    """Add layers (tar files, or directories made into reproducible tars) on top of an image."""
+    """Add layers (tar files, or directories made into reproducible tars) on top of an image.
+
+    The layers take the media types of the base's family (OCI or Docker), as crane's do; with no
+    base, the image is Docker's, or OCI's if a layer is zstd'd (Docker has no zstd type). A file
+    that is not a tar (gzip'd, zstd'd or plain) is refused. Layers are gzip'd by the standard
+    library's zlib, so a folder gives the same digest on every machine; OCIMODEL_GZIP_BACKEND=isal
+    (or zlib-ng) is faster, with digests that may differ from one machine to another."""
     from pathlib import Path
 
     from ocimodel import empty, layer, mutate, remote, tarball
     from ocimodel.mediatype import MediaType
 
     session = _globals().session()
-    start = remote.image(base, session=session) if base else empty.image
-    oci = start.media_type() == MediaType.OCI_MANIFEST
-    kind = MediaType.OCI_LAYER_GZIP if oci else MediaType.DOCKER_LAYER
-    made = [layer.from_directory(p, media_type=kind) if Path(p).is_dir() else layer.from_file(p) for p in new_layers]
+    made = [layer.from_directory(p) if Path(p).is_dir() else layer.from_file(p) for p in new_layers]
+    if base:
+        start = remote.image(base, session=session)
+    elif any(each.media_type().compression() == "zstd" for each in made):
+        start = mutate.media_type(empty.image, MediaType.OCI_MANIFEST)
+    else:
+        start = empty.image
     result = mutate.append_layers(start, *made)
     on_stderr = _is_stdout(output)
     if output:

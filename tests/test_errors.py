@@ -33,7 +33,7 @@ from ocimodel.errors import (
 def test_every_public_error_is_an_oci_error() -> None:
     classes = [getattr(errors, n) for n in errors.__all__ if isinstance(getattr(errors, n), type)]
     exceptions = [c for c in classes if issubclass(c, BaseException)]
-    assert len(exceptions) == 28
+    assert len(exceptions) == 29
     assert all(issubclass(c, OCIError) for c in exceptions)
 
 
