@@ -150,6 +150,10 @@ def test_a_single_pass_layer_stays_one_under_its_new_type() -> None:
     assert image.manifest().layers[-1].digest == streamed.digest()  # ... then the manifest names it
     with pytest.raises(ValueError, match="not compressed as"):
         layer.stream(io.BytesIO(TAR)).retyped(M.OCI_LAYER)
+    moved = mutate.media_type(mutate.append_layers(DOCKER_BASE, layer.stream(io.BytesIO(TAR))), M.OCI_MANIFEST)
+    assert isinstance(moved.layers()[-1], StreamLayer)
+    assert moved.layers()[-1] is moved.layers()[-1]  # writers know a single-pass layer by identity
+    assert moved.layers()[-1].media_type() == M.OCI_LAYER_GZIP
 
 
 def test_a_new_manifest_type_moves_the_layers_and_config_to_its_family() -> None:

@@ -100,7 +100,10 @@ class MutatedImage(Image):
             return None
         return new.family()
 
+    @memoized
     def _base_layers(self) -> list[Layer]:
+        """The base's layers, in the new family if the media type moves the image to it (the same
+        objects every time: a writer knows a single-pass layer by identity)."""
         family = self._moved_to()
         return [fitted(each, family) for each in self._base.layers()]
 
