@@ -601,18 +601,20 @@ def push(path: str, image: str, as_index: bool, image_refs: str | None) -> None:
         write_file(_destination(image_refs), [f"{pushed}\n".encode()])
 
 
-def _new_layers(start: Image, paths: Sequence[str]) -> Image:
-    """``start`` with a layer on top for each path: a tar file as it is, a directory made into a
-    reproducible tar (of the image's kind: OCI or Docker)."""
+def _layers_of(paths: Sequence[str]) -> list[Layer]:
+    """A layer for each path: a tar file as it is, a directory made into a reproducible tar."""
     from pathlib import Path
 
-    from ocimodel import layer, mutate
-    from ocimodel.mediatype import MediaType
+    from ocimodel import layer
 
-    oci = start.media_type() == MediaType.OCI_MANIFEST
-    kind = MediaType.OCI_LAYER_GZIP if oci else MediaType.DOCKER_LAYER
-    made = [layer.from_directory(p, media_type=kind) if Path(p).is_dir() else layer.from_file(p) for p in paths]
-    return mutate.append_layers(start, *made)
+    return [layer.from_directory(p) if Path(p).is_dir() else layer.from_file(p) for p in paths]
+
+
+def _new_layers(start: Image, paths: Sequence[str]) -> Image:
+    """``start`` with a layer on top for each path, in the family of its manifest (OCI or Docker)."""
+    from ocimodel import mutate
+
+    return mutate.append_layers(start, *_layers_of(paths))
 
 
 def _empty_oci_image() -> Image:
@@ -654,15 +656,28 @@ def append(
     oci_empty_base: bool,
     annotate_base: bool,
 ) -> None:
-    """Add layers (tar files, or directories made into reproducible tars) on top of an image."""
+    """Add layers (tar files, or directories made into reproducible tars) on top of an image.
+
+    The layers take the media types of the base's family (OCI or Docker), as crane's do; with no
+    base, the image is Docker's, or OCI's with --oci-empty-base or if a layer is zstd'd (Docker has
+    no zstd type). A file that is not a tar (gzip'd, zstd'd or plain) is refused. Layers are gzip'd
+    by the standard library's zlib, so a folder gives the same digest on every machine;
+    OCIMODEL_GZIP_BACKEND=isal (or zlib-ng) is faster, with digests that may differ from one
+    machine to another."""
     from ocimodel import empty, mutate, remote, tarball
     from ocimodel.name import Tag
 
     if base and oci_empty_base:
         raise click.UsageError("--oci-empty-base is for an empty base: it cannot go with -b")
     session = _globals().session()
-    start = remote.image(base, session=session) if base else _empty_oci_image() if oci_empty_base else empty.image
-    result = _new_layers(start, new_layers)
+    made = _layers_of(new_layers)
+    if base:
+        start = remote.image(base, session=session)
+    elif oci_empty_base or any(each.media_type().compression() == "zstd" for each in made):
+        start = _empty_oci_image()
+    else:
+        start = empty.image
+    result = mutate.append_layers(start, *made)
     if base and annotate_base:
         annotations = {_BASE_DIGEST: str(start.digest())}
         base_reference = session.reference(base)

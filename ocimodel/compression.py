@@ -1,10 +1,27 @@
-"""Layer compression: gzip and zstd, streaming, with the fastest implementation installed.
+"""Layer compression: gzip and zstd, streaming.
 
-gzip uses ``isal`` when installed (the ``fast`` extra), else ``zlib-ng``, else the standard
-library; zstd uses the standard library's ``compression.zstd`` (Python 3.14+), else
-``backports.zstd`` (the ``zstd`` extra), else ``zstandard``. Every function takes ``backend=`` to
-pick one explicitly. Compressed bytes depend on the implementation and level (so does a layer's
-digest); the uncompressed content, and so the diff_id, does not.
+**Digests are reproducible.** A layer's digest is the digest of its compressed bytes, so the
+compressor that makes them decides it. gzip is made by the standard library's :mod:`zlib` (madler's
+zlib, portable C whose deflate output at a given level is the same on every machine) at
+:data:`DEFAULT_GZIP_LEVEL`, wrapped in a gzip header of fixed bytes (:data:`GZIP_HEADER`: no name,
+mtime 0, OS "unknown", as Go's ``compress/gzip`` writes it; zlib's own wrapper writes the
+platform's OS byte) and a CRC-32 and length trailer: the bytes depend on nothing but the content
+and the level. The same input therefore gives the same layer digest on every machine with the
+same ocimodel, whichever optional packages are installed. A Python whose :mod:`zlib` is a fork
+(zlib-ng's compatibility build, as Fedora 40 and later ship; see :func:`zlib_is_madler`) makes
+valid gzip with other bytes, so other digests.
+
+The faster gzip compressors, ``isal`` (the ``fast`` extra) and ``zlib-ng``, compress only when
+asked: ``backend=`` here, ``compression_backend=`` on the layer makers, or the environment
+variable :data:`GZIP_BACKEND_VARIABLE` (``OCIMODEL_GZIP_BACKEND=isal``) for the command line and
+every caller that gives none. They have CPU-specific code paths, so their bytes (and digests) may
+differ from one machine to the next even at one version, and they depend on how the input
+arrives in pieces (a file's reads, a generated tar's members) as well. Decompression always uses the fastest
+installed: its output is the same whatever reads it.
+
+zstd uses the standard library's ``compression.zstd`` (Python 3.14+), else ``backports.zstd``
+(the ``zstd`` extra), else ``zstandard``; its bytes depend on the libzstd each bundles. The
+uncompressed content, and so the diff_id, never depends on any of this.
 
 gzip is fast by default (level 1): layers are compressed once per build but the time is spent on
 every build, while the size difference to level 6 is small for typical layers.
@@ -15,13 +32,16 @@ from __future__ import annotations
 import enum
 import gzip
 import importlib
+import os
+import re
+import struct
 import zlib
 from collections.abc import Callable
 from functools import cache
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 from ocimodel._streams import Reader, binary, take
-from ocimodel.errors import BadLayerError, OCIError, UnsupportedMediaType
+from ocimodel.errors import BackendNotInstalled, BadLayerError, OCIError, UnsupportedMediaType
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -29,13 +49,17 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_GZIP_LEVEL",
     "DEFAULT_ZSTD_LEVEL",
+    "GZIP_BACKEND_VARIABLE",
+    "GZIP_HEADER",
     "CompressingReader",
     "Compression",
     "Compressor",
     "compressor",
     "decompressing_reader",
     "detect",
+    "gzip_backend",
     "gzip_backends",
+    "zlib_is_madler",
     "zstd_backends",
 ]
 
@@ -44,6 +68,12 @@ DEFAULT_ZSTD_LEVEL = 3
 _CHUNK = 1 << 20
 
 GZIP_MAGIC = b"\x1f\x8b"
+#: The 10 bytes that start every gzip stream ocimodel writes (RFC 1952 section 2.3): magic, method
+#: deflate, no flags, mtime 0, no extra flags, OS 255 ("unknown", as Go's ``compress/gzip``).
+GZIP_HEADER = GZIP_MAGIC + b"\x08\x00" + bytes(4) + b"\x00\xff"
+#: The environment variable naming the gzip compressor to use when no ``backend=`` is given:
+#: ``zlib`` (the default, reproducible), ``isal`` or ``zlib-ng`` (faster, machine-dependent bytes).
+GZIP_BACKEND_VARIABLE = "OCIMODEL_GZIP_BACKEND"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
@@ -102,7 +132,30 @@ def zstd_backends() -> tuple[str, ...]:
     return tuple(name for name, module in candidates if _optional(module))
 
 
+def zlib_is_madler() -> bool:
+    """Whether the standard library's :mod:`zlib` is madler's zlib, whose deflate output the default
+    gzip compressor's digests are pinned to (``zlib.ZLIB_RUNTIME_VERSION`` a plain version), rather
+    than a fork that says so in its version (zlib-ng's compatibility build: ``1.3.0.zlib-ng``)."""
+    return re.fullmatch(r"[0-9]+(\.[0-9]+)+", zlib.ZLIB_RUNTIME_VERSION) is not None
+
+
+def gzip_backend(backend: str | None = None) -> str:
+    """The gzip implementation that compresses: ``backend`` if given, else the one the environment
+    variable :data:`GZIP_BACKEND_VARIABLE` names, else ``"zlib"`` (the standard library's, whose
+    bytes, and so digests, are the same on every machine). Raises
+    :class:`~ocimodel.errors.BackendNotInstalled` for a name that is not installed."""
+    chosen = backend or os.environ.get(GZIP_BACKEND_VARIABLE) or "zlib"
+    if chosen not in gzip_backends():
+        where = f" (from ${GZIP_BACKEND_VARIABLE})" if backend is None else ""
+        raise BackendNotInstalled(
+            f"gzip backend {chosen!r}{where} is not installed: expected one of {', '.join(gzip_backends())}"
+        )
+    return chosen
+
+
 def _backend(compression: Compression, backend: str | None) -> str:
+    """The implementation that reads ``compression`` (or compresses zstd): the one asked for, else
+    the fastest installed."""
     available = gzip_backends() if compression is Compression.GZIP else zstd_backends()
     if backend is None:
         if not available:
@@ -111,7 +164,10 @@ def _backend(compression: Compression, backend: str | None) -> str:
             )
         return available[0]
     if backend not in available:
-        raise ValueError(f"{compression.value} backend {backend!r} is not installed; installed: {available}")
+        installed = ", ".join(available) or "none"
+        raise BackendNotInstalled(
+            f"{compression.value} backend {backend!r} is not installed: expected one of {installed}"
+        )
     return backend
 
 
@@ -131,16 +187,51 @@ class _ZstandardCompressor:
         return bytes(self._inner.flush())
 
 
+class _GzipWriter:
+    """A gzip stream (RFC 1952) around a raw deflate stream: :data:`GZIP_HEADER`, the deflate
+    bytes, then the CRC-32 and the length (mod 2**32) of the input, little-endian. The header is
+    written here, not by the library, so that nothing but the deflate stream varies."""
+
+    def __init__(self, deflate: Compressor, crc32: Callable[[bytes, int], int]) -> None:
+        self._deflate, self._crc32 = deflate, crc32
+        self._crc, self._size = 0, 0
+        self._header = GZIP_HEADER
+
+    def compress(self, data: bytes, /) -> bytes:
+        self._crc = self._crc32(data, self._crc)
+        self._size += len(data)
+        out = self._header + self._deflate.compress(data)
+        self._header = b""
+        return out
+
+    def flush(self) -> bytes:
+        out = self._header + self._deflate.flush()
+        self._header = b""
+        return out + struct.pack("<II", self._crc, self._size & 0xFFFFFFFF)
+
+
+def _gzip(level: int, name: str) -> Compressor:
+    # memLevel 8 and the default strategy are zlib's defaults, written out: they shape the bytes.
+    if name == "isal":
+        isal_zlib = importlib.import_module("isal.isal_zlib")
+        deflate = isal_zlib.compressobj(_isal_level(level), isal_zlib.DEFLATED, -zlib.MAX_WBITS)
+        return _GzipWriter(deflate, isal_zlib.crc32)
+    module = importlib.import_module("zlib_ng.zlib_ng") if name == "zlib-ng" else zlib
+    deflate = module.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, 8, zlib.Z_DEFAULT_STRATEGY)
+    return _GzipWriter(deflate, module.crc32)
+
+
 def compressor(compression: Compression, level: int | None = None, *, backend: str | None = None) -> Compressor:
-    """A new incremental compressor producing a gzip stream or a zstd frame."""
+    """A new incremental compressor producing a gzip stream or a zstd frame.
+
+    gzip is made by :func:`gzip_backend`'s choice (the standard library's zlib unless ``backend``
+    or the environment says otherwise) behind the fixed :data:`GZIP_HEADER`; zstd by the first
+    of :func:`zstd_backends` unless ``backend`` names another. ``level`` defaults to
+    :data:`DEFAULT_GZIP_LEVEL` or :data:`DEFAULT_ZSTD_LEVEL`. Raises
+    :class:`~ocimodel.errors.BackendNotInstalled` for a backend that is not installed.
+    """
     if compression is Compression.GZIP:
-        level = DEFAULT_GZIP_LEVEL if level is None else level
-        name = _backend(compression, backend)
-        if name == "isal":
-            isal_zlib = importlib.import_module("isal.isal_zlib")
-            return isal_zlib.compressobj(_isal_level(level), isal_zlib.DEFLATED, 31)  # type: ignore[no-any-return]
-        module = importlib.import_module("zlib_ng.zlib_ng") if name == "zlib-ng" else zlib
-        return module.compressobj(level, zlib.DEFLATED, 31)  # type: ignore[no-any-return]
+        return _gzip(DEFAULT_GZIP_LEVEL if level is None else level, gzip_backend(backend))
     if compression is Compression.ZSTD:
         level = DEFAULT_ZSTD_LEVEL if level is None else level
         name = _backend(compression, backend)

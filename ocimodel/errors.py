@@ -11,6 +11,7 @@ the library means to report. The branches are the things a caller can act on::
     ├── DigestMismatch                       content does not hash to the digest that names it
     │   └── SizeMismatch                     content is longer or shorter than its descriptor says
     ├── UnsupportedMediaType                 a media type that cannot be handled here (schema 1 included)
+    ├── BackendNotInstalled    (ValueError)  a compressor asked for by name is not installed
     ├── ManifestTooLarge                     a manifest body is larger than the configured cap
     ├── NoSuchBlob             (LookupError) an image or index has no layer, blob or child with that digest
     ├── NoMatchingPlatform     (LookupError) no child of an index suits the platform asked for
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from ocimodel.hashing import Hash
 
 __all__ = [
+    "BackendNotInstalled",
     "BadDigestError",
     "BadJSONError",
     "BadLayerError",
@@ -163,6 +165,11 @@ class SizeMismatch(DigestMismatch):
 
 class UnsupportedMediaType(OCIError):
     """A media type that cannot be handled where it was met (Docker schema 1 included)."""
+
+
+class BackendNotInstalled(OCIError, ValueError):
+    """A gzip or zstd implementation asked for by name (``backend=``, ``compression_backend=``,
+    ``$OCIMODEL_GZIP_BACKEND``) is not installed or not known; the message lists those installed."""
 
 
 class ManifestTooLarge(OCIError):

@@ -368,12 +368,14 @@ def layers() -> st.SearchStrategy[Layer]:
 @st.composite
 def images(draw: st.DrawFn) -> Image:
     """Valid images: generated layers (with history) on the empty image, maybe re-configured,
-    annotated or turned into an OCI manifest."""
+    annotated or turned into an OCI manifest. The layers take the manifest's family; an image with
+    a zstd layer is OCI from the start (Docker's manifest has no zstd type)."""
     addenda = [
         mutate.Addendum(each, History(created_by=draw(st.none() | _SHORT_TEXT)))
         for each in draw(st.lists(layers(), max_size=3))
     ]
-    image = mutate.append(empty.image, *addenda)
+    zstd = any(add.layer is not None and add.layer.media_type().compression() == "zstd" for add in addenda)
+    image = mutate.append(mutate.media_type(empty.image, MediaType.OCI_MANIFEST) if zstd else empty.image, *addenda)
     if draw(st.booleans()):
         image = mutate.config(image, draw(_configs()))
     if draw(st.booleans()):

@@ -7,9 +7,12 @@ parameters (``application/vnd.oci.image.manifest.v1+json; charset=utf-8`` is sti
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-__all__ = ["MediaType"]
+__all__ = ["Family", "MediaType"]
+
+#: The two families of media types: the OCI image-spec's and Docker's (image manifest v2 schema 2).
+Family = Literal["oci", "docker"]
 
 
 class MediaType(str):
@@ -88,8 +91,39 @@ class MediaType(str):
         return self.essence not in _NON_DISTRIBUTABLE
 
     def compression(self) -> str | None:
-        """``"gzip"``, ``"zstd"`` or ``None`` for a layer type; ``None`` for anything else."""
+        """``"gzip"``, ``"zstd"`` or ``None`` for a layer type; ``None`` for anything else.
+
+        >>> MediaType.OCI_LAYER_ZSTD.compression()
+        'zstd'
+        """
         return _LAYER_COMPRESSION.get(self.essence)
+
+    def family(self) -> Family | None:
+        """``"oci"`` or ``"docker"`` for the manifests, indexes, configs and layers of either
+        spec; ``None`` for anything else (an artifact's type, schema 1).
+
+        >>> MediaType.DOCKER_LAYER.family(), MediaType("application/spdx+json").family()
+        ('docker', None)
+        """
+        essence = self.essence
+        if essence.startswith(_OCI):
+            return "oci" if essence in _OCI_FAMILY else None
+        return "docker" if essence in _DOCKER_FAMILY else None
+
+    def in_family(self, family: Family) -> MediaType | None:
+        """This layer type's counterpart in ``family``: the type that says the same (compression,
+        distributable or not) in the other spec; itself if it is in ``family`` already or is not a
+        layer type; ``None`` if ``family`` has no such type (Docker has none for zstd, nor for an
+        uncompressed non-distributable layer).
+
+        >>> MediaType.DOCKER_LAYER.in_family("oci")
+        MediaType('application/vnd.oci.image.layer.v1.tar+gzip')
+        >>> MediaType.OCI_LAYER_ZSTD.in_family("docker") is None
+        True
+        """
+        if not self.is_layer() or self.family() == family:
+            return self
+        return _COUNTERPARTS.get(self.essence)
 
 
 _OCI = "application/vnd.oci."
@@ -145,3 +179,23 @@ _NON_DISTRIBUTABLE = frozenset(
         MediaType.OCI_RESTRICTED_LAYER_ZSTD,
     }
 )
+_OCI_FAMILY = frozenset(
+    {MediaType.OCI_MANIFEST, MediaType.OCI_INDEX, MediaType.OCI_CONFIG}
+    | {layer for layer in _LAYERS if layer.startswith(_OCI)}
+)
+_DOCKER_FAMILY = frozenset(
+    {MediaType.DOCKER_MANIFEST_SCHEMA2, MediaType.DOCKER_MANIFEST_LIST, MediaType.DOCKER_CONFIG}
+    | {layer for layer in _LAYERS if layer.startswith(_DOCKER)}
+)
+_PAIRS = (
+    (MediaType.OCI_LAYER, MediaType.DOCKER_UNCOMPRESSED_LAYER),
+    (MediaType.OCI_LAYER_GZIP, MediaType.DOCKER_LAYER),
+    (MediaType.OCI_RESTRICTED_LAYER_GZIP, MediaType.DOCKER_FOREIGN_LAYER),
+)
+#: Each layer type's counterpart in the other family (containerd's Docker zstd type reads as OCI's
+#: zstd type; the reverse is not made, since Docker's spec and registries know no zstd type).
+_COUNTERPARTS: dict[str, MediaType] = {
+    **dict(_PAIRS),
+    **{docker: oci for oci, docker in _PAIRS},
+    MediaType.DOCKER_LAYER_ZSTD: MediaType.OCI_LAYER_ZSTD,
+}

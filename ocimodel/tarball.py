@@ -41,6 +41,7 @@ from ocimodel.errors import BadJSONError, BadLayerError, DigestMismatch, NoSuchB
 from ocimodel.hashing import Hash, VerifyingReader
 from ocimodel.image import DescribedLayer, Image, SynthesisedImage
 from ocimodel.layer import Layer, UncompressedLayer, from_file
+from ocimodel.layer._family import fitted
 from ocimodel.layer._members import end_problem, unreadable
 from ocimodel.layer._tar import TarChunks
 from ocimodel.manifest import IndexManifest, Manifest
@@ -553,11 +554,13 @@ class TarballImage(SynthesisedImage):
         return _config_file(self._index, self._entry.config, self.raw_config_file())
 
     def media_type(self) -> MediaType:
-        oci = any(each.media_type().startswith("application/vnd.oci.") for each in self.layers())
+        oci = any(each.media_type().family() == "oci" for each in self.layers())
         return MediaType.OCI_MANIFEST if oci else MediaType.DOCKER_MANIFEST_SCHEMA2
 
     @memoized
     def layers(self) -> list[Layer]:
+        """The layers; when one has an OCI type (from ``LayerSources``, or zstd), the manifest is
+        OCI and the others take their OCI counterparts, so that it does not mix the families."""
         diff_ids = self.config_file().rootfs.diff_ids
         if len(diff_ids) != len(self._entry.layers):
             raise BadJSONError(
@@ -565,10 +568,12 @@ class TarballImage(SynthesisedImage):
                 [f"the config names {len(diff_ids)} layers but manifest.json lists {len(self._entry.layers)}"],
             )
         sources = _layer_sources(self._index, self._entry)
-        return [
+        saved = [
             _saved_layer(self._index, path, diff_id, sources.get(str(diff_id)))
             for path, diff_id in zip(self._entry.layers, diff_ids, strict=True)
         ]
+        oci = any(each.media_type().family() == "oci" for each in saved)
+        return [fitted(each, "oci") for each in saved] if oci else saved
 
 
 def _legacy_image(index: TarIndex, tag: Tag | str | None) -> Image:

@@ -5,17 +5,24 @@ Each function returns ``None`` for something consistent and raises an
 :class:`~ocimodel.errors.ValidationError`, or the error that reading the content raised (a
 :class:`~ocimodel.errors.DigestMismatch`, a :class:`~ocimodel.errors.BadJSONError`, …).
 With ``fast=True`` no blob is read: only manifests, configs and what they say are checked.
+Without it, every layer (every blob with a layer media type) is also read as a tar, member by
+member, so content that is not a tar, or a tar cut short or corrupt, is reported with the layer
+and the first bad entry (:class:`~ocimodel.errors.BadLayerError`).
 """
 
 from __future__ import annotations
 
-from ocimodel._streams import PrefixedReader, read_head
-from ocimodel.compression import Compression, decompressing_reader, detect
+from collections.abc import Callable
+
+from ocimodel._streams import PrefixedReader, binary, read_head
+from ocimodel.compression import CompressingReader, Compression, decompressing_reader, detect
 from ocimodel.errors import ValidationError
-from ocimodel.hashing import Hash
+from ocimodel.hashing import Hash, Hasher
 from ocimodel.image import Image
 from ocimodel.index import ImageIndex
 from ocimodel.layer import Layer
+from ocimodel.layer._members import layer_name, tar_members
+from ocimodel.manifest import Manifest
 from ocimodel.mediatype import MediaType
 
 __all__ = ["image", "index", "layer"]
@@ -29,7 +36,13 @@ def _expect(what: str, expected: object, actual: object) -> None:
 
 
 def layer(subject: Layer) -> None:
-    """Read the layer both ways and check its digest, size and diff_id against what it claims."""
+    """Read the layer both ways and check its digest, size and diff_id against what it claims,
+    and (for a layer media type) that its content is a whole, readable tar."""
+    _layer(subject, lambda: subject.named(f"layer {subject.digest()}"))
+
+
+def _layer(subject: Layer, what: Callable[[], str]) -> None:
+    """:func:`layer`, naming the layer ``what()`` in the errors of its tar."""
     digest, size, diff_id = subject.digest(), subject.size(), subject.diff_id()
     with subject.compressed() as stream:  # verifies digest and size as it reads
         head = read_head(stream, 4)
@@ -42,7 +55,29 @@ def layer(subject: Layer) -> None:
     with subject.uncompressed() as stream:
         _expect(f"layer {digest}: diff_id of uncompressed()", diff_id, Hash.of_stream(stream)[0])
     with subject.compressed() as raw, decompressing_reader(raw, found) as stream:
-        _expect(f"layer {digest}: diff_id of decompressed compressed()", diff_id, Hash.of_stream(stream)[0])
+        if not subject.media_type().is_layer():  # an artifact's blob: any bytes
+            _expect(f"layer {digest}: diff_id of decompressed compressed()", diff_id, Hash.of_stream(stream)[0])
+            return
+        hasher = Hasher()
+        with binary(CompressingReader(stream, Compression.NONE, on_input=hasher.update)) as teed:
+            for _ in tar_members(teed, what):
+                pass  # tar_members reads each member, then the stream to its end
+        _expect(f"layer {digest}: diff_id of decompressed compressed()", diff_id, hasher.digest())
+
+
+def _mixed_families(digest: Hash, manifest: Manifest) -> None:
+    """Refuse an image manifest whose layers' media types are of the other family (a Docker layer
+    type in an OCI manifest, or an OCI one in a Docker manifest): umoci refuses to unpack it."""
+    family = manifest.media_type.family() if manifest.media_type is not None else None
+    if family is None:
+        return
+    for position, descriptor in enumerate(manifest.layers):
+        other = descriptor.media_type.family()
+        if descriptor.media_type.is_layer() and other != family:
+            raise ValidationError(
+                f"image {digest}: layer {position} has {other} media type {descriptor.media_type} in "
+                f"a {family} manifest: a manifest's layers take its family's types"
+            )
 
 
 def _check_manifested(kind: str, subject: Image | ImageIndex, declared: MediaType | None) -> Hash:
@@ -58,9 +93,11 @@ def _check_manifested(kind: str, subject: Image | ImageIndex, declared: MediaTyp
 
 def image(subject: Image, *, fast: bool = False) -> None:
     """Check an image: manifest and config digests and sizes, the config's diff_ids against the
-    layers, every layer's descriptor against the layer, and (unless ``fast``) every layer's bytes."""
+    layers, every layer's descriptor against the layer, layer media types of the manifest's family
+    (OCI or Docker), and (unless ``fast``) every layer's bytes, read as a tar."""
     manifest = subject.manifest()
     digest = _check_manifested("image", subject, manifest.media_type)
+    _mixed_families(digest, manifest)
     raw_config = subject.raw_config_file()
     _expect(f"image {digest}: config digest", manifest.config.digest, Hash.sha256(raw_config))
     _expect(f"image {digest}: config size", manifest.config.size, len(raw_config))
@@ -93,7 +130,7 @@ def image(subject: Image, *, fast: bool = False) -> None:
             if diff_ids.count(diff_ids[position]) == 1:  # the same content may be there twice, compressed differently
                 _expect(f"{what} by diff_id", descriptor.digest, subject.layer_by_diff_id(diff_ids[position]).digest())
         if not fast and descriptor.media_type.is_distributable():
-            layer(found)
+            _layer(found, layer_name(found, position))
 
 
 def index(subject: ImageIndex, *, fast: bool = False) -> None:

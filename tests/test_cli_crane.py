@@ -122,9 +122,10 @@ def test_crane_spellings(registry: DistributionRegistry, tmp_path: Path) -> None
     ref = f"{registry.host}/crane/spelt:v1"
     remote.write(ref, base)
     assert ok("cp", ref, f"{registry.host}/crane/spelt-cp:v1").strip().endswith(str(base.digest()))
-    (tmp_path / "add.txt").write_text("added\n")
+    (tmp_path / "add").mkdir()
+    (tmp_path / "add" / "added.txt").write_text("added\n")
     built = ok(
-        "append", "-b", ref, "--new_layer", str(tmp_path / "add.txt"), "--new_tag", f"{ref}-appended",
+        "append", "-b", ref, "--new_layer", str(tmp_path / "add"), "--new_tag", f"{ref}-appended",
         "--set-base-image-annotations",
     ).strip()  # fmt: skip
     appended = remote.image(f"{ref}-appended")
@@ -134,9 +135,9 @@ def test_crane_spellings(registry: DistributionRegistry, tmp_path: Path) -> None
         "org.opencontainers.image.base.digest": str(base.digest()),
         "org.opencontainers.image.base.name": ref,
     }
-    ok("append", "--oci-empty-base", "-f", str(tmp_path / "add.txt"), "-t", f"{ref}-oci")
+    ok("append", "--oci-empty-base", "-f", str(tmp_path / "add"), "-t", f"{ref}-oci")
     assert remote.image(f"{ref}-oci").media_type() == MediaType.OCI_MANIFEST
-    assert run("append", "-b", ref, "--oci-empty-base", "-f", str(tmp_path / "add.txt"), "-t", ref).returncode == 2
+    assert run("append", "-b", ref, "--oci-empty-base", "-f", str(tmp_path / "add"), "-t", ref).returncode == 2
     tarball.write(tmp_path / "image.tar", base, tag=ref)
     pushed = ok("push", str(tmp_path / "image.tar"), f"{ref}-pushed", "--image-refs", str(tmp_path / "refs"))
     assert (tmp_path / "refs").read_text() == pushed == f"{registry.host}/crane/spelt@{base.digest()}\n"
@@ -282,7 +283,8 @@ def test_mutate_edits_as_crane_and_docker(registry: DistributionRegistry, tmp_pa
     image = mutate.config(random.image(200, 1, seed=160), run_config)
     repository = f"{registry.host}/crane/mutate"
     remote.write(f"{repository}:v1", image)
-    (tmp_path / "extra.txt").write_text("more\n")
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "extra.txt").write_text("more\n")
     printed = ok(
         "mutate", f"{repository}:v1",
         "-e", "A=9", "-e", "C=3", "-e", "B=x,y",
@@ -290,7 +292,7 @@ def test_mutate_edits_as_crane_and_docker(registry: DistributionRegistry, tmp_pa
         "-l", "a=1,b=2", "-l", "description=red, green",
         "--exposed-ports", "80/tcp,443/tcp",
         "--set-platform", "windows/amd64:10.0.17763.1",
-        "--append", str(tmp_path / "extra.txt"),
+        "--append", str(tmp_path / "extra"),
         "-t", f"{repository}:v2",
     ).strip()  # fmt: skip
     changed = remote.image(f"{repository}:v2")

@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import os
+import struct
 import subprocess
 import sys
+import zlib
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ocimodel.compression import (
+    GZIP_BACKEND_VARIABLE,
+    GZIP_HEADER,
     CompressingReader,
     Compression,
     compressor,
     decompressing_reader,
     detect,
+    gzip_backend,
     gzip_backends,
+    zlib_is_madler,
     zstd_backends,
 )
-from ocimodel.errors import UnsupportedMediaType
+from ocimodel.errors import BackendNotInstalled, UnsupportedMediaType
 
 BACKENDS = [(Compression.GZIP, name) for name in gzip_backends()] + [
     (Compression.ZSTD, name) for name in zstd_backends()
@@ -149,3 +156,74 @@ def test_zstd_without_any_implementation_says_what_to_install() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.startswith(UnsupportedMediaType.__name__)
     assert "pip install ocimodel[zstd]" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reproducible gzip: the default compressor, the fixed header, the choice of a faster one
+
+
+def test_every_gzip_backend_writes_the_fixed_header_and_a_right_trailer() -> None:
+    data = os.urandom(70_000) + b"b" * 70_000
+    for backend in gzip_backends():
+        packed = compress_all(data, Compression.GZIP, backend)
+        assert packed[:10] == GZIP_HEADER == bytes.fromhex("1f8b08000000000000ff")
+        crc, size = struct.unpack("<II", packed[-8:])
+        assert (crc, size) == (zlib.crc32(data), len(data))
+        assert gzip.decompress(packed) == data
+    empty = compress_all(b"", Compression.GZIP, "zlib")
+    assert empty[:10] == GZIP_HEADER
+    assert empty[-8:] == bytes(8)
+    assert gzip.decompress(empty) == b""
+
+
+def test_the_default_gzip_compressor_is_the_standard_librarys_whatever_is_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(GZIP_BACKEND_VARIABLE, raising=False)
+    assert gzip_backends()[0] != "zlib"  # a faster one is installed here ...
+    assert gzip_backend() == "zlib"  # ... and is not used unless asked for
+    data = os.urandom(10_000) + bytes(50_000)
+    engine = compressor(Compression.GZIP)
+    assert engine.compress(data) + engine.flush() == compress_all(data, Compression.GZIP, "zlib")
+
+
+@pytest.mark.parametrize("backend", ["isal", "zlib-ng", "zlib"])
+def test_the_environment_variable_picks_the_gzip_compressor(monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
+    monkeypatch.setenv(GZIP_BACKEND_VARIABLE, backend)
+    assert gzip_backend() == backend
+    assert gzip_backend("zlib") == "zlib"  # an explicit backend= wins
+    data = os.urandom(10_000) + bytes(50_000)
+    engine = compressor(Compression.GZIP)
+    assert engine.compress(data) + engine.flush() == compress_all(data, Compression.GZIP, backend)
+
+
+@pytest.mark.parametrize(("variable", "backend"), [("pigz", None), (None, "pigz"), ("ISAL", None)])
+def test_an_unknown_gzip_compressor_is_an_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str | None, backend: str | None
+) -> None:
+    if variable is None:
+        monkeypatch.delenv(GZIP_BACKEND_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(GZIP_BACKEND_VARIABLE, variable)
+    with pytest.raises(BackendNotInstalled, match=f"'{variable or backend}'.*expected one of isal, zlib-ng, zlib"):
+        compressor(Compression.GZIP, backend=backend)
+
+
+@settings(max_examples=30)
+@given(data=st.binary(max_size=300_000), cuts=st.lists(st.integers(min_value=0, max_value=300_000), max_size=6))
+def test_the_default_gzip_bytes_do_not_depend_on_how_the_input_is_fed(data: bytes, cuts: list[int]) -> None:
+    # a layer's content arrives in reads of any size (a pipe, a generated tar): its digest must not care
+    whole = compress_all(data, Compression.GZIP, "zlib")
+    bounds = [0, *sorted(min(cut, len(data)) for cut in cuts), len(data)]
+    engine = compressor(Compression.GZIP, backend="zlib")
+    pieces = b"".join(engine.compress(data[start:end]) for start, end in itertools.pairwise(bounds))
+    assert pieces + engine.flush() == whole
+
+
+@pytest.mark.parametrize(
+    ("version", "madler"),
+    [("1.2.13", True), ("1.3.1", True), ("1.2.11.1", True), ("1.3.0.zlib-ng", False), ("1.2.11-optimized", False)],
+)
+def test_zlib_is_madler_reads_the_runtime_version(monkeypatch: pytest.MonkeyPatch, version: str, madler: bool) -> None:
+    monkeypatch.setattr(zlib, "ZLIB_RUNTIME_VERSION", version)
+    assert zlib_is_madler() is madler

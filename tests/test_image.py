@@ -161,17 +161,29 @@ class Synthesised(UncompressedImage):
 
 
 @pytest.mark.parametrize(
-    ("media_type", "config_type"),
-    [(MediaType.DOCKER_MANIFEST_SCHEMA2, MediaType.DOCKER_CONFIG), (MediaType.OCI_MANIFEST, MediaType.OCI_CONFIG)],
+    ("media_type", "config_type", "layer_types"),
+    [
+        (
+            MediaType.DOCKER_MANIFEST_SCHEMA2,
+            MediaType.DOCKER_CONFIG,
+            (MediaType.DOCKER_LAYER, MediaType.DOCKER_UNCOMPRESSED_LAYER),
+        ),
+        (MediaType.OCI_MANIFEST, MediaType.OCI_CONFIG, (MediaType.OCI_LAYER_GZIP, MediaType.OCI_LAYER_ZSTD)),
+    ],
 )
-def test_a_subclass_with_the_uncompressed_core_gets_a_manifest(media_type: MediaType, config_type: MediaType) -> None:
-    layers = [layer.from_files({"a": b"1"}), layer.from_files({"b": b"2"}, media_type=MediaType.OCI_LAYER_ZSTD)]
+def test_a_subclass_with_the_uncompressed_core_gets_a_manifest(
+    media_type: MediaType, config_type: MediaType, layer_types: tuple[MediaType, MediaType]
+) -> None:
+    layers = [
+        layer.from_files({"a": b"1"}, media_type=layer_types[0]),
+        layer.from_files({"b": b"2"}, media_type=layer_types[1]),
+    ]
     image = Synthesised(layers, media_type)
     manifest = image.manifest()
     assert manifest.media_type == media_type
     assert manifest.config.media_type == config_type
     assert [d.digest for d in manifest.layers] == [each.digest() for each in layers]
-    assert manifest.layers[1].media_type == MediaType.OCI_LAYER_ZSTD
+    assert [d.media_type for d in manifest.layers] == list(layer_types)
     assert image.layer_by_digest(layers[1].digest()) is layers[1]
     with pytest.raises(NoSuchBlob):
         image.layer_by_digest(Hash.sha256(b"x"))

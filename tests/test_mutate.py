@@ -28,6 +28,9 @@ from ocimodel.mutate import ConfigChanges, ConfigFileChanges
 from ocimodel.platform import Platform
 from tests.test_layer import OwnCompressedLayer
 
+#: The empty image as an OCI image: OCI manifest and config.
+OCI_EMPTY = mutate.config_media_type(mutate.media_type(empty.image, MediaType.OCI_MANIFEST), MediaType.OCI_CONFIG)
+
 
 def members(stream: IO[bytes]) -> list[tarfile.TarInfo]:
     with stream:
@@ -40,7 +43,7 @@ def test_append_adds_history_diff_ids_and_descriptors_with_overrides() -> None:
     first = layer.from_files({"a": b"1"})
     second = layer.from_files({"b": b"2"}, media_type=MediaType.OCI_LAYER_ZSTD)
     image = mutate.append(
-        empty.image,
+        OCI_EMPTY,
         mutate.Addendum(first, History(created_by="ADD a"), annotations={"k": "v"}, urls=["https://example.com/a"]),
         mutate.Addendum(history=History(created_by="ENV X=1", empty_layer=True)),
         second,
@@ -51,9 +54,10 @@ def test_append_adds_history_diff_ids_and_descriptors_with_overrides() -> None:
     layers = image.manifest().layers
     assert layers[0].annotations == {"k": "v"}
     assert layers[0].urls == ("https://example.com/a",)
+    assert layers[0].media_type == MediaType.OCI_LAYER_GZIP  # the Docker-typed layer, in an OCI manifest
     assert layers[1].media_type == MediaType.OCI_LAYER_ZSTD
     assert image.layer_by_digest(second.digest()) is second
-    assert image.media_type() == MediaType.DOCKER_MANIFEST_SCHEMA2
+    assert image.media_type() == MediaType.OCI_MANIFEST
     validate.image(image)
     assert mutate.append(image) is image
 

@@ -59,10 +59,18 @@ def test_consistent_images_pass() -> None:
         (
             lambda: rebuilt(
                 manifest=lambda m: attrs.evolve(
-                    m, layers=[attrs.evolve(m.layers[0], media_type=MediaType.OCI_LAYER_ZSTD), m.layers[1]]
+                    m, layers=[attrs.evolve(m.layers[0], media_type=MediaType.DOCKER_UNCOMPRESSED_LAYER), m.layers[1]]
                 )
             ),
             "layer 0 media type",
+        ),
+        (
+            lambda: rebuilt(
+                manifest=lambda m: attrs.evolve(
+                    m, layers=[attrs.evolve(m.layers[0], media_type=MediaType.OCI_LAYER_GZIP), m.layers[1]]
+                )
+            ),
+            "layer 0 has oci media type .* in a docker manifest",
         ),
         (
             lambda: rebuilt(manifest=lambda m: attrs.evolve(m, config=attrs.evolve(m.config, data=b"not the config"))),

@@ -125,6 +125,9 @@ class UncompressedLayer(Layer):
 
     #: gzip or zstd level for the compressed form (``None``: the module default, fast).
     compression_level: int | None = None
+    #: The implementation that makes the compressed form (``None``: the default of
+    #: :mod:`ocimodel.compression`, whose gzip digests are the same on every machine).
+    compression_backend: str | None = None
 
     @abstractmethod
     def open_uncompressed(self) -> IO[bytes]:
@@ -167,7 +170,12 @@ class UncompressedLayer(Layer):
         if known is not None:
             source = binary(VerifyingReader(source, known, what=self.named(f"uncompressed layer {known}")))
         reader = CompressingReader(
-            source, compression, self.compression_level, on_input=diff_hasher.update, on_output=hasher.update
+            source,
+            compression,
+            self.compression_level,
+            backend=self.compression_backend,
+            on_input=diff_hasher.update,
+            on_output=hasher.update,
         )
         with reader:
             if compression is Compression.NONE:

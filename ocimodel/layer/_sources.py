@@ -9,12 +9,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+import attrs
+
 from ocimodel._memo import memoized
-from ocimodel._streams import IteratorReader, binary, read_head
+from ocimodel._streams import IteratorReader, binary
 from ocimodel.compression import Compression, detect
 from ocimodel.errors import BadLayerError
 from ocimodel.hashing import Hash
 from ocimodel.layer._base import Layer, UncompressedLayer
+from ocimodel.layer._head import sniff
 from ocimodel.layer._stream import StreamLayer
 from ocimodel.layer._tar import directory_entries, mapping_entries, tar_chunks
 from ocimodel.mediatype import MediaType
@@ -69,14 +72,26 @@ class _BytesLayer(_CompressedLayer):
         return Hash.sha256(self._data), len(self._data)
 
 
+@attrs.frozen
+class _Compressing:
+    """How a maker was asked to compress uncompressed content: the level and the backend
+    (``None``: the defaults of :mod:`ocimodel.compression`)."""
+
+    level: int | None = None
+    backend: str | None = None
+
+
 class _UncompressedSource(UncompressedLayer):
     """An uncompressed tar from an opener, compressed (once) as its media type says."""
 
-    def __init__(self, opener: Opener, media_type: MediaType, level: int | None, diff_id: Hash | None = None) -> None:
+    def __init__(
+        self, opener: Opener, media_type: MediaType, compressing: _Compressing, diff_id: Hash | None = None
+    ) -> None:
         self._opener = opener
         self._media_type = media_type
         self._diff_id = diff_id
-        self.compression_level = level
+        self.compression_level = compressing.level
+        self.compression_backend = compressing.backend
 
     def media_type(self) -> MediaType:
         return self._media_type
@@ -88,22 +103,36 @@ class _UncompressedSource(UncompressedLayer):
         return self._diff_id
 
 
-class _DeferredLayer(Layer):
-    """A layer whose kind (compressed or not) is learnt from its content's magic on first use,
-    so that making it does no I/O."""
+def _checked(media_type: str | None) -> bool:
+    """Whether content given this media type must be a tar: a layer type, or none (a layer by
+    default); an artifact's type says the caller knows it is not."""
+    return media_type is None or MediaType(media_type).is_layer()
 
-    def __init__(self, opener: Opener, media_type: str | None, level: int | None) -> None:
+
+class _DeferredLayer(Layer):
+    """A layer whose kind (compressed or not) is learnt from its content on first use, so that
+    making it does no I/O; that first look also refuses content that does not start as a tar."""
+
+    def __init__(
+        self, opener: Opener, media_type: str | None, compressing: _Compressing, where: str | None = None
+    ) -> None:
         self._opener = opener
         self._requested = media_type
-        self._level = level
+        self._compressing = compressing
+        self.where = where
 
     @memoized
     def _inner(self) -> Layer:
         with self._opener() as stream:
-            found = detect(read_head(stream, 4))
+            found = sniff(stream, self.where or "the layer's content", check=_checked(self._requested))
+        inner: Layer
         if found is Compression.NONE:
-            return _UncompressedSource(self._opener, MediaType(self._requested or MediaType.DOCKER_LAYER), self._level)
-        return _CompressedLayer(self._opener, _compressed_media_type(found, self._requested))
+            kind = MediaType(self._requested or MediaType.DOCKER_LAYER)
+            inner = _UncompressedSource(self._opener, kind, self._compressing)
+        else:
+            inner = _CompressedLayer(self._opener, _compressed_media_type(found, self._requested))
+        inner.where = self.where
+        return inner
 
     def digest(self) -> Hash:
         return self._inner().digest()
@@ -127,34 +156,66 @@ class _DeferredLayer(Layer):
         return self._inner().diff_id()
 
 
-def from_bytes(data: bytes, *, media_type: str | None = None, compression_level: int | None = None) -> Layer:
+def from_bytes(
+    data: bytes,
+    *,
+    media_type: str | None = None,
+    compression_level: int | None = None,
+    compression_backend: str | None = None,
+) -> Layer:
     """A layer from a tar in memory, gzip'd, zstd'd or plain (found from its first bytes).
 
-    A plain tar is compressed as ``media_type`` says (gzip'd Docker layer by default).
+    A plain tar is compressed as ``media_type`` says (gzip'd Docker layer by default), at
+    ``compression_level`` by ``compression_backend`` (see :mod:`ocimodel.compression`: the
+    default is the standard library's zlib, whose digests are the same on every machine).
+    Content that does not start as a tar (:mod:`ocimodel.layer._head`; empty content is an empty
+    layer) raises :class:`~ocimodel.errors.BadLayerError`, unless ``media_type`` is not a layer
+    type: an artifact's blob is taken as it is.
     """
     data = bytes(data)
+    if data and _checked(media_type):
+        sniff(io.BytesIO(data), "the bytes given")
     found = detect(data[:4])
     if found is Compression.NONE:
         return _UncompressedSource(
             lambda: io.BytesIO(data),
             MediaType(media_type or MediaType.DOCKER_LAYER),
-            compression_level,
+            _Compressing(compression_level, compression_backend),
             Hash.sha256(data),
         )
     return _BytesLayer(data, _compressed_media_type(found, media_type))
 
 
-def from_opener(opener: Opener, *, media_type: str | None = None, compression_level: int | None = None) -> Layer:
-    """A layer from a callable that opens a fresh stream of the tar (compressed or not) each time."""
-    return _DeferredLayer(opener, media_type, compression_level)
+def from_opener(
+    opener: Opener,
+    *,
+    media_type: str | None = None,
+    compression_level: int | None = None,
+    compression_backend: str | None = None,
+) -> Layer:
+    """A layer from a callable that opens a fresh stream of the tar (compressed or not) each time.
+
+    The content is first looked at when the layer is first used; then it is refused, with
+    :class:`~ocimodel.errors.BadLayerError`, if it does not start as a tar (as :func:`from_bytes`).
+    """
+    return _DeferredLayer(opener, media_type, _Compressing(compression_level, compression_backend))
 
 
 def from_file(
-    path: str | os.PathLike[str], *, media_type: str | None = None, compression_level: int | None = None
+    path: str | os.PathLike[str],
+    *,
+    media_type: str | None = None,
+    compression_level: int | None = None,
+    compression_backend: str | None = None,
 ) -> Layer:
-    """A layer from a tar file on disk, compressed or not (found from its first bytes, on first use)."""
+    """A layer from a tar file on disk, compressed or not (found from its first bytes, on first use).
+
+    A file that is not a tar raises :class:`~ocimodel.errors.BadLayerError` naming it, on first
+    use (as :func:`from_bytes`).
+    """
     location = os.fspath(path)
-    return _DeferredLayer(lambda: Path(location).open("rb"), media_type, compression_level)
+    compressing = _Compressing(compression_level, compression_backend)
+    return _DeferredLayer(lambda: Path(location).open("rb"), media_type, compressing, where=location)
 
 
 def _epoch(mtime: int | datetime) -> int:
@@ -167,15 +228,19 @@ def from_files(
     mtime: int | datetime = 0,
     media_type: str = MediaType.DOCKER_LAYER,
     compression_level: int | None = None,
+    compression_backend: str | None = None,
 ) -> Layer:
     """A reproducible layer holding ``{path: content}``: sorted regular files, mode 0644, one mtime.
 
-    The same mapping always gives the same diff_id (and, with the same compressor, digest).
+    The same mapping always gives the same diff_id, and, with the default compressor, the same
+    digest on every machine.
     """
     entries = mapping_entries(files)
     stamp = _epoch(mtime)
     return _UncompressedSource(
-        lambda: binary(IteratorReader(tar_chunks(entries, stamp))), MediaType(media_type), compression_level
+        lambda: binary(IteratorReader(tar_chunks(entries, stamp))),
+        MediaType(media_type),
+        _Compressing(compression_level, compression_backend),
     )
 
 
@@ -185,24 +250,32 @@ def from_directory(
     mtime: int | datetime = 0,
     media_type: str = MediaType.DOCKER_LAYER,
     compression_level: int | None = None,
+    compression_backend: str | None = None,
 ) -> Layer:
     """A reproducible layer of a directory's contents: entries sorted, one mtime, uid and gid 0.
 
     Permission bits and symbolic links are kept; special files are refused. Nothing is read until
     the layer is used, and the tar is produced as it is consumed, so memory does not grow with the
-    directory.
+    directory. The same directory gives the same digest on every machine with the default
+    compressor (see :mod:`ocimodel.compression`).
     """
     root = os.fspath(path)
     stamp = _epoch(mtime)
     return _UncompressedSource(
         lambda: binary(IteratorReader(tar_chunks(directory_entries(root), stamp))),
         MediaType(media_type),
-        compression_level,
+        _Compressing(compression_level, compression_backend),
     )
 
 
 def stream(
-    source: IO[bytes], *, media_type: str = MediaType.DOCKER_LAYER, compression_level: int | None = None
+    source: IO[bytes],
+    *,
+    media_type: str = MediaType.DOCKER_LAYER,
+    compression_level: int | None = None,
+    compression_backend: str | None = None,
 ) -> StreamLayer:
     """A single-pass layer from a stream of uncompressed tar; see :class:`StreamLayer`."""
-    return StreamLayer(source, media_type=media_type, compression_level=compression_level)
+    return StreamLayer(
+        source, media_type=media_type, compression_level=compression_level, compression_backend=compression_backend
+    )

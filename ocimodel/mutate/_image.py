@@ -14,8 +14,9 @@ from ocimodel.descriptor import Descriptor
 from ocimodel.hashing import Hash
 from ocimodel.image import Image
 from ocimodel.layer import Layer
+from ocimodel.layer._family import counterpart, fitted
 from ocimodel.manifest import Manifest
-from ocimodel.mediatype import MediaType
+from ocimodel.mediatype import Family, MediaType
 
 ConfigEdit = Callable[[ConfigFile], ConfigFile]
 
@@ -33,6 +34,9 @@ class Addendum:
 
     ``layer`` may be ``None`` for a history-only step (``history.empty_layer`` should then be
     true). ``annotations``, ``urls`` and ``media_type`` override the layer's own descriptor.
+    Without ``media_type``, a layer whose type is of the other family than the image's manifest
+    (Docker's in an OCI manifest, or OCI's in a Docker one) is described by its counterpart in the
+    manifest's family, as crane's ``append`` does (see :func:`ocimodel.layer._family.fitted`).
     """
 
     layer: Layer | None = None
@@ -64,7 +68,10 @@ class MutatedImage(Image):
 
     Nothing is read from the base until something is asked of the result. A config that is an
     image config is rebuilt only if a change touches it; otherwise (and always for artifact
-    configs) the base's config bytes are kept as they are, and so is its digest.
+    configs) the base's config bytes are kept as they are, and so is its digest. A new manifest
+    media type of the other family (OCI for a Docker image, or the reverse) moves the base's
+    layer and image config types to their counterparts too, so that the manifest does not mix
+    the families; the blobs, and their digests, do not change.
     """
 
     def __init__(self, base: Image, changes: _Changes) -> None:
@@ -83,11 +90,38 @@ class MutatedImage(Image):
     def layers(self) -> list[Layer]:
         """The base's layers and the appended ones; needs no digest, so single-pass layers can be
         listed (and uploaded) before the manifest that names them is computed."""
-        return self._base.layers() + [add.layer for add in self._changes.adds if add.layer is not None]
+        return self._base_layers() + [added for _, added in self._added()]
+
+    @memoized
+    def _moved_to(self) -> Family | None:
+        """The family the base's types move to, if the change of media type changes the family."""
+        new = self._changes.media_type
+        if new is None or not new.is_image() or new.family() == self._base.media_type().family():
+            return None
+        return new.family()
+
+    @memoized
+    def _base_layers(self) -> list[Layer]:
+        """The base's layers, in the new family if the media type moves the image to it (the same
+        objects every time: a writer knows a single-pass layer by identity)."""
+        family = self._moved_to()
+        return [fitted(each, family) for each in self._base.layers()]
+
+    @memoized
+    def _added(self) -> list[tuple[Addendum, Layer]]:
+        """Each addendum with a layer, and that layer in the manifest's family (unless the addendum
+        gives its media type)."""
+        kind = self.media_type()
+        family = kind.family() if kind.is_image() else None
+        return [
+            (add, add.layer if add.media_type else fitted(add.layer, family))
+            for add in self._changes.adds
+            if add.layer is not None
+        ]
 
     def layer_by_digest(self, digest: Hash) -> Layer:
         added = self._computed().added
-        return added[digest] if digest in added else self._base.layer_by_digest(digest)
+        return added[digest] if digest in added else fitted(self._base.layer_by_digest(digest), self._moved_to())
 
     @memoized
     def _computed(self) -> _Computed:
@@ -104,15 +138,18 @@ class MutatedImage(Image):
                 digest=Hash.sha256(raw_config),
                 data=raw_config if config_descriptor.data is not None else None,
             )
+        moved = self._moved_to()
         if changes.config_media_type is not None:
             config_descriptor = attrs.evolve(config_descriptor, media_type=changes.config_media_type)
+        elif moved is not None:
+            config_descriptor = attrs.evolve(config_descriptor, media_type=counterpart(config_type, moved))
 
         layers = list(base_manifest.layers)
+        if moved is not None:
+            layers = [attrs.evolve(each, media_type=counterpart(each.media_type, moved)) for each in layers]
         added: dict[Hash, Layer] = {}
-        for add in changes.adds:
-            if add.layer is None:
-                continue
-            descriptor = add.layer.descriptor()
+        for add, layer in self._added():
+            descriptor = layer.descriptor()
             descriptor = attrs.evolve(
                 descriptor,
                 media_type=add.media_type or descriptor.media_type,
@@ -120,7 +157,7 @@ class MutatedImage(Image):
                 annotations=add.annotations or descriptor.annotations,
             )
             layers.append(descriptor)
-            added[descriptor.digest] = add.layer
+            added[descriptor.digest] = layer
 
         fields = common_fields(changes, base_manifest.annotations)
         manifest: Manifest = attrs.evolve(base_manifest, config=config_descriptor, layers=layers, **fields)

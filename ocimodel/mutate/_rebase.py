@@ -15,7 +15,8 @@ def rebase(original: Image, old_base: Image, new_base: Image) -> Image:
     """``original``'s own layers and history on top of ``new_base`` instead of ``old_base``.
 
     The result takes ``new_base``'s layers, platform and history, then ``original``'s run-time
-    config and every layer (with its history entry) that ``original`` added above ``old_base``.
+    config and every layer (with its history entry) that ``original`` added above ``old_base``;
+    those layers take ``new_base``'s media-type family, as appended layers do.
     Raises :class:`~ocimodel.errors.ValidationError` if ``original`` does not start with
     ``old_base``'s layers.
     """
@@ -44,7 +45,6 @@ def _addendum(original: Image, descriptor: Descriptor, history: History | None) 
         history=history,
         annotations=descriptor.annotations,
         urls=descriptor.urls,
-        media_type=descriptor.media_type,
     )
 
 
