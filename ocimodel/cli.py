@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Iterator, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, cast
 
 import click
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
     from ocimodel.image import Image
     from ocimodel.index import ImageIndex
+    from ocimodel.layer import Layer
+    from ocimodel.mediatype import MediaType
     from ocimodel.name import Reference
     from ocimodel.remote import Session
 
@@ -164,36 +167,146 @@ class Globals(NamedTuple):
     insecure: bool = False
     platform: str | None = None
 
-    def session(self, *, progress: bool = False, **options: Any) -> Session:
-        """A session with the global options; ``progress`` shows a bar on a terminal."""
+    def session(self, *, progress: str = "", **options: Any) -> Session:
+        """A session with the global options; ``progress`` (what is being done: "pushing") shows
+        a bar of the bytes it moves, on a terminal (:func:`_progress`)."""
         from ocimodel import remote
 
         platform = None if self.platform in (None, "all") else self.platform
-        callback = _progress_bar() if progress and not self.verbose else None
+        callback = _progress(progress) if progress else None
         options.setdefault("cancel", _cancel)
         return remote.Session(
             insecure=self.insecure, verify=not self.insecure, platform=platform, progress=callback, **options
         )
 
 
-def _progress_bar() -> Any:
-    """A progress callback drawing one bar of bytes moved, when stderr is a terminal (else None)."""
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
+class _Bar:
+    """The one way progress is shown: a tqdm bar on stderr of the bytes a step moves and its rate
+    (a percentage too, where the total is known), ``what`` before them. A progress callback
+    (``remote.Progress``: blob digest or "" for the whole, bytes done, bytes in all (0: unknown));
+    the whole is drawn, each blob's own count is not. The bar is made on the first update, so a
+    step that moves nothing draws nothing; :meth:`close` draws its last state and clears the line.
+    Safe to call from several threads (uploads and downloads run in a pool)."""
 
-    bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False)
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._bar: Any = None
+        self._closed = False
+        self._lock = threading.Lock()
 
-    def update(digest: str, done: int, total: int) -> None:
+    def __call__(self, digest: str, done: int, total: int) -> None:
         if digest:
             return
-        if total and bar.total != total:
-            bar.total = total
-        bar.update(done - bar.n)
-        if total and done >= total:
-            bar.refresh()  # the last state, whatever the redraw interval skipped
+        with self._lock:
+            if self._closed:  # the step is over: a later read of the same bytes is not drawn
+                return
+            if self._bar is None:
+                from tqdm import tqdm
 
-    return update
+                self._bar = tqdm(
+                    desc=self._what,
+                    total=total or None,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    file=sys.stderr,
+                    leave=False,
+                    dynamic_ncols=True,
+                )
+            if total and self._bar.total != total:
+                self._bar.total = total
+            self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._bar is not None:
+                self._bar.refresh()  # the last state, whatever the redraw interval skipped
+                self._bar.close()
+                self._bar = None
+
+
+def _progress(what: str) -> _Bar | None:
+    """A progress bar for a long step (:class:`_Bar`) when stderr is a terminal and ``-v`` is not
+    given (its log lines would tear the bar), else ``None``: nothing is drawn into a file or a
+    pipe. The bar is closed when the verb ends, however it ends, before any error line."""
+    if not sys.stderr.isatty() or _globals().verbose:
+        return None
+    bar = _Bar(what)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(bar.close)
+    return bar
+
+
+@contextlib.contextmanager
+def _step(what: str) -> Iterator[_Bar | None]:
+    """:func:`_progress` for a step that ends before the verb does (compressing, before pushing)."""
+    bar = _progress(what)
+    try:
+        yield bar
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _counted(stream: IO[bytes], bar: _Bar | None) -> IO[bytes]:
+    """``stream``, its bytes counted on ``bar`` as they are read (the total unknown)."""
+    if bar is None:
+        return stream
+    from ocimodel._streams import CountingReader, binary
+
+    return binary(CountingReader(stream, "", 0, lambda _name, done, _size, _delta: bar("", done, 0)))
+
+
+def _folder_layer(path: str, media_type: MediaType, bar: _Bar | None) -> Layer:
+    """The reproducible layer of a folder, its tar counted on ``bar`` as it is compressed (the
+    same bytes, so the same digest, as ``layer.from_directory``'s)."""
+    from ocimodel import layer
+
+    folder = layer.from_directory(path, media_type=media_type)
+    if bar is None:
+        return folder
+    return layer.from_opener(lambda: _counted(folder.uncompressed(), bar), media_type=media_type)
+
+
+def _write_tarball(
+    output: str, images: Image | Mapping[Reference | str, Image], what: str, tag: Reference | str | None = None
+) -> None:
+    """``tarball.write`` to a file output (``-``: stdout), its bytes counted on a bar: its size is
+    known before the first byte (``tarball.size``), so the bar has a percentage."""
+    from ocimodel import tarball
+
+    bar = _progress(what)
+    if bar is None:
+        tarball.write(_destination(output), images, tag=tag)
+        return
+    from ocimodel._files import output as opened
+
+    total = tarball.size(images, tag=tag)
+    with opened(_destination(output)) as out:
+        tarball.write(cast(IO[bytes], _CountingWriter(out, bar, total)), images, tag=tag)
+
+
+class _CountingWriter(io.RawIOBase):
+    """Writes into ``out``, counting the bytes on ``bar``."""
+
+    def __init__(self, out: IO[bytes], bar: _Bar, total: int) -> None:
+        super().__init__()
+        self._out, self._bar, self._total, self._done = out, bar, total, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        count = memoryview(data).nbytes
+        self._out.write(data)
+        self._done += count
+        self._bar("", self._done, self._total)
+        return count
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
 def _globals() -> Globals:
@@ -392,7 +505,7 @@ def copy(source: str, destination: str, all_tags: bool, jobs: int, no_clobber: b
     from ocimodel import remote
     from ocimodel.errors import OCIError
 
-    session = _globals().session(jobs=jobs, progress=True)
+    session = _globals().session(jobs=jobs, progress="copying")
     pairs: list[tuple[Reference, Reference]]
     if all_tags:
         source_repo, target_repo = session.repository(source), session.repository(destination)
@@ -440,11 +553,11 @@ def pull(images: Sequence[str], path: str, output: str) -> None:
     """Pull images into a docker tarball ('-' for stdout) or an OCI layout at PATH."""
     import attrs
 
-    from ocimodel import layout, remote, tarball
+    from ocimodel import layout, remote
 
     if output == "oci" and path == "-":
         raise click.UsageError("an OCI layout is a folder: give its path, not '-'")
-    session = _globals().session(progress=True)
+    session = _globals().session(progress="pulling")
     if output == "oci":
         place = layout.Layout(path)
         for reference in images:
@@ -454,7 +567,7 @@ def pull(images: Sequence[str], path: str, output: str) -> None:
             place.append_descriptor(entry)
         return
     chosen: dict[Reference | str, Image] = {reference: remote.image(reference, session=session) for reference in images}
-    tarball.write(_destination(path), chosen)
+    _write_tarball(path, chosen, "pulling")
 
 
 def _layout_entry(root: ImageIndex, path: str) -> Image | ImageIndex:
@@ -489,7 +602,7 @@ def push(path: str, image: str, as_index: bool) -> None:
 
     from ocimodel import remote
 
-    session = _globals().session(progress=True)
+    session = _globals().session(progress="pushing")
     target: Image | ImageIndex
     if Path(path).is_dir():
         from ocimodel import layout
@@ -523,18 +636,22 @@ def append(base: str | None, new_layers: Sequence[str], new_tag: str, output: st
     """Add layers (tar files, or directories made into reproducible tars) on top of an image."""
     from pathlib import Path
 
-    from ocimodel import empty, layer, mutate, remote, tarball
+    from ocimodel import empty, layer, mutate, remote
     from ocimodel.mediatype import MediaType
 
-    session = _globals().session()
+    session = _globals().session(progress="pushing")
     start = remote.image(base, session=session) if base else empty.image
     oci = start.media_type() == MediaType.OCI_MANIFEST
     kind = MediaType.OCI_LAYER_GZIP if oci else MediaType.DOCKER_LAYER
-    made = [layer.from_directory(p, media_type=kind) if Path(p).is_dir() else layer.from_file(p) for p in new_layers]
+    made = []
+    for path in new_layers:
+        with _step(f"compressing {path}") as bar:
+            made.append(_folder_layer(path, kind, bar) if Path(path).is_dir() else layer.from_file(path))
+            made[-1].digest()  # compressed now (under its bar, for a folder): the push then only moves bytes
     result = mutate.append_layers(start, *made)
     on_stderr = _is_stdout(output)
     if output:
-        tarball.write(_destination(output), result, tag=new_tag)
+        _write_tarball(output, result, "writing", tag=new_tag)
     else:
         remote.write(new_tag, result, session=session)
     _say(f"{session.reference(new_tag).repository.name}@{result.digest()}", on_stderr)
@@ -547,21 +664,11 @@ def export(image: str, output: str) -> None:
     """Write an image's flattened filesystem as a tar ('-' for stdout)."""
     from ocimodel import mutate, remote
     from ocimodel._files import write_file
+    from ocimodel._streams import chunks
 
     found = remote.image(image, session=_globals().session())
-    update = _progress_bar() if not _globals().verbose else None
-    written = 0
-
-    def chunks(stream: Any) -> Any:
-        nonlocal written
-        while chunk := stream.read(1 << 20):
-            written += len(chunk)
-            if update is not None:
-                update("", written, 0)  # the flattened size is known only at the end
-            yield chunk
-
-    with mutate.extract(found) as stream:
-        write_file(_destination(output), chunks(stream))
+    with mutate.extract(found) as stream:  # the flattened size is known only at the end
+        write_file(_destination(output), chunks(_counted(stream, _progress("exporting")), 1 << 20))
 
 
 @cli.command(name="validate")
@@ -595,13 +702,13 @@ def _key_values(pairs: Sequence[str], what: str) -> dict[str, str]:
 
 def _publish(image: Image, tag: str | None, source: str, output: str | None, session: Session) -> None:
     """Push (or, with ``output``, write a tarball of) a changed image; print its digest reference."""
-    from ocimodel import remote, tarball
+    from ocimodel import remote
 
     repository = session.reference(source).repository
     destination = session.reference(tag) if tag else repository.digest(image.digest())
     on_stderr = _is_stdout(output)
     if output:
-        tarball.write(_destination(output), image, tag=destination)
+        _write_tarball(output, image, "writing", tag=destination)
     else:
         remote.write(destination, image, session=session)
     _say(f"{destination.repository.name}@{image.digest()}", on_stderr)
@@ -642,7 +749,7 @@ def mutate_command(
     from ocimodel import mutate, remote
     from ocimodel.platform import Platform
 
-    session = _globals().session()
+    session = _globals().session(progress="pushing")
     found = remote.image(image, session=session)
     config_file = found.config_file()
     run = config_file.config
@@ -684,11 +791,13 @@ def flatten(image: str, tag: str) -> None:
     from ocimodel import codec, configfile, empty, layer, mutate, remote
     from ocimodel.mediatype import MediaType
 
-    session = _globals().session()
+    session = _globals().session(progress="pushing")
     found = remote.image(image, session=session)
     oci = found.media_type() == MediaType.OCI_MANIFEST
     kind = MediaType.OCI_LAYER_GZIP if oci else MediaType.DOCKER_LAYER
-    squashed = layer.from_opener(lambda: mutate.extract(found), media_type=kind)
+    with _step("flattening") as bar:
+        squashed = layer.from_opener(lambda: _counted(mutate.extract(found), bar), media_type=kind)
+        squashed.digest()  # flattened and compressed now, under its bar: the push then only moves bytes
     old = found.config_file()
     history = json.dumps([codec.converter.unstructure(entry) for entry in old.history])
     start: Image = empty.image
@@ -712,7 +821,7 @@ def rebase(image: str, old_base: str, new_base: str, tag: str) -> None:
     """Move an image's own layers from one base onto another."""
     from ocimodel import mutate, remote
 
-    session = _globals().session()
+    session = _globals().session(progress="pushing")
     result = mutate.rebase(
         remote.image(image, session=session),
         remote.image(old_base, session=session),
