@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import attrs
 
 from ocimodel.descriptor import Descriptor as SpecDescriptor
-from ocimodel.errors import NotFound, RegistryError, TransportError
+from ocimodel.errors import BadNameError, NotFound, RegistryError, TransportError, UnsupportedMediaType
 from ocimodel.hashing import Hash
 from ocimodel.image import Image
 from ocimodel.index import ImageIndex
@@ -141,18 +141,26 @@ def image(reference: Reference | str, *, session: Session | None = None, **optio
 
 
 def index(reference: Reference | str, *, session: Session | None = None, **options: Any) -> ImageIndex:
-    """The index at ``reference`` (asked for with index media types only)."""
+    """The index at ``reference`` (asked for with index media types only).
+
+    :raises ~ocimodel.errors.UnsupportedMediaType: the registry answered with an image."""
     session = session_from(session, options)
     parsed = session.reference(reference)
-    return RemoteIndex(session, parsed, fetch_manifest(session, parsed, INDEX_TYPES))
+    body = fetch_manifest(session, parsed, INDEX_TYPES)
+    # the registry's Content-Type says what it sent (a generic one, application/json, says nothing)
+    if body.media_type.is_image() or body.media_type.is_schema1():
+        raise UnsupportedMediaType(f"{parsed} is an image ({body.media_type}), not an index: use remote.image()")
+    return RemoteIndex(session, parsed, body)
 
 
 def layer(reference: Digest | str, *, session: Session | None = None, **options: Any) -> Layer:
-    """The blob ``repo@sha256:…`` as a layer (its size comes from a ``HEAD`` when first asked)."""
+    """The blob ``repo@sha256:…`` as a layer (its size comes from a ``HEAD`` when first asked).
+
+    :raises ~ocimodel.errors.BadNameError: ``reference`` is a tag, not a digest."""
     session = session_from(session, options)
     parsed = session.reference(reference)
     if not isinstance(parsed, Digest):
-        raise ValueError(f"a layer is named by digest ('repo@sha256:…'), not by tag: {parsed}")
+        raise BadNameError(f"a layer is named by digest ('repo@sha256:…'), not by tag: {parsed}")
     return RemoteLayer(session, parsed.repository, None, parsed.digest)
 
 
@@ -209,7 +217,7 @@ def referrers(
     session = session_from(session, options)
     parsed = session.reference(reference)
     if not isinstance(parsed, Digest):
-        raise ValueError(f"referrers are asked for by digest ('repo@sha256:…'), not by tag: {parsed}")
+        raise BadNameError(f"referrers are asked for by digest ('repo@sha256:…'), not by tag: {parsed}")
     client = session.client(parsed.registry)
     data = client.referrers(parsed.repository, parsed.digest, artifact_type=artifact_type)
     if data is None:
