@@ -1,8 +1,10 @@
 """The ``ocimodel`` command line: crane's verbs and flags, for scripts and people.
 
 Results (digests, JSON, blobs) go to stdout and messages to stderr (a result line too, when the
-output is stdout itself). Exit status: 0 on success, 1 when the operation failed (one line on
-stderr saying why; a traceback only with ``-v``), 2 for a usage error, 130 when interrupted
+output is stdout itself); long verbs draw progress on stderr when it is a terminal (:class:`_Bar`,
+the one place). Exit status: 0 on success, 1 when the operation failed, 2 for a usage error (either
+way one line on stderr saying why, naming the input; a traceback only with ``-v``: every error a
+verb lets out is an ``OCIError`` or an ``OSError``, anything else is a bug), 130 when interrupted
 (SIGINT, Ctrl-C) and 143 when terminated (SIGTERM): either signal unwinds the command (no
 temporary file is left, no output half-written), worker threads get :data:`GRACE` seconds to
 notice, then the process ends whatever they are doing; a second signal ends it at once. A signal
@@ -342,6 +344,21 @@ def _say(line: str, on_stderr: bool) -> None:
     click.echo(line, err=on_stderr)
 
 
+@contextlib.contextmanager
+def _about(what: str, subject: str) -> Iterator[None]:
+    """Errors of the library raised in the block that do not name ``subject`` (the user's input:
+    an image reference) start with ``what`` ("exporting R:v1"), so the one line says what the user
+    asked for, not only a layer's digest deep inside it. File errors name their path already."""
+    try:
+        yield
+    except Exception as error:
+        errors = sys.modules.get("ocimodel.errors")
+        ours = errors is not None and isinstance(error, errors.OCIError) and not isinstance(error, OSError)
+        if ours and subject not in str(error) and error.args and isinstance(error.args[0], str):
+            error.args = (f"{what}: {error.args[0]}", *error.args[1:])
+        raise
+
+
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log requests (redacted) and show tracebacks.")
 @click.option("--insecure", is_flag=True, help="Allow plain http and unverified TLS for any registry.")
@@ -666,9 +683,10 @@ def export(image: str, output: str) -> None:
     from ocimodel._files import write_file
     from ocimodel._streams import chunks
 
-    found = remote.image(image, session=_globals().session())
-    with mutate.extract(found) as stream:  # the flattened size is known only at the end
-        write_file(_destination(output), chunks(_counted(stream, _progress("exporting")), 1 << 20))
+    with _about(f"exporting {image}", image):
+        found = remote.image(image, session=_globals().session())
+        with mutate.extract(found) as stream:  # the flattened size is known only at the end
+            write_file(_destination(output), chunks(_counted(stream, _progress("exporting")), 1 << 20))
 
 
 @cli.command(name="validate")
@@ -682,11 +700,13 @@ def validate_command(remote_ref: str | None, tarball_path: str | None, fast: boo
 
     if (remote_ref is None) == (tarball_path is None):
         raise click.UsageError("give exactly one of --remote and --tarball")
-    target = tarball.image(tarball_path) if tarball_path else _target(remote_ref or "", _globals().session())
-    if isinstance(target, Image):
-        validate.image(target, fast=fast)
-    else:
-        validate.index(target, fast=fast)
+    subject = remote_ref or tarball_path or ""
+    with _about(f"validating {subject}", subject):
+        target = tarball.image(tarball_path) if tarball_path else _target(subject, _globals().session())
+        if isinstance(target, Image):
+            validate.image(target, fast=fast)
+        else:
+            validate.index(target, fast=fast)
     click.echo(f"PASS: {remote_ref or tarball_path}", err=True)
 
 
@@ -795,7 +815,7 @@ def flatten(image: str, tag: str) -> None:
     found = remote.image(image, session=session)
     oci = found.media_type() == MediaType.OCI_MANIFEST
     kind = MediaType.OCI_LAYER_GZIP if oci else MediaType.DOCKER_LAYER
-    with _step("flattening") as bar:
+    with _step("flattening") as bar, _about(f"flattening {image}", image):
         squashed = layer.from_opener(lambda: _counted(mutate.extract(found), bar), media_type=kind)
         squashed.digest()  # flattened and compressed now, under its bar: the push then only moves bytes
     old = found.config_file()
@@ -822,11 +842,12 @@ def rebase(image: str, old_base: str, new_base: str, tag: str) -> None:
     from ocimodel import mutate, remote
 
     session = _globals().session(progress="pushing")
-    result = mutate.rebase(
-        remote.image(image, session=session),
-        remote.image(old_base, session=session),
-        remote.image(new_base, session=session),
-    )
+    with _about(f"rebasing {image} from {old_base} onto {new_base}", image):
+        result = mutate.rebase(
+            remote.image(image, session=session),
+            remote.image(old_base, session=session),
+            remote.image(new_base, session=session),
+        )
     _publish(result, tag, image, None, session)
 
 
@@ -892,14 +913,27 @@ def registry() -> None:
     """Run a registry."""
 
 
+def _address(_context: click.Context, _parameter: click.Parameter, value: str) -> str:
+    """``--address``: ``HOST:PORT`` (the host may be empty: every address), checked before use."""
+    _, colon, port = value.rpartition(":")
+    if not colon or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(f"expected HOST:PORT, such as 127.0.0.1:5000, got {value!r}")
+    return value
+
+
 @registry.command()
-@click.option("--address", default="127.0.0.1:5000", show_default=True, help="host:port to listen on.")
+@click.option(
+    "--address", default="127.0.0.1:5000", show_default=True, callback=_address, help="host:port to listen on."
+)
 @click.option("--disk", type=click.Path(file_okay=False), help="Keep blobs in this folder (default: memory).")
 def serve(address: str, disk: str | None) -> None:
     """Serve an in-process OCI registry until interrupted."""
     from ocimodel.registry import Registry
 
-    served = Registry(disk, address=address)
+    try:
+        served = Registry(disk, address=address)
+    except OSError as error:  # the address is taken, or not this machine's
+        raise OSError(error.errno, f"cannot listen on {address}: {error.strerror or error}") from None
     click.echo(f"serving on {served.host}", err=True)
     try:
         served.serve_forever()
@@ -986,9 +1020,10 @@ def logout(registry_name: str) -> None:
     from ocimodel._files import write_file
 
     path = _docker_config()
+    key = _host_key(registry_name)  # a bad name is refused, whether or not there is a file
     if path.exists():
         current = _read_docker_config(path)
-        (current.get("auths") or {}).pop(_host_key(registry_name), None)
+        (current.get("auths") or {}).pop(key, None)
         write_file(path, json.dumps(current, indent=2).encode(), secret=True)
     click.echo(f"logged out of {registry_name}", err=True)
 
@@ -1073,7 +1108,10 @@ def _run(arguments: list[str]) -> int:
     except click.exceptions.Exit as exit_:
         return int(exit_.exit_code)
     except click.ClickException as error:
-        error.show()
+        if type(error).__name__ == "NoArgsIsHelpError":  # `ocimodel` or `ocimodel index` alone (click 8.2+)
+            error.show()  # the help, as asked
+            return EXIT_USAGE
+        _complain(error.format_message(), error)
         return EXIT_USAGE if isinstance(error, click.UsageError) else EXIT_ERROR
     except click.exceptions.Abort as abort:
         if isinstance(abort.__cause__, KeyboardInterrupt):  # click's way of passing Ctrl-C on
@@ -1091,11 +1129,22 @@ def _run(arguments: list[str]) -> int:
             import traceback
 
             traceback.print_exc()
-        click.echo(f"ocimodel: {error}", err=True)
+        _complain(str(error) or type(error).__name__, error)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _complain(message: str, error: Exception) -> None:
+    """Print an error as the one line on stderr the README promises: ``ocimodel: message``; a
+    usage error says where the verb's help is. A message of several lines (a registry's detail,
+    a list of problems) is joined into one."""
+    line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    context = getattr(error, "ctx", None)
+    if isinstance(error, click.UsageError) and context is not None:
+        line = f"{line.rstrip('.')} (see '{context.command_path} -h')"
+    click.echo(f"ocimodel: {line}", err=True)
 
 
 def _pipe_closed() -> int:

@@ -98,7 +98,8 @@ def _check_tag(tag: str, text: str) -> None:
     if not 1 <= len(tag) <= 128:
         raise BadNameError(f"bad tag in {text!r}: a tag must be 1 to 128 characters long")
     if not _TAG_CHARS.fullmatch(tag):
-        raise BadNameError(f"bad tag {tag!r} in {text!r}: a tag may contain only letters, digits, '_', '.' and '-'")
+        where = f" in {text!r}" if text != tag else ""
+        raise BadNameError(f"bad tag {tag!r}{where}: a tag may contain only letters, digits, '_', '.' and '-'")
 
 
 def _split_tag(text: str) -> tuple[str, str | None]:

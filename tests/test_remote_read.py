@@ -111,7 +111,7 @@ def test_platform_selection_from_a_two_platform_index(any_registry: Distribution
     assert fetched.digest() == index.digest()
     validate.index(fetched)
     push(client, repository, amd, "amd")  # an image is no index: said, not read as an empty one
-    with pytest.raises(UnsupportedMediaType, match=r"remote/multi:amd is an image \(.*\), not an index"):
+    with pytest.raises(UnsupportedMediaType, match="remote/multi:amd is an image, not an index"):
         remote.index(f"{any_registry.host}/remote/multi:amd")
 
 

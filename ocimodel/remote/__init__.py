@@ -149,7 +149,7 @@ def index(reference: Reference | str, *, session: Session | None = None, **optio
     body = fetch_manifest(session, parsed, INDEX_TYPES)
     # the registry's Content-Type says what it sent (a generic one, application/json, says nothing)
     if body.media_type.is_image() or body.media_type.is_schema1():
-        raise UnsupportedMediaType(f"{parsed} is an image ({body.media_type}), not an index: use remote.image()")
+        raise UnsupportedMediaType(f"{parsed} is an image, not an index (the registry answered {body.media_type})")
     return RemoteIndex(session, parsed, body)
 
 
