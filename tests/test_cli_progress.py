@@ -7,6 +7,7 @@ pseudo-terminal; one runs as its own process on one, as a user runs it."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pty
 import re
@@ -158,7 +159,14 @@ def test_a_long_verb_writes_nothing_on_stderr_that_is_no_terminal(
 
 def test_verbose_draws_no_bar(images: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``-v`` logs requests on stderr: a bar would tear its lines."""
-    status, drawn = on_terminal(monkeypatch, "-v", *arguments("export", images, tmp_path))
+    logger = logging.getLogger("ocimodel")
+    handlers, level = list(logger.handlers), logger.level
+    try:
+        status, drawn = on_terminal(monkeypatch, "-v", *arguments("export", images, tmp_path))
+    finally:  # -v set the logger up for this process: as it was, for the tests that follow
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+    assert "GET" in drawn  # the log, on the terminal
     assert status == 0, drawn
     assert "exporting" not in drawn
     assert "B/s" not in drawn

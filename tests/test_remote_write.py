@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from ocimodel import empty, layer, mutate, random, remote, validate
-from ocimodel.errors import Cancelled, NotFound, RegistryError, ServerError, Unauthorized
+from ocimodel.errors import Cancelled, NotFound, RegistryError, ServerError, TransportError, Unauthorized
 from ocimodel.image import Image
 from ocimodel.mediatype import MediaType
 from ocimodel.platform import Platform
 from ocimodel.registry import Registry
 from ocimodel.transport import RetryPolicy
 from tests.harness import skopeo
-from tests.harness.distribution import DistributionRegistry
+from tests.harness.distribution import DistributionRegistry, free_port
 from tests.harness.faultproxy import Fault, FaultProxy
 
 pytestmark = pytest.mark.registry
@@ -334,3 +334,13 @@ def test_a_cancel_abandons_an_upload_at_its_next_piece(distribution_proxy: Fault
     assert time.monotonic() - cancel.set_at < 2  # the rest of the blob would take 10 s at this rate
     with pytest.raises(NotFound):
         remote.head(f"{distribution_proxy.host}/write/cancelled:v1")
+
+
+def test_a_closed_port_is_reported_at_once_not_retried_per_blob() -> None:
+    """A refused connection is tried again once, quickly, by the request policy; the writer does
+    not then start each blob over under the retry policy (8 s for nothing that will listen)."""
+    port = free_port()
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="refused"):
+        remote.write(f"127.0.0.1:{port}/write/closed:v1", random.image(1000, 3, seed=43))
+    assert time.monotonic() - started < 2

@@ -142,7 +142,7 @@ def read_capped(response: urllib3.BaseHTTPResponse, limit: int) -> bytes:
         return b""
 
 
-def _refused(error: BaseException) -> bool:
+def refused(error: BaseException) -> bool:
     """Whether a failure was a refused connection (nothing listens there) or a name that does not
     resolve: waiting will not change either, so they are tried again once, quickly (Go does not
     retry a name that is not found at all)."""
@@ -353,11 +353,11 @@ class Transport:
             try:
                 response = self._hop(method, url, headers, body, chunked)
             except TransportError as error:
-                refused = _refused(error)
-                limit = min(policy.attempts, policy.refused_attempts) if refused else policy.attempts
+                nothing_there = refused(error)
+                limit = min(policy.attempts, policy.refused_attempts) if nothing_there else policy.attempts
                 if not (replay and resendable) or attempt >= limit:
                     raise
-                delay = policy.refused_delay if refused else policy.delay(attempt)
+                delay = policy.refused_delay if nothing_there else policy.delay(attempt)
                 if waited + delay > policy.budget:
                     raise
             else:
