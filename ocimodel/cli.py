@@ -269,7 +269,15 @@ def _folder_layer(path: str, media_type: MediaType, bar: _Bar | None) -> Layer:
     folder = layer.from_directory(path, media_type=media_type)
     if bar is None:
         return folder
-    return layer.from_opener(lambda: _counted(folder.uncompressed(), bar), media_type=media_type)
+
+    class Counted(layer.UncompressedLayer):
+        def media_type(self) -> MediaType:
+            return folder.media_type()
+
+        def open_uncompressed(self) -> IO[bytes]:
+            return _counted(folder.uncompressed(), bar)
+
+    return Counted()
 
 
 def _write_tarball(
