@@ -103,7 +103,7 @@ def test_get_exposes_the_descriptor_fields_as_go_embeds_them(any_registry: Distr
         assert (got.platform, got.urls, got.data) == (None, (), None)
     image_got = remote.get(f"{any_registry.host}/remote/fields:image")
     assert image_got.annotations == {"org.example": "yes"}
-    assert image_got.artifact_type == MediaType.DOCKER_CONFIG  # the config's type, as go-containerregistry says
+    assert image_got.artifact_type == annotated.manifest().config.media_type  # the config type, as in Go
     assert isinstance(image_got.digest, Hash)
 
 
