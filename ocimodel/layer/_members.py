@@ -98,8 +98,12 @@ class _Tail:
         """The (up to) 512 bytes read from ``offset``, or None if they are no longer kept."""
         if not self._kept or offset < self._kept[0][0]:
             return None
-        pieces = [data[max(0, offset - start) :] for start, data in self._kept if start + len(data) > offset]
-        return b"".join(pieces)[:_BLOCK]
+        pieces: list[bytes] = []
+        for start, data in reversed(self._kept):  # the block is near the end: look there first
+            if start + len(data) <= offset:
+                break
+            pieces.append(data[max(0, offset - start) :])
+        return b"".join(reversed(pieces))[:_BLOCK]
 
 
 def end_problem(block: bytes | None, entry: str | None) -> str | None:
@@ -177,7 +181,8 @@ def tar_members(stream: IO[bytes], what: Callable[[], str]) -> Iterator[tuple[ta
     try:
         with tarfile.open(fileobj=tail, mode="r|", bufsize=_CHUNK) as archive:  # type: ignore[call-overload]
             for member in archive:
-                _gnu_name(member, tail.block(member.offset))
+                if "/" in member.name:  # a GNU header's times may have been read as a name prefix
+                    _gnu_name(member, tail.block(member.offset))
                 entry = member.name
                 content = archive.extractfile(member) if member.isreg() else None
                 yield plain(member), (binary(_Content(content, what, entry)) if content is not None else None)
