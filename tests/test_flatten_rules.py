@@ -99,8 +99,8 @@ def test_links_to_a_lost_target_share_one_inode_again(tmp_path: Path) -> None:
     )
     members = flat_members(image_of(lower, tar_of(member("bin/.wh.busybox"))))
     kinds = {m.name: (m.type, m.linkname) for m in members}
-    assert kinds["bin/sh"] == (tarfile.REGTYPE, "")  # the first surviving name carries the content
-    assert kinds["bin/ls"] == (tarfile.LNKTYPE, "bin/sh")
+    assert kinds["bin/ls"] == (tarfile.REGTYPE, "")  # the first surviving name carries the content
+    assert kinds["bin/sh"] == (tarfile.LNKTYPE, "bin/ls")
     assert "bin/busybox" not in kinds
     (tmp_path / "x").mkdir()
     assert extracted_by_gnu_tar(image_of(lower, tar_of(member("bin/.wh.busybox"))), tmp_path / "x")["bin/ls"] == (
@@ -121,19 +121,25 @@ def test_a_hard_link_to_a_lower_layer_and_chains_of_links(tmp_path: Path) -> Non
 def test_a_surviving_target_is_linked_not_copied() -> None:
     lower = tar_of(BUSYBOX, member("bin/sh", tarfile.LNKTYPE, linkname="bin/busybox"))
     kinds = {m.name: (m.type, m.linkname) for m in flat_members(image_of(lower))}
-    assert kinds == {"bin/busybox": (tarfile.REGTYPE, ""), "bin/sh": (tarfile.LNKTYPE, "bin/busybox")}
+    assert kinds == {
+        "bin/busybox": (tarfile.REGTYPE, ""),
+        "bin/sh": (tarfile.LNKTYPE, "bin/busybox"),
+        "bin": (tarfile.DIRTYPE, ""),
+    }
 
 
-def test_a_folder_left_empty_is_kept_and_parents_of_written_entries_are_left_to_tar() -> None:
+def test_every_folder_is_written_after_what_it_holds_parents_first() -> None:
     lower = tar_of(member("var/cache/apt/pkg", content=b"p"), member("usr/bin/env", content=b"e"))
     upper = tar_of(member("var/cache/apt/.wh.pkg"))
-    kinds = {m.name: m.type for m in flat_members(image_of(lower, upper))}
-    assert kinds == {
-        "usr/bin/env": tarfile.REGTYPE,
-        "var": tarfile.DIRTYPE,
-        "var/cache": tarfile.DIRTYPE,
-        "var/cache/apt": tarfile.DIRTYPE,
-    }
+    names = [(m.name, m.type) for m in flat_members(image_of(lower, upper))]
+    assert names == [
+        ("usr/bin/env", tarfile.REGTYPE),
+        ("usr", tarfile.DIRTYPE),
+        ("usr/bin", tarfile.DIRTYPE),
+        ("var", tarfile.DIRTYPE),
+        ("var/cache", tarfile.DIRTYPE),
+        ("var/cache/apt", tarfile.DIRTYPE),  # left empty, kept
+    ]
 
 
 @pytest.mark.parametrize(
@@ -141,22 +147,22 @@ def test_a_folder_left_empty_is_kept_and_parents_of_written_entries_are_left_to_
     [
         (
             [tar_of(member("bin/sh", tarfile.LNKTYPE, linkname="bin/busybox"))],
-            r"layer 0 \(sha256:[0-9a-f]{64}\): entry 'bin/sh' is a hard link to 'bin/busybox', which no earlier entry",
+            r"layer 0 \(sha256:[0-9a-f]{64}\): entry 'bin/sh' is a hard link to 'bin/busybox', which is not there",
         ),
         (
             [
                 tar_of(BUSYBOX),
                 tar_of(member("bin/.wh.busybox"), member("bin/sh", tarfile.LNKTYPE, linkname="bin/busybox")),
             ],
-            "layer 1 .*'bin/sh' is a hard link to 'bin/busybox', which no earlier entry",
+            "layer 1 .*'bin/sh' is a hard link to 'bin/busybox', which is not there",
         ),
         (
             [tar_of(member("etc", tarfile.DIRTYPE), member("x", tarfile.LNKTYPE, linkname="etc"))],
-            "hard link to a directory",
+            "is a hard link to 'etc', a directory",
         ),
         (
             [tar_of(member("etc", tarfile.DIRTYPE)), tar_of(member("x", tarfile.LNKTYPE, linkname="etc"))],
-            "hard link to a directory",
+            "is a hard link to 'etc', a directory",
         ),
     ],
 )
@@ -348,3 +354,197 @@ def test_the_flattened_tar_is_safe_for_any_extractor(layers: list[bytes], tmp_pa
     assert not Path("/etc/cron.d/job").exists()
     with tarfile.open(fileobj=io.BytesIO(flat)) as archive:
         archive.extractall(tmp_path / "data", filter="data")  # raises for what would leave the folder
+
+
+# A layer's entries apply in the order they come, through the symlinks of the filesystem so far
+# (as docker and umoci apply them): each right value below is umoci's.
+
+
+def flat_tree(image: Image, folder: Path) -> dict[str, bytes | str]:
+    found = extracted_by_gnu_tar(image, folder)
+    for path in sorted((folder / "root").rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            found[str(path.relative_to(folder / "root"))] = f"dir {path.stat().st_mode & 0o7777:o}"
+    return found
+
+
+def with_mode(entry: Member, mode: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(entry[0])
+    info.type, info.mode, info.linkname = entry[1], mode, entry[3]
+    return info
+
+
+def tar_infos(*infos: tarfile.TarInfo | Member) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for each in infos:
+            if isinstance(each, tarfile.TarInfo):
+                archive.addfile(each)
+            else:
+                info = tarfile.TarInfo(each[0])
+                info.type, info.linkname, info.size = each[1], each[3], len(each[2])
+                archive.addfile(info, io.BytesIO(each[2]))
+    return buffer.getvalue()
+
+
+USR = [member("usr", tarfile.DIRTYPE), member("usr/bin", tarfile.DIRTYPE), member("usr/bin/sh", content=b"SH")]
+USRMERGED = tar_of(*USR, member("bin", tarfile.SYMTYPE, linkname="usr/bin"))
+
+IN_ORDER = {
+    "a path twice: the last wins": (
+        [tar_of(member("x", content=b"first"), member("x", content=b"second"))],
+        {"x": b"second"},
+    ),
+    "a link, then its target written again": (
+        [tar_of(member("x", content=b"A"), member("y", tarfile.LNKTYPE, linkname="x"), member("x", content=b"B"))],
+        {"x": b"B", "y": b"A"},
+    ),
+    "a child, then its parent made a file": (
+        [tar_of(member("d/new", content=b"N"), member("d", content=b"now a file"))],
+        {"d": b"now a file"},
+    ),
+    "usrmerge: a file under bin/ lands in usr/bin/": (
+        [USRMERGED, tar_of(member("bin/foo", content=b"FOO"))],
+        {"bin": "-> usr/bin", "usr/bin/sh": b"SH", "usr/bin/foo": b"FOO"},
+    ),
+    "usrmerge: a whiteout through bin/": ([USRMERGED, tar_of(member("bin/.wh.sh"))], {"bin": "-> usr/bin"}),
+    "usrmerge: a hard link through bin/": (
+        [USRMERGED, tar_of(member("sh2", tarfile.LNKTYPE, linkname="bin/sh"))],
+        {"bin": "-> usr/bin", "usr/bin/sh": b"SH", "sh2": b"SH"},
+    ),
+    "a link, then a whiteout of its target, one layer": (
+        [tar_of(member("x", content=b"A")), tar_of(member("y", tarfile.LNKTYPE, linkname="x"), member(".wh.x"))],
+        {"y": b"A"},
+    ),
+    "an entry, then a whiteout of it, one layer: the whiteout is for the layers below": (
+        [tar_of(member("x", content=b"lower")), tar_of(member("x", content=b"upper"), member(".wh.x"))],
+        {"x": b"upper"},
+    ),
+    "a symlink leading up and out is stopped at the root": (
+        [tar_of(member("evil", tarfile.SYMTYPE, linkname="../../../../srv")), tar_of(member("evil/x", content=b"X"))],
+        {"srv/x": b"X"},
+    ),
+}
+
+
+@pytest.mark.parametrize(("layers", "expected"), IN_ORDER.values(), ids=IN_ORDER.keys())
+def test_entries_apply_in_order_through_symlinks(
+    layers: list[bytes], expected: dict[str, bytes | str], tmp_path: Path
+) -> None:
+    found = {k: v for k, v in flat_tree(image_of(*layers), tmp_path).items() if not str(v).startswith("dir")}
+    assert found == expected
+
+
+def test_the_last_directory_entry_gives_its_metadata_and_an_opaque_root_keeps_the_root_s() -> None:
+    root = tarfile.TarInfo(".")
+    root.type, root.mode = tarfile.DIRTYPE, 0o700
+    lower = tar_infos(
+        root, with_mode(member("d", tarfile.DIRTYPE), 0o700), with_mode(member("d", tarfile.DIRTYPE), 0o750)
+    )
+    members = {m.name: m for m in flat_members(image_of(lower, tar_of(member(".wh..wh..opq"))))}
+    assert (members["."].mode, set(members)) == (0o700, {"."})
+    members = {m.name: m for m in flat_members(image_of(lower))}
+    assert members["d"].mode == 0o750
+
+
+def test_folders_keep_their_times_when_extracted(tmp_path: Path) -> None:
+    stamped = with_mode(member("a/b", tarfile.DIRTYPE), 0o755)
+    stamped.mtime = 555
+    layers = [tar_of(member("a", tarfile.DIRTYPE), member("a/b", tarfile.DIRTYPE), member("a/b/c", content=b"x"))]
+    extracted_by_gnu_tar(image_of(*layers, tar_infos(stamped, member("a/b/d", content=b"y"))), tmp_path)
+    assert (tmp_path / "root" / "a" / "b").stat().st_mtime == 555
+
+
+@pytest.mark.parametrize(
+    ("layer_tar", "message"),
+    [
+        (tar_of(member("./", content=b"")), "the root entry './' is not a directory"),
+        (tar_of(member("a", content=b"A"), member("a/b", content=b"B")), "'a' on its path is not a directory"),
+        (
+            tar_of(
+                member("l1", tarfile.SYMTYPE, linkname="l2"),
+                member("l2", tarfile.SYMTYPE, linkname="l1"),
+                member("l1/x"),
+            ),
+            "too many symbolic links",
+        ),
+    ],
+)
+def test_a_layer_no_unpacker_can_apply_is_a_bad_layer(layer_tar: bytes, message: str) -> None:
+    with pytest.raises(BadLayerError, match=message):
+        flat_members(image_of(layer_tar))
+
+
+def test_a_hard_link_error_names_the_link_s_layer() -> None:
+    layers = [
+        tar_of(member("x", content=b"A")),
+        tar_of(member(".wh.x")),
+        tar_of(member("y", tarfile.LNKTYPE, linkname="x")),
+    ]
+    with pytest.raises(BadLayerError, match=r"layer 2 \(sha256:.*'y' is a hard link to 'x'"):
+        flat_members(image_of(*layers))
+
+
+# Headers real tools write, read as Go and GNU tar read them.
+
+
+def test_header_only_members_with_a_size_are_read_as_go_reads_them(tmp_path: Path) -> None:
+    folder = with_mode(member("d", tarfile.DIRTYPE), 0o755)
+    folder.size = 4096  # some writers put the directory's st_size there; Go reads no content
+    raw = folder.tobuf(tarfile.PAX_FORMAT) + tar_of(member("d/f", content=b"F"))
+    assert extracted_by_gnu_tar(image_of(raw), tmp_path) == {"d/f": b"F"}
+
+
+def test_gnu_headers_with_access_times_are_not_read_as_a_name_prefix() -> None:
+    raw = bytearray(
+        tar_of(member("etc", tarfile.DIRTYPE), member("etc/passwd", content=b"root"), tar_format=tarfile.GNU_FORMAT)
+    )
+    offset = 0
+    while raw[offset : offset + 512] != bytes(512):  # fill atime and ctime, as tar --incremental does
+        header = raw[offset : offset + 512]
+        size = int(header[124:136].strip(b"\0 ") or b"0", 8)
+        header[345:357] = header[357:369] = b"14731470600\0"
+        header[148:156] = b" " * 8
+        header[148:156] = b"%06o\0 " % sum(header)
+        raw[offset : offset + 512] = header
+        offset += 512 + -(-size // 512) * 512
+    assert sorted(m.name for m in flat_members(image_of(bytes(raw)))) == ["etc", "etc/passwd"]
+
+
+def _pax(records: dict[bytes, bytes], data: bytes) -> bytes:
+    body = b""
+    for key, value in records.items():
+        record = b" " + key + b"=" + value + b"\n"
+        length = len(record) + 1
+        while len(str(length)) + len(record) != length:
+            length += 1
+        body += str(length).encode() + record
+    extended = tarfile.TarInfo("PaxHeaders/f")
+    extended.type, extended.size = tarfile.XHDTYPE, len(body)
+    plain = tarfile.TarInfo("f")
+    plain.size = len(data)
+    padding = bytes(-len(body) % 512)
+    return (
+        extended.tobuf(tarfile.USTAR_FORMAT)
+        + body
+        + padding
+        + plain.tobuf(tarfile.USTAR_FORMAT)
+        + data
+        + bytes(-len(data) % 512 + 1024)
+    )
+
+
+@pytest.mark.parametrize(
+    "layer_tar",
+    [
+        _pax(
+            {b"GNU.sparse.major": b"1", b"GNU.sparse.minor": b"0", b"GNU.sparse.realsize": b"10"},
+            b"1\nzz\n" + bytes(507),
+        ),
+        _pax({b"GNU.sparse.size": b""}, b"x"),
+        _pax({b"SCHILY.xattr.user.caf\xe9": b"v"}, b"x"),  # an xattr name that is not UTF-8
+    ],
+)
+def test_malformed_pax_records_are_bad_layers(layer_tar: bytes) -> None:
+    with pytest.raises(BadLayerError, match=r"layer 0|tar member 'f'"):
+        flat_members(image_of(layer_tar))

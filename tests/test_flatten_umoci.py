@@ -13,7 +13,7 @@ bits and hard-link groups.
 A small model of image-spec layer.md's rules (:class:`Model`) is the third opinion: it must agree
 with umoci too, so when ocimodel and umoci disagree it says which one is right.
 
-Differences by design, applied to umoci's tree before comparing (:func:`as_ocimodel_writes`), so
+Differences by design, applied to both trees before comparing (:func:`canonical`), so
 that what ocimodel writes is safe for any extractor (issue: hostile files, rule 7): ocimodel drops a
 symlink whose relative target leaves the root (go-containerregistry's rule), where umoci writes it;
 it writes an absolute symlink target as the relative path to the same place inside the root; and
@@ -25,6 +25,7 @@ tar's safety, must extract ocimodel's tar.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import posixpath
 import subprocess
@@ -80,6 +81,7 @@ class Node:
     content: bytes = b""
     target: str = ""
     inode: int = 0
+    layer: int = 0  # the layer that last wrote it
 
 
 def _parent(path: str) -> str:
@@ -91,7 +93,7 @@ def _below(path: str, top: str) -> bool:
 
 
 def escapes(path: str, target: str) -> bool:
-    """A relative symlink target that leads out of the root."""
+    """A relative symlink target that leads out of the root, read without other symlinks."""
     if target.startswith("/"):
         return False
     resolved = posixpath.normpath(posixpath.join(_parent(path), target))
@@ -99,53 +101,86 @@ def escapes(path: str, target: str) -> bool:
 
 
 class Model:
-    """image-spec layer.md, applied base first: whiteouts and opaque markers act on the lower
-    layers, then each entry in order; a non-directory replaces a directory's whole subtree; a hard
-    link shares its target's inode as it is at that moment; missing parents are directories (0755)."""
+    """image-spec layer.md, applied base first and each layer's entries in order, as umoci and
+    docker apply them: a path's parents are resolved inside the root through symlinks (``..``
+    stops at the root; missing ones are made, 0755); a whiteout or an opaque marker removes what
+    lower layers wrote (what its own layer wrote stays); a non-directory replaces a directory's
+    whole subtree; a hard link shares its target's inode as it is at that moment."""
 
     def __init__(self) -> None:
         self.fs: dict[str, Node] = {}
         self._inodes = 0
+        self.layer = 0
 
-    def remove(self, top: str, keep_top: bool = False) -> None:
-        for path in [p for p in self.fs if _below(p, top) and not (keep_top and p == top)]:
+    def real(self, path: str, mode: str, *, follow_last: bool = False) -> str | None:
+        """Where ``path`` is: its parents' symlinks followed. ``mode``: "create" makes missing
+        parents, "probe" passes them, "exists" gives None for one; None too through a file."""
+        parts = [p for p in path.split("/") if p]
+        last = [] if follow_last or not parts else parts[-1:]
+        todo = list(reversed(parts if follow_last else parts[:-1]))
+        done: list[str] = []
+        for _hop in range(200):
+            if not todo:
+                return "/".join(done + last)
+            part = todo.pop()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                done = done[:-1]
+                continue
+            here = "/".join([*done, part])
+            node = self.fs.get(here)
+            if node is None:
+                if mode == "exists":
+                    return None
+                if mode == "create":
+                    self.fs[here] = Node("dir", 0o755, layer=self.layer)
+            elif node.kind == "symlink":
+                if node.target.startswith("/"):
+                    done = []
+                todo.extend(reversed(node.target.split("/")))
+                continue
+            elif node.kind != "dir":
+                return None
+            done.append(part)
+        return None  # a loop
+
+    def remove(self, top: str, *, keep_top: bool = False, lower_only: bool = True) -> None:
+        under = [p for p in self.fs if _below(p, top) and not (keep_top and p == top)]
+        doomed = {p for p in under if not lower_only or self.fs[p].layer < self.layer}
+        kept_parents = {a for p in under if p not in doomed for a in _ancestors_of(p)}
+        for path in doomed - kept_parents:
             del self.fs[path]
-
-    def parents(self, path: str) -> None:
-        parent = _parent(path)
-        while parent:
-            self.fs.setdefault(parent, Node("dir", 0o755))
-            parent = _parent(parent)
-
-    def is_dir_or_missing(self, path: str) -> bool:
-        """Whether entries may be written under ``path`` (and under each of its parents)."""
-        while path:
-            node = self.fs.get(path)
-            if node is not None and node.kind != "dir":
-                return False
-            path = _parent(path)
-        return True
 
     def apply(self, entry: Entry) -> None:
         if entry.kind == "whiteout":
-            self.remove(entry.path)
+            where = self.real(entry.path, "exists")
+            if where is not None:
+                self.remove(where)
             return
         if entry.kind == "opaque":
-            self.remove(entry.path, keep_top=True)
+            where = self.real(entry.path, "exists", follow_last=True)
+            if where is not None and (where == "" or self.fs[where].kind == "dir"):
+                self.remove(where, keep_top=True)
             return
-        self.parents(entry.path)
-        old = self.fs.get(entry.path)
+        where = self.real(entry.path, "create")
+        assert where is not None
+        old = self.fs.get(where)
         if entry.kind == "dir":
             if old is None or old.kind != "dir":
-                self.remove(entry.path)
-            self.fs[entry.path] = Node("dir", entry.mode)
+                self.remove(where, lower_only=False)
+            self.fs[where] = Node("dir", entry.mode, layer=self.layer)
             return
-        self.remove(entry.path)
         if entry.kind == "hardlink":
-            self.fs[entry.path] = self.fs[entry.target]
+            found = self.real(entry.target, "exists")
+            assert found is not None
+            shared = attrs.evolve(self.fs[found], layer=self.layer)
+            self.remove(where, lower_only=False)
+            self.fs[where] = shared
             return
+        self.remove(where, lower_only=False)
         self._inodes += 1
-        self.fs[entry.path] = Node(entry.kind, entry.mode, entry.content, entry.target, self._inodes)
+        self.fs[where] = Node(entry.kind, entry.mode, entry.content, entry.target, self._inodes, self.layer)
 
     def tree(self) -> umoci.Tree:
         entries: dict[str, tuple[object, ...]] = {}
@@ -159,45 +194,48 @@ class Model:
         return umoci.Tree(entries, frozenset(frozenset(g) for g in groups.values() if len(g) > 1))
 
 
+def _ancestors_of(path: str) -> Iterator[str]:
+    while path:
+        yield path
+        path = _parent(path)
+
+
 @st.composite
 def layer_stacks(draw: st.DrawFn) -> list[list[Entry]]:
-    """One to four layers that real builders could write (see the module's docstring)."""
+    """One to four layers of what real builders and hand-made tars hold (see the module's
+    docstring), each layer's entries in any order: markers before or after entries, a path twice,
+    a parent after its children, a path through a lower layer's symlink (usrmerge's bin -> usr/bin)."""
     model = Model()
     layers: list[list[Entry]] = []
-    for _ in range(draw(st.integers(1, 4))):
+    for layer in range(draw(st.integers(1, 4))):
+        model.layer = layer
         entries: list[Entry] = []
-        for path in draw(st.lists(st.sampled_from(PATHS), unique=True, max_size=2)):
-            if model.is_dir_or_missing(_parent(path)):
-                entries.append(Entry("whiteout", path))
-        if draw(st.integers(0, 7)) == 0:
-            dirs = ["", *(p for p, node in model.fs.items() if node.kind == "dir")]
-            entries.append(Entry("opaque", draw(st.sampled_from(dirs))))
-        for entry in entries:
-            model.apply(entry)
-        written: set[str] = set()
-        for _ in range(draw(st.integers(0, 6))):
+        for _ in range(draw(st.integers(0, 7))):
             path = draw(st.sampled_from(PATHS))
-            if any(_below(other, path) for other in written) or not model.is_dir_or_missing(_parent(path)):
-                continue  # a layer names a path once, and not after its children (tar writers walk parents first)
-            kind = draw(st.sampled_from(["dir", "file", "file", "symlink", "hardlink"]))
-            if kind == "dir":
+            kind = draw(st.sampled_from(["whiteout", "opaque", "dir", "file", "file", "symlink", "hardlink", "dir"]))
+            if model.real(path, "probe") is None:
+                continue  # beneath a file: docker and umoci refuse such a layer
+            if kind == "whiteout":
+                entry = Entry("whiteout", path)
+            elif kind == "opaque":
+                dirs = ["", *(p for p, node in model.fs.items() if node.kind == "dir")]
+                entry = Entry("opaque", draw(st.sampled_from(dirs)))
+            elif kind == "dir":
                 entry = Entry("dir", path, draw(st.sampled_from(DIR_MODES)))
             elif kind == "file":
                 entry = Entry("file", path, draw(st.sampled_from(FILE_MODES)), draw(st.binary(max_size=6)))
             elif kind == "symlink":
                 entry = Entry("symlink", path, 0o777, target=draw(st.sampled_from(TARGETS)))
             else:
+                where = model.real(path, "probe")
                 targets = sorted(
                     p
                     for p, node in model.fs.items()
-                    if node.kind != "dir"
-                    and not _below(p, path)
-                    and not (node.kind == "symlink" and escapes(p, node.target))
+                    if node.kind != "dir" and where is not None and not _below(p, where)
                 )
                 if not targets:
                     continue
                 entry = Entry("hardlink", path, target=draw(st.sampled_from(targets)))
-            written.add(path)
             model.apply(entry)
             entries.append(entry)
         layers.append(entries)
@@ -223,6 +261,15 @@ def shapes(layers: list[list[Entry]]) -> set[str]:
                 found.add("parent only implied")
             if entry.kind == "symlink" and any(other.path == entry.path for other in above):
                 found.add("symlink replaced above")
+        names = [entry.path for entry in entries if entry.kind not in ("whiteout", "opaque")]
+        if len(names) != len(set(names)):
+            found.add("a path twice in a layer")
+        kinds = [entry.kind in ("whiteout", "opaque") for entry in entries]
+        if any(later and not earlier for earlier, later in itertools.pairwise(kinds)):
+            found.add("a marker after an entry")
+        below = [entry for layer in layers[:position] for entry in layer if entry.kind == "symlink"]
+        if any(_below(entry.path, link.path) and entry.path != link.path for entry in entries for link in below):
+            found.add("a path beneath a lower layer's symlink")
     return found
 
 
@@ -250,16 +297,45 @@ def layer_tar(entries: list[Entry]) -> bytes:
     return buffer.getvalue()
 
 
-def as_ocimodel_writes(tree: umoci.Tree) -> umoci.Tree:
-    """``tree`` with symlinks as ocimodel writes them (see the module's docstring)."""
+def leaves_root(entries: dict[str, tuple[object, ...]], path: str, target: str) -> bool:
+    """Whether the symlink at ``path`` leads out of the root as an extractor on a host resolves
+    it (``..`` at the root goes above it), through the tree's other symlinks; an absolute target
+    starts at the root, where ``..`` stays."""
+    parts = [] if target.startswith("/") else [p for p in _parent(path).split("/") if p]
+    todo = [(part, target.startswith("/")) for part in reversed(target.split("/"))]
+    for _hop in range(40):
+        if not todo:
+            return False
+        part, clamped = todo.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts and not clamped:
+                return True
+            parts = parts[:-1]
+            continue
+        found = entries.get("/".join([*parts, part]))
+        if found is not None and found[0] == "symlink":
+            link = str(found[1])
+            if link.startswith("/"):
+                parts = []
+            todo.extend((each, link.startswith("/")) for each in reversed(link.split("/")))
+            continue
+        parts.append(part)
+    return False
+
+
+def canonical(tree: umoci.Tree) -> umoci.Tree:
+    """``tree`` as ocimodel writes it, for comparing (see the module's docstring): symlinks that
+    lead out of the root gone, each symlink's target as the place inside the root it names (so
+    ``/a`` and ``../a`` from ``d/x`` are one), symlinks out of hard-link groups."""
     kept: dict[str, tuple[object, ...]] = {}
     for path, what in tree.entries.items():
         if what[0] != "symlink":
             kept[path] = what
-        elif str(what[1]).startswith("/"):
-            kept[path] = ("symlink", os.path.relpath(str(what[1]), "/" + _parent(path)))
-        elif not escapes(path, str(what[1])):
-            kept[path] = what
+        elif not leaves_root(tree.entries, path, str(what[1])):
+            anchor = "/" if str(what[1]).startswith("/") else "/" + _parent(path)
+            kept[path] = ("symlink", posixpath.normpath(posixpath.join(anchor, str(what[1]))))
     groups = (frozenset(p for p in group if p in kept and kept[p][0] != "symlink") for group in tree.links)
     return umoci.Tree(kept, frozenset(group for group in groups if len(group) > 1))
 
@@ -329,10 +405,11 @@ def test_flattened_filesystem_is_umoci_s(
         event(shape)
     work = tmp_path_factory.mktemp("flat")
     image = umoci.oci_layout(work / "layout", [layer_tar(entries) for entries in layers])
-    judged = as_ocimodel_writes(umoci.read_tree(umoci.unpack(image, work / "bundle")))
+    judged = canonical(umoci.read_tree(umoci.unpack(image, work / "bundle")))
     model = Model()
-    for entries in layers:
+    for position, entries in enumerate(layers):
+        model.layer = position
         for entry in entries:
             model.apply(entry)
-    assert as_ocimodel_writes(model.tree()) == judged, "the layer.md model and umoci disagree"
-    assert flattened(work / "layout", work) == judged
+    assert canonical(model.tree()) == judged, "the layer.md model and umoci disagree"
+    assert canonical(flattened(work / "layout", work)) == judged

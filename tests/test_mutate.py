@@ -361,7 +361,7 @@ def test_extract_refuses_unsafe_paths(name: str) -> None:
         extracted(tar_of((name, b"x")))
 
 
-@pytest.mark.parametrize("name", [".", "tmp/safe", "./tmp/dot", "/abs/inside"])
+@pytest.mark.parametrize("name", ["tmp/safe", "./tmp/dot", "/abs/inside"])
 def test_extract_accepts_safe_paths(name: str) -> None:
     extracted(tar_of((name, b"x")))
 

@@ -29,7 +29,8 @@ _CHUNK = 1 << 20
 _BLOCK = tarfile.BLOCKSIZE
 #: What the standard library raises for a tar or a compressed stream that is cut short or corrupt
 #: (the decompressors of :mod:`ocimodel.compression` raise BadLayerError already: given context).
-_BROKEN = (tarfile.TarError, EOFError, zlib.error, BadLayerError)
+_BROKEN = (tarfile.TarError, EOFError, zlib.error, ValueError)  # tarfile's sparse maps: ValueError
+_GNU_MAGIC = b"ustar  \0"
 
 
 def layer_name(layer: Layer, position: int) -> Callable[[], str]:
@@ -97,8 +98,12 @@ class _Tail:
         """The (up to) 512 bytes read from ``offset``, or None if they are no longer kept."""
         if not self._kept or offset < self._kept[0][0]:
             return None
-        pieces = [data[max(0, offset - start) :] for start, data in self._kept if start + len(data) > offset]
-        return b"".join(pieces)[:_BLOCK]
+        pieces: list[bytes] = []
+        for start, data in reversed(self._kept):  # the block is near the end: look there first
+            if start + len(data) <= offset:
+                break
+            pieces.append(data[max(0, offset - start) :])
+        return b"".join(reversed(pieces))[:_BLOCK]
 
 
 def end_problem(block: bytes | None, entry: str | None) -> str | None:
@@ -133,12 +138,28 @@ def plain(member: tarfile.TarInfo) -> tarfile.TarInfo:
     if member.sparse is not None or member.type == tarfile.GNUTYPE_SPARSE:
         member.type = tarfile.REGTYPE
         member.sparse = None
+    if not member.isreg():
+        member.size = 0  # a header-only member (Go reads no content for one, whatever its size says)
     member.pax_headers = {
         key: value
         for key, value in member.pax_headers.items()
         if key not in _APPLIED and not key.startswith("GNU.sparse.")
     }
     return member
+
+
+def _text(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _gnu_name(member: tarfile.TarInfo, block: bytes | None) -> None:
+    """Undo tarfile's reading of a GNU header's access and change times (``tar --incremental``
+    fills them) as a ustar name prefix: GNU headers have no prefix field."""
+    if not block or len(block) < _BLOCK or block[257:265] != _GNU_MAGIC or "path" in member.pax_headers:
+        return
+    prefix, raw = (_text(field) for field in (block[345:500], block[:100]))
+    if prefix and member.name == f"{prefix}/{raw}".rstrip("/"):
+        member.name = raw.rstrip("/") if member.isdir() else raw
 
 
 def tar_members(stream: IO[bytes], what: Callable[[], str]) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
@@ -160,6 +181,8 @@ def tar_members(stream: IO[bytes], what: Callable[[], str]) -> Iterator[tuple[ta
     try:
         with tarfile.open(fileobj=tail, mode="r|", bufsize=_CHUNK) as archive:  # type: ignore[call-overload]
             for member in archive:
+                if "/" in member.name:  # a GNU header's times may have been read as a name prefix
+                    _gnu_name(member, tail.block(member.offset))
                 entry = member.name
                 content = archive.extractfile(member) if member.isreg() else None
                 yield plain(member), (binary(_Content(content, what, entry)) if content is not None else None)

@@ -93,7 +93,13 @@ class TarChunks:
 
     def member(self, info: tarfile.TarInfo, data: Iterable[bytes] = ()) -> Iterator[bytes]:
         """The member's PAX header, then ``data`` (exactly ``info.size`` bytes), then padding."""
-        header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        try:
+            header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        except UnicodeEncodeError as error:  # a PAX record's name that is not UTF-8 (an xattr's)
+            raise BadLayerError(
+                f"tar member {info.name!r}: a PAX record's name is not UTF-8 ({error.object!r}), which "
+                "cannot be written again"
+            ) from error
         self.offset += len(header)
         yield header
         written = 0

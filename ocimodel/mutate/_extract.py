@@ -1,36 +1,39 @@
 """Flattening an image's layers into one filesystem tar, by the image-spec's layer rules.
 
-The layers are read once, the top layer first, and a member is written as soon as it is known to
-belong to the final filesystem: a path that a higher layer has already given, whited out or
-replaced does not. Each rule, and where it comes from (image-spec ``layer.md`` unless named):
+Two passes. The first reads every layer's headers, base first, and applies them to a model of
+the filesystem (:class:`_Model`: paths, kinds, which member holds each file), as docker's and
+umoci's unpackers apply them to a folder; the second reads again the layers that hold something
+of the final filesystem and writes those members, then the directories. Each rule, and where it
+comes from (image-spec ``layer.md`` unless named):
 
-- *Applying changesets*: layers apply base first, so the highest entry of a path wins (for a
-  directory, its metadata); :meth:`_Flattener.visible`.
-- *Modifications*: a non-directory replaces what lay beneath it, a directory and its children
-  included, even when a layer above makes the path a directory again; a path given in a layer
-  is a directory there, so a lower non-directory at a parent of it is gone (``buried`` and
-  ``implied``).
-- *Whiteouts*: ``.wh.NAME`` hides NAME and its children in the lower layers only (``hidden``).
-- *Opaque whiteouts*: ``DIR/.wh..wh..opq`` hides DIR's lower children, the root's when DIR is the
-  root; the marker's own layer keeps its entries (``buried``).
-- *Hardlinks*: a hard link is a second name of its target's inode as the target stood when the
-  link was applied (earlier in its own layer, else below it); a later change to the target's name
-  leaves the link's content alone. A link is written as a hard link to the name its inode is
-  written under; when no name of that inode survives in the final filesystem, the first surviving
-  link carries the inode itself (a regular file with its bytes, or the symlink), read again from
-  its layer at the end. A link to nothing, or to a directory, raises (docker and umoci refuse to
-  apply such a layer); :class:`_Inode`.
+- *Applying changesets*: layers apply base first and a layer's entries in the order they come, so
+  the last entry of a path wins, a directory's metadata included (:meth:`_Model.entry`).
+- *Modifications*: a non-directory replaces what was at its path, a directory and its children
+  included; a directory over a directory keeps the children.
+- *Whiteouts*: ``.wh.NAME`` removes NAME and its children as the lower layers left them; what
+  the whiteout's own layer wrote stays (:meth:`_Model.prune`).
+- *Opaque whiteouts*: ``DIR/.wh..wh..opq`` removes DIR's children from the lower layers (the
+  root's when DIR is the root); the directory itself and its own metadata stay.
+- *Hardlinks*: a hard link is a second name of its target's inode as the target stands when the
+  link is applied; a later change to the target's name leaves the link alone. The inode is
+  written under its first surviving name, its other names as hard links to that. A link to
+  nothing or to a directory raises (docker and umoci refuse to apply such a layer).
+- Paths are resolved inside the root, through symlinks, as umoci's ``securejoin`` and docker's
+  chrooted unpacker resolve them: a file added under ``bin/`` lands in ``usr/bin/`` when a lower
+  layer made ``bin`` a symlink to ``usr/bin`` (usrmerge), and a symlink can never lead out of the
+  root (``..`` stops at it). Missing parents are made as directories (0755); a parent that is a
+  file raises.
 - AUFS metadata (docker's ``UnpackLayer``, containerd, containers/storage): root entries named
   ``.wh..wh.*`` are not content and are dropped; hard links into ``.wh..wh.plnk`` get the plnk
   file's content.
 - Sparse members come out as plain files, as :func:`~ocimodel.layer._members.tar_members` reads them.
-- What is written is safe for any extractor, Python's ``tarfile`` without a filter included: a
-  path that would leave the root raises; names are relative with no ``..``; hard links name only
-  what was written before them; nothing is written beneath a symlink; a symlink whose relative
-  target leaves the root is dropped (go-containerregistry's rule), though it still replaces what
-  lay beneath it; an absolute symlink target is written as the relative path to the same place
-  inside the root (:func:`symlink_target`), so each name of a hard-linked symlink is a symlink of
-  its own.
+- What is written is safe for any extractor, Python's ``tarfile`` without a filter included:
+  names are relative with no ``..`` and never beneath a symlink; hard links name only what was
+  written before them; a symlink whose relative target leaves the root is not written
+  (go-containerregistry's rule); an absolute symlink target is written as the relative path to
+  the same place (:func:`symlink_target`), so each name of a hard-linked symlink is a symlink of
+  its own. Directories come last, parents first, with their final metadata, so that extracting
+  files into them does not change their times afterwards.
 """
 
 from __future__ import annotations
@@ -38,8 +41,7 @@ from __future__ import annotations
 import copy
 import posixpath
 import tarfile
-from collections.abc import Callable, Iterable, Iterator
-from typing import IO
+from collections.abc import Callable, Iterator
 
 from ocimodel.errors import BadLayerError
 from ocimodel.image import Image
@@ -49,6 +51,7 @@ from ocimodel.layer._tar import TarChunks, read_exactly
 _OPAQUE = ".wh..wh..opq"
 _WHITEOUT = ".wh."
 _AUFS = ".wh..wh."
+_HOPS = 40  # symlinks followed in one path, as Linux's ELOOP limit
 
 
 def _windows_view(name: str) -> str:
@@ -81,17 +84,6 @@ def member_name(name: str) -> str:
     return clean.lstrip("/") or "."
 
 
-def link_target(member: tarfile.TarInfo) -> str:
-    """A hard link's target as a path relative to the root (tar names them from the root)."""
-    return posixpath.normpath(member.linkname).lstrip("/") or "."
-
-
-def escapes_root(member: tarfile.TarInfo, name: str) -> bool:
-    """Whether a link's relative target points outside the root, read as a POSIX or as a Windows
-    path (absolute targets stay inside a container's root when it is unpacked there)."""
-    return _leads_out(member.linkname, posixpath.dirname(name) if member.issym() else "")
-
-
 def _leads_out(target: str, anchor: str) -> bool:
     """Whether ``target``, relative to the folder ``anchor``, leads out of the root."""
     if _has_drive(target):
@@ -102,292 +94,312 @@ def _leads_out(target: str, anchor: str) -> bool:
     return False
 
 
-def _ancestors(name: str) -> Iterator[str]:
-    parent = posixpath.dirname(name)
-    while parent not in ("", "/", "."):
-        yield parent
-        parent = posixpath.dirname(parent)
+def symlink_target(target: str, name: str) -> str:
+    """``target`` as written for a symlink at ``name``: a relative target as it is; an absolute
+    one as the relative path to the same place inside the root (what a container sees is
+    unchanged, and an extractor, Python's ``tarfile`` ``data`` filter included, stays inside the
+    folder it extracts into): as many ``..`` as ``name`` is deep, then the target, read as the
+    container reads it (a ``..`` at the root stays there)."""
+    if not target.startswith("/"):
+        return target
+    depth = name.count("/")
+    relative = target.lstrip("/")
+    if _leads_out(relative, posixpath.dirname(name)) or _leads_out(relative, ""):
+        relative = posixpath.normpath("/" + relative).lstrip("/")  # the ..s the root stops, gone
+    return "/".join([".."] * depth + [relative]) if relative else ("/".join([".."] * depth) or ".")
 
 
 class _Inode:
-    """A file as hard links see it: the names it has in the final filesystem and the member that
-    holds it (``source``: layer position and member index), once that member has gone by."""
+    """A non-directory: the member that holds it (layer position, member index), its kind, a
+    symlink's target, and the names it ends with."""
 
-    __slots__ = ("dropped", "forward", "names", "passed", "source", "symlink", "written_as")
+    __slots__ = ("kind", "names", "source", "target")
 
-    def __init__(self, source: tuple[int, int] | None = None, *, dropped: bool = False) -> None:
+    def __init__(self, source: tuple[int, int] | None, kind: bytes, target: str = "") -> None:
+        self.source, self.kind, self.target = source, kind, target
         self.names: list[str] = []
-        self.source = source
-        self.passed = False  # its member has gone by in the stream
-        self.written_as: str | None = None
-        self.forward: _Inode | None = None  # a link target wanted from below, found: the inode found
-        self.dropped = dropped  # a link that is not written (its target leaves the root)
-        self.symlink: str | None = None  # the target, when the inode is a symlink
 
-    def keeps(self, name: str) -> bool:
-        """Whether ``name`` can be written as this inode: not a symlink that leads out of the root
-        from where ``name`` stands."""
-        return self.symlink is None or not _leads_out(self.symlink, posixpath.dirname(name))
 
-    def root(self) -> _Inode:
-        inode = self
-        while inode.forward is not None:
-            inode = inode.forward
-        return inode
+class _Node:
+    """A path of the model: a directory (``children``; ``info``: its entry, ``None`` if only made
+    as a parent) or a non-directory (``inode``); ``layer``: the layer that last wrote it."""
 
-    def absorb(self, other: _Inode) -> None:
-        """``other`` (a target wanted from below, now found to be this inode) joins it."""
-        other = other.root()
-        if other is not self:
-            self.names.extend(other.names)
-            other.names = []
-            other.forward = self
+    __slots__ = ("children", "info", "inode", "layer")
+
+    def __init__(self, layer: int, *, inode: _Inode | None = None, info: tarfile.TarInfo | None = None) -> None:
+        self.layer = layer
+        self.inode = inode
+        self.info = info
+        self.children: dict[str, _Node] | None = None if inode is not None else {}
+
+
+class _Model:
+    """The filesystem the layers build, as far as flattening needs it (no content)."""
+
+    def __init__(self) -> None:
+        self.root = _Node(-1)
+
+    def walk(self, parts: list[str], layer: int, *, create: bool, where: Callable[[], str]) -> _Node | None:
+        """The directory at ``parts``, symlinks followed inside the root; missing ones made
+        (``create``) or ``None``. :class:`BadLayerError` if a part is a file, or for a loop."""
+        todo = list(reversed(parts))
+        trail = [self.root]
+        hops = 0
+        while todo:
+            part = todo.pop()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if len(trail) > 1:
+                    trail.pop()
+                continue
+            folder = trail[-1]
+            assert folder.children is not None
+            child = folder.children.get(part)
+            if child is None:
+                if not create:
+                    return None
+                child = folder.children[part] = _Node(layer)
+            elif child.inode is not None:
+                if child.inode.kind != tarfile.SYMTYPE:
+                    raise BadLayerError(f"{where()}: {part!r} on its path is not a directory")
+                hops += 1
+                if hops > _HOPS:
+                    raise BadLayerError(f"{where()}: too many symbolic links on its path (a loop?)")
+                if child.inode.target.startswith("/"):
+                    del trail[1:]
+                todo.extend(reversed(child.inode.target.split("/")))
+                continue
+            trail.append(child)
+        return trail[-1]
+
+    def place(self, name: str, layer: int, *, create: bool, where: Callable[[], str]) -> tuple[_Node, str] | None:
+        """The directory that holds ``name`` (resolved) and ``name``'s last part."""
+        head, _, tail = name.rpartition("/")
+        folder = self.walk(head.split("/") if head else [], layer, create=create, where=where)
+        return None if folder is None else (folder, tail)
+
+    def prune(self, node: _Node, layer: int) -> bool:
+        """Remove from ``node`` what layers below ``layer`` wrote; whether ``node`` is left empty
+        of this layer's writing (then its parent drops it)."""
+        if node.children:
+            for part in [part for part, child in node.children.items() if self.prune(child, layer)]:
+                del node.children[part]
+        return node.layer < layer and not node.children
+
+    def entry(self, member: tarfile.TarInfo, name: str, source: tuple[int, int], where: Callable[[], str]) -> None:
+        """Apply one member (not a whiteout) at ``name``."""
+        layer = source[0]
+        if name == ".":
+            if not member.isdir():
+                raise BadLayerError(f"{where()}: the root entry {member.name!r} is not a directory")
+            self.root.info, self.root.layer = member, layer
+            return
+        found = self.place(name, layer, create=True, where=lambda: f"{where()}: entry {member.name!r}")
+        assert found is not None
+        folder, part = found
+        assert folder.children is not None
+        old = folder.children.get(part)
+        if member.isdir():
+            if old is not None and old.inode is None:  # a directory over a directory: metadata
+                old.info, old.layer = member, layer
+            else:
+                folder.children[part] = _Node(layer, info=member)
+            return
+        if member.islnk():
+            inode = self.link(member, layer, where)
+        else:
+            inode = _Inode(source, member.type, member.linkname if member.issym() else "")
+        folder.children[part] = _Node(layer, inode=inode)
+
+    def link(self, member: tarfile.TarInfo, layer: int, where: Callable[[], str]) -> _Inode:
+        """The inode a hard link names, as its target stands now."""
+        target = posixpath.normpath(member.linkname).lstrip("/") or "."
+        if _leaves(target) or _leads_out(member.linkname, ""):
+            return _Inode(None, tarfile.LNKTYPE)  # out of the root: not written (go-containerregistry's rule)
+
+        def what() -> str:
+            return f"{where()}: entry {member.name!r} is a hard link to {member.linkname!r}"
+
+        found = self.place(target, layer, create=False, where=what)
+        node = None if found is None or not found[0].children else found[0].children.get(found[1])
+        if node is None:
+            raise BadLayerError(
+                f"{what()}, which is not there (a hard link names a file that exists where it is applied)"
+            )
+        if node.inode is None:
+            raise BadLayerError(f"{what()}, a directory")
+        return node.inode
+
+    def whiteout(self, name: str, layer: int, where: Callable[[], str]) -> None:
+        """``.wh.NAME`` (``name``: NAME): what lower layers wrote there goes."""
+        try:
+            found = self.place(name, layer, create=False, where=where)
+        except BadLayerError:  # beneath a file, or a loop: nothing there to remove
+            return
+        if found is None or found[0].children is None:
+            return
+        folder, part = found
+        node = folder.children.get(part) if folder.children else None
+        if node is not None and self.prune(node, layer):
+            del folder.children[part]  # type: ignore[union-attr]
+
+    def opaque(self, name: str, layer: int, where: Callable[[], str]) -> None:
+        """``NAME/.wh..wh..opq``: what lower layers wrote in NAME goes, NAME stays."""
+        parts = name.split("/") if name else []
+        try:
+            folder = self.walk(parts, layer, create=False, where=where)
+        except BadLayerError:  # beneath a file, or a loop: nothing there to hide
+            return
+        if folder is not None and folder.children:
+            for part in [part for part, child in folder.children.items() if self.prune(child, layer)]:
+                del folder.children[part]
+
+    def leads_out(self, name: str, target: str) -> bool:
+        """Whether the symlink at ``name`` with the (relative) ``target`` leads out of the root
+        as an extractor on a host resolves it: through the symlinks of the final filesystem (as
+        written: :func:`symlink_target`), ``..`` at the root going above it. (In a container the
+        root stops ``..``: such a link still works there; extracted, it would point outside.)"""
+        trail = [self.root]
+        head = posixpath.dirname(name)
+        for part in head.split("/") if head else []:  # real directories: nothing is written beneath a symlink
+            children = trail[-1].children
+            trail.append(children[part] if children and part in children else _Node(-1))
+        names = head.split("/") if head else []
+        todo = list(reversed(target.split("/")))
+        hops = 0
+        while todo:
+            part = todo.pop()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if len(trail) == 1:
+                    return True
+                trail.pop()
+                names.pop()
+                continue
+            children = trail[-1].children
+            child = children.get(part) if children else None
+            if child is not None and child.inode is not None and child.inode.kind == tarfile.SYMTYPE and hops < _HOPS:
+                hops += 1
+                written = symlink_target(child.inode.target, "/".join([*names, part]))
+                todo.extend(reversed(written.split("/")))
+                continue
+            trail.append(child if child is not None and child.inode is None else _Node(-1))
+            names.append(part)
+        return False
+
+    def final(self) -> tuple[list[tuple[str, _Node]], list[_Inode]]:
+        """The directories (parents first) and the inodes, each with its names."""
+        folders: list[tuple[str, _Node]] = []
+        inodes: dict[int, _Inode] = {}
+        stack: list[tuple[str, _Node]] = [("", self.root)]
+        while stack:
+            path, node = stack.pop()
+            if node.inode is not None:
+                node.inode.names.append(path)
+                inodes.setdefault(id(node.inode), node.inode)
+                continue
+            if path:
+                folders.append((path, node))
+            assert node.children is not None
+            stack.extend((f"{path}/{part}" if path else part, child) for part, child in node.children.items())
+        folders.sort(key=lambda item: item[0].split("/"))
+        for inode in inodes.values():
+            inode.names.sort()
+        return folders, list(inodes.values())
 
 
 class _Flattener:
-    """The state of one flattening: what the layers read so far (the higher ones) decided."""
+    """One flattening: the model the first pass builds, then the writing."""
 
     def __init__(self, image: Image) -> None:
         self.layers = image.layers()
         self.out = TarChunks()
-        self.seen: dict[str, bool] = {}  # path -> is not a directory, given by a higher layer
-        self.hidden: set[str] = set()  # whited out by a higher layer
-        self.buried: set[str] = (
-            set()
-        )  # their lower children are gone: opaque directories ("" the root), non-directories
-        self.implied: set[str] = set()  # directories by a higher layer: a lower non-directory there is gone
-        # hard-link targets to be found below the layer that wants them: path -> that layer -> inode
-        self.wanted: dict[str, dict[int, _Inode]] = {}
-        self.rereads: dict[int, dict[int, _Inode]] = {}  # layer position -> member index -> inode to write
-        self.position = len(self.layers)  # the layer being read
-        self.parents: set[str] = set()  # directories only as parents: written at the end if no layer gives them
-        self.covered: set[str] = set()  # parents of what was written
+        self.model = _Model()
 
     def tar(self) -> Iterator[bytes]:
-        for position in reversed(range(len(self.layers))):
-            yield from self.layer(position)
-        for target, by_layer in self.wanted.items():
-            inode = _joined(by_layer.values())
-            if inode.names:
-                position = min(by_layer)
-                raise _dangling(layer_name(self.layers[position], position), inode.names[0], target)
-        for position in sorted(self.rereads):
-            yield from self.reread(position, self.rereads[position])
-        for parent in sorted(self.parents - self.seen.keys() - self.covered):  # else tar makes them
-            folder = tarfile.TarInfo(parent)
-            folder.type, folder.mode = tarfile.DIRTYPE, 0o755  # as tar and umoci make a missing parent
-            yield from self.emit(folder)
+        for position in range(len(self.layers)):
+            self.apply(position)
+        folders, inodes = self.model.final()
+        wanted: dict[int, dict[int, _Inode]] = {}
+        for inode in inodes:
+            names = [name for name in inode.names if not self.dropped(inode, name)]
+            if names and inode.source is not None:
+                inode.names = names
+                wanted.setdefault(inode.source[0], {})[inode.source[1]] = inode
+        for position in sorted(wanted):
+            yield from self.write(position, wanted[position])
+        if self.model.root.info is not None:
+            yield from self.out.member(_folder(".", self.model.root.info))
+        for path, node in folders:
+            yield from self.out.member(_folder(path, node.info))
         yield self.out.end()
 
-    def emit(self, member: tarfile.TarInfo, data: Iterable[bytes] = ()) -> Iterator[bytes]:
-        self.covered.update(_ancestors(member.name))
-        return self.out.member(member, data)
-
-    def visible(self, name: str, is_dir: bool) -> bool:
-        """Whether this entry is in the final filesystem: no higher layer gave, hid or replaced it."""
-        if name in self.seen or name in self.hidden or "" in self.buried:
+    def dropped(self, inode: _Inode, name: str) -> bool:
+        """A symlink whose target leads out of the root from ``name`` is not written (the
+        go-containerregistry rule, read through the final filesystem's symlinks)."""
+        if inode.kind != tarfile.SYMTYPE:
             return False
-        if not is_dir and name in self.implied:
-            return False
-        return not any(self.seen.get(a) or a in self.hidden or a in self.buried for a in _ancestors(name))
+        return _leads_out(inode.target, posixpath.dirname(name)) or self.model.leads_out(
+            name, symlink_target(inode.target, name)
+        )
 
-    def layer(self, position: int) -> Iterator[bytes]:
-        self.position = position
+    def apply(self, position: int) -> None:
+        """The first pass over a layer: its headers applied to the model (its content skipped,
+        its digest checked: read to its end)."""
         what = layer_name(self.layers[position], position)
-        whiteouts: set[str] = set()
-        opaques: set[str] = set()
-        buried: set[str] = set()  # opaque directories and non-directories
-        implied: set[str] = set()
-        here: dict[str, _Inode | None] = {}  # this layer's entries so far: inode, or None for a directory
-
-        def gone(target: str, hiding: set[str] = buried) -> bool:
-            """Whether this layer removed ``target`` for what lies below it: its whiteouts and
-            opaque markers do, and so does a non-directory it put at a parent (``hiding``)."""
-            return target in whiteouts or "" in hiding or any(a in whiteouts or a in hiding for a in _ancestors(target))
-
         with self.layers[position].uncompressed() as stream:
-            for index, (member, content) in enumerate(tar_members(stream, what)):  # reads to the end
+            for index, (member, _) in enumerate(tar_members(stream, what)):
                 name = member_name(member.name)
                 base = posixpath.basename(name)
                 if base == _OPAQUE:
-                    opaques.add(posixpath.dirname(name))
-                    buried.add(posixpath.dirname(name))
-                    continue
-                if name.startswith(_AUFS):  # AUFS metadata; its plnk files are hard-link targets
-                    if member.isreg():
-                        inode = here[name] = _Inode((position, index))
-                        inode.passed = True
-                    continue
-                if base.startswith(_WHITEOUT):
-                    whiteouts.add(posixpath.join(posixpath.dirname(name), base[len(_WHITEOUT) :]))
-                    continue
-                implied.update(_ancestors(name))  # an entry's parents are directories when it is applied
-                is_dir = member.isdir()
-                visible = self.visible(name, is_dir)
-                if visible:
-                    self.seen[name] = not is_dir
-                if is_dir:
-                    here[name] = None
-                    above = self.found(name, position)
-                    if above is not None and above.names:
-                        raise BadLayerError(
-                            f"{what()}: entry {above.names[0]!r} is a hard link to a directory, {name!r}"
-                        )
-                    if visible:
-                        member.name = name
-                        yield from self.emit(member)
-                    continue
-                buried.add(name)
-                if member.islnk():
-                    inode = self.link_inode(member, name, here, gone, what)
-                elif member.issym() and escapes_root(member, name):
-                    inode = _Inode(dropped=True)
+                    self.model.opaque(posixpath.dirname(name), position, what)
+                elif name.startswith(_AUFS):  # AUFS metadata; its plnk files are hard-link targets
+                    if member.isreg() and name.startswith(_AUFS + "plnk/"):
+                        self.model.entry(member, name, (position, index), what)
+                elif base.startswith(_WHITEOUT):
+                    self.model.whiteout(posixpath.join(posixpath.dirname(name), base[len(_WHITEOUT) :]), position, what)
                 else:
-                    inode = _Inode((position, index))
-                    inode.symlink = member.linkname if member.issym() else None
-                here[name] = inode
-                above = self.found(name, position)
-                if inode.source == (position, index):  # the member holds the inode: write it with its names
-                    if above is not None:
-                        inode.absorb(above)
-                    if visible:
-                        inode.names.insert(0, name)
-                    yield from self.write(inode, member, content)
-                    continue
-                joining = [name] if visible else []
-                if above is not None:  # names from higher layers that link to this one
-                    pending = above.root()
-                    joining += pending.names
-                    pending.names = []
-                    pending.forward = inode.root() if pending is not inode.root() else None
-                for each in joining:
-                    yield from self.add_name(inode, each, member, what)
-        self.parents.update(parent for parent in implied if self.visible(parent, is_dir=True))
-        self.hidden |= whiteouts
-        self.buried |= buried
-        self.implied |= implied
-        for target, by_layer in list(self.wanted.items()):
-            # This layer's own links were made as its entries came: only its markers (applied to
-            # the layers below, before its entries) take their targets away.
-            for layer in [layer for layer in by_layer if gone(target, buried if layer > position else opaques)]:
-                lost = by_layer.pop(layer).root()
-                if lost.names:
-                    raise _dangling(what, lost.names[0], target)
-            if not by_layer:
-                del self.wanted[target]
+                    self.model.entry(member, name, (position, index), what)
+        plnk = self.model.root.children.get(_AUFS + "plnk") if self.model.root.children else None
+        if plnk is not None:  # AUFS hard-link targets: not content
+            del self.model.root.children[_AUFS + "plnk"]  # type: ignore[union-attr]
 
-    def link_inode(
-        self,
-        member: tarfile.TarInfo,
-        name: str,
-        here: dict[str, _Inode | None],
-        gone: Callable[[str], bool],
-        what: Callable[[], str],
-    ) -> _Inode:
-        """The inode a hard link names: its target's, earlier in this layer or else below it."""
-        if escapes_root(member, name):
-            return _Inode(dropped=True)
-        target = link_target(member)
-        if target in here:
-            found = here[target]
-            if found is None:
-                raise BadLayerError(f"{what()}: entry {name!r} is a hard link to a directory, {target!r}")
-            return found.root()
-        if gone(target):
-            missing = _Inode()  # passed, held by no member: a name joining it raises
-            missing.passed = True
-            return missing
-        return self.wanted.setdefault(target, {}).setdefault(self.position, _Inode()).root()
-
-    def found(self, name: str, position: int) -> _Inode | None:
-        """The inode that higher layers' hard links to ``name`` want, now that the layer at
-        ``position`` gives ``name`` (links in that layer itself want what lies below it)."""
-        by_layer = self.wanted.get(name)
-        if by_layer is None:
-            return None
-        above = [by_layer.pop(layer) for layer in [layer for layer in by_layer if layer > position]]
-        if not by_layer:
-            del self.wanted[name]
-        return _joined(above) if above else None
-
-    def add_name(self, inode: _Inode, name: str, member: tarfile.TarInfo, what: Callable[[], str]) -> Iterator[bytes]:
-        """``name``, a hard link in the final filesystem, joins ``inode``; written now if the inode is."""
-        inode = inode.root()
-        if inode.dropped or not inode.keeps(name):
-            return
-        inode.names.append(name)
-        if not inode.passed:
-            return  # written when its member goes by, lower in the stream
-        if inode.symlink is not None and inode.written_as is not None:
-            yield from self.emit(_symlink(member, name, inode.symlink))
-        elif inode.written_as is not None:
-            yield from self.emit(_link(member, name, inode.written_as))
-        elif inode.source is not None:
-            self.rereads.setdefault(inode.source[0], {})[inode.source[1]] = inode
-        else:
-            raise _dangling(what, name, member.linkname)
-
-    def write(self, inode: _Inode, member: tarfile.TarInfo, content: IO[bytes] | None) -> Iterator[bytes]:
-        """The inode's member under its first name, then its other names as hard links to that (a
-        symlink as a symlink at each name: its target is written relative to where it stands)."""
-        inode.passed = True
-        inode.names = [name for name in inode.names if inode.keeps(name)]  # names joined before its kind was known
-        if not inode.names:
-            return
-        first, *others = inode.names
-        inode.written_as = first
-        if member.issym():
-            for name in inode.names:
-                yield from self.emit(_symlink(member, name, member.linkname))
-            return
-        member.name = first
-        yield from self.emit(member, read_exactly(content, member.size) if content is not None else ())
-        for other in others:
-            yield from self.emit(_link(member, other, first))
-
-    def reread(self, position: int, wanted: dict[int, _Inode]) -> Iterator[bytes]:
-        """The inodes whose names all come from hard links, from their layer read a second time."""
+    def write(self, position: int, wanted: dict[int, _Inode]) -> Iterator[bytes]:
+        """The second pass over a layer: each inode it holds, under its first name (its other
+        names as hard links, or as symlinks of their own)."""
         what = layer_name(self.layers[position], position)
         with self.layers[position].uncompressed() as stream:
             for index, (member, content) in enumerate(tar_members(stream, what)):
                 inode = wanted.get(index)
-                if inode is not None:
-                    yield from self.write(inode, member, content)
+                if inode is None:
+                    continue
+                if member.issym():
+                    for name in inode.names:
+                        yield from self.out.member(_symlink(member, name))
+                    continue
+                first, *others = inode.names
+                member.name = first
+                yield from self.out.member(member, read_exactly(content, member.size) if content is not None else ())
+                for other in others:
+                    yield from self.out.member(_link(member, other, first))
 
 
-def _dangling(what: Callable[[], str], name: str, target: str) -> BadLayerError:
-    return BadLayerError(
-        f"{what()}: entry {name!r} is a hard link to {target!r}, which no earlier entry of its layer and no "
-        "lower layer holds (a hard link names a file that exists where it is applied)"
-    )
+def _folder(name: str, info: tarfile.TarInfo | None) -> tarfile.TarInfo:
+    if info is None:  # made only as a parent: as tar and umoci make one
+        made = tarfile.TarInfo(name)
+        made.type, made.mode = tarfile.DIRTYPE, 0o755
+        return made
+    folder = copy.copy(info)
+    folder.name = name
+    return folder
 
 
-def _joined(inodes: Iterable[_Inode]) -> _Inode:
-    """One inode for links that want the same target from below."""
-    first, *others = (inode.root() for inode in inodes)
-    for other in others:
-        first.absorb(other)
-    return first
-
-
-def symlink_target(target: str, name: str) -> str:
-    """``target`` as written for a symlink at ``name``: an absolute target as the relative path to
-    the same place inside the root (what a container sees is unchanged, and an extractor, Python's
-    ``tarfile`` ``data`` filter included, stays inside the folder it extracts into), a relative one
-    normalised (the reading that was checked to stay inside the root)."""
-    if not target:
-        return target
-    clean = posixpath.normpath(target)
-    if not clean.startswith("/"):
-        return clean
-    return posixpath.relpath("/" + clean.lstrip("/"), "/" + posixpath.dirname(name))
-
-
-def _symlink(member: tarfile.TarInfo, name: str, target: str) -> tarfile.TarInfo:
+def _symlink(member: tarfile.TarInfo, name: str) -> tarfile.TarInfo:
     link = copy.copy(member)
     link.pax_headers = dict(member.pax_headers)
-    link.type = tarfile.SYMTYPE
-    link.name, link.linkname, link.size = name, symlink_target(target, name), 0
+    link.name, link.linkname = name, symlink_target(member.linkname, name)
     return link
 
 
@@ -402,3 +414,6 @@ def _link(member: tarfile.TarInfo, name: str, target: str) -> tarfile.TarInfo:
 def flattened_tar(image: Image) -> Iterator[bytes]:
     """The image's filesystem as one tar (see the module's rules), a chunk at a time."""
     return _Flattener(image).tar()
+
+
+__all__ = ["flattened_tar", "member_name", "symlink_target"]
