@@ -1,8 +1,10 @@
 """The ``ocimodel`` command line: crane's verbs and flags, for scripts and people.
 
 Results (digests, JSON, blobs) go to stdout and messages to stderr (a result line too, when the
-output is stdout itself). Exit status: 0 on success, 1 when the operation failed (one line on
-stderr saying why; a traceback only with ``-v``), 2 for a usage error, 130 when interrupted
+output is stdout itself); long verbs draw progress on stderr when it is a terminal (:class:`_Bar`,
+the one place). Exit status: 0 on success, 1 when the operation failed, 2 for a usage error (either
+way one line on stderr saying why, naming the input; a traceback only with ``-v``: every error a
+verb lets out is an ``OCIError`` or an ``OSError``, anything else is a bug), 130 when interrupted
 (SIGINT, Ctrl-C) and 143 when terminated (SIGTERM): either signal unwinds the command (no
 temporary file is left, no output half-written), worker threads get :data:`GRACE` seconds to
 notice, then the process ends whatever they are doing; a second signal ends it at once. A signal
@@ -15,13 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 import click
 
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from ocimodel.image import Image
     from ocimodel.index import ImageIndex
     from ocimodel.layer import Layer
+    from ocimodel.mediatype import MediaType
     from ocimodel.name import Reference
     from ocimodel.remote import Session
 
@@ -187,36 +191,161 @@ class Globals(NamedTuple):
         """The keyword options of ``remote.write`` and its kin that the global options set."""
         return {"allow_nondistributable": self.allow_nondistributable}
 
-    def session(self, *, progress: bool = False, **options: Any) -> Session:
-        """A session with the global options; ``progress`` shows a bar on a terminal."""
+    def session(self, *, progress: str = "", **options: Any) -> Session:
+        """A session with the global options; ``progress`` (what is being done: "pushing") shows
+        a bar of the bytes it moves, on a terminal (:func:`_progress`)."""
         from ocimodel import remote
 
         platform = None if self.platform in (None, "all") else self.platform
-        callback = _progress_bar() if progress and not self.verbose else None
+        callback = _progress(progress) if progress else None
         options.setdefault("cancel", _cancel)
         return remote.Session(
             insecure=self.insecure, verify=not self.insecure, platform=platform, progress=callback, **options
         )
 
 
-def _progress_bar() -> Any:
-    """A progress callback drawing one bar of bytes moved, when stderr is a terminal (else None)."""
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
+class _Bar:
+    """The one way progress is shown: a tqdm bar on stderr of the bytes a step moves and its rate
+    (a percentage too, where the total is known), ``what`` before them. A progress callback
+    (``remote.Progress``: blob digest or "" for the whole, bytes done, bytes in all (0: unknown));
+    the whole is drawn, each blob's own count is not. The bar is made on the first update, so a
+    step that moves nothing draws nothing; :meth:`close` draws its last state and clears the line.
+    Safe to call from several threads (uploads and downloads run in a pool)."""
 
-    bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False)
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._bar: Any = None
+        self._closed = False
+        self._lock = threading.Lock()
 
-    def update(digest: str, done: int, total: int) -> None:
+    def __call__(self, digest: str, done: int, total: int) -> None:
         if digest:
             return
-        if total and bar.total != total:
-            bar.total = total
-        bar.update(done - bar.n)
-        if total and done >= total:
-            bar.refresh()  # the last state, whatever the redraw interval skipped
+        with self._lock:
+            if self._closed:  # the step is over: a later read of the same bytes is not drawn
+                return
+            if self._bar is None:
+                from tqdm import tqdm
 
-    return update
+                self._bar = tqdm(
+                    desc=self._what,
+                    total=total or None,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    file=sys.stderr,
+                    leave=False,
+                    dynamic_ncols=True,
+                )
+            if total and self._bar.total != total:
+                self._bar.total = total
+            self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._bar is not None:
+                self._bar.refresh()  # the last state, whatever the redraw interval skipped
+                self._bar.close()
+                self._bar = None
+
+
+def _progress(what: str) -> _Bar | None:
+    """A progress bar for a long step (:class:`_Bar`) when stderr is a terminal and ``-v`` is not
+    given (its log lines would tear the bar), else ``None``: nothing is drawn into a file or a
+    pipe. The bar is closed when the verb ends, however it ends, before any error line."""
+    if not sys.stderr.isatty() or _globals().verbose:
+        return None
+    bar = _Bar(what)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(bar.close)
+    return bar
+
+
+@contextlib.contextmanager
+def _step(what: str) -> Iterator[_Bar | None]:
+    """:func:`_progress` for a step that ends before the verb does (compressing, before pushing)."""
+    bar = _progress(what)
+    try:
+        yield bar
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _counted(stream: IO[bytes], bar: _Bar | None) -> IO[bytes]:
+    """``stream``, its bytes counted on ``bar`` as they are read (the total unknown)."""
+    if bar is None:
+        return stream
+    from ocimodel._streams import CountingReader, binary
+
+    return binary(CountingReader(stream, "", 0, lambda _name, done, _size, _delta: bar("", done, 0)))
+
+
+def _folder_layer(path: str, bar: _Bar | None) -> Layer:
+    """The reproducible layer of a folder, its tar counted on ``bar`` as it is compressed (the
+    same bytes, so the same digest, as ``layer.from_directory``'s)."""
+    from ocimodel import layer
+
+    folder = layer.from_directory(path)
+    if bar is None:
+        return folder
+
+    class Counted(layer.UncompressedLayer):
+        def media_type(self) -> MediaType:
+            return folder.media_type()
+
+        def open_uncompressed(self) -> IO[bytes]:
+            return _counted(folder.uncompressed(), bar)
+
+    return Counted()
+
+
+def _write_tarball(
+    output: str,
+    images: Image | Mapping[Reference | str, Image],
+    what: str,
+    tag: Reference | str | None = None,
+    *,
+    legacy: bool = False,
+) -> None:
+    """``tarball.write`` (``legacy``: ``tarball.write_legacy``) to a file output (``-``: stdout),
+    its bytes counted on a bar: a tarball's size is known before the first byte (``tarball.size``),
+    so the bar has a percentage (a legacy one's is not)."""
+    from ocimodel import tarball
+
+    write = tarball.write_legacy if legacy else tarball.write
+    bar = _progress(what)
+    if bar is None:
+        write(_destination(output), images, tag=tag)
+        return
+    from ocimodel._files import output as opened
+
+    total = 0 if legacy else tarball.size(images, tag=tag)
+    with opened(_destination(output)) as out:
+        write(cast(IO[bytes], _CountingWriter(out, bar, total)), images, tag=tag)
+
+
+class _CountingWriter(io.RawIOBase):
+    """Writes into ``out``, counting the bytes on ``bar``."""
+
+    def __init__(self, out: IO[bytes], bar: _Bar, total: int) -> None:
+        super().__init__()
+        self._out, self._bar, self._total, self._done = out, bar, total, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        count = memoryview(data).nbytes
+        self._out.write(data)
+        self._done += count
+        self._bar("", self._done, self._total)
+        return count
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
 def _globals() -> Globals:
@@ -268,6 +397,21 @@ def _global_options() -> list[click.Option]:
             help="Push non-distributable (foreign) layers too.",
         ),
     ]
+
+
+@contextlib.contextmanager
+def _about(what: str, subject: str) -> Iterator[None]:
+    """Errors of the library raised in the block that do not name ``subject`` (the user's input:
+    an image reference) start with ``what`` ("exporting R:v1"), so the one line says what the user
+    asked for, not only a layer's digest deep inside it. File errors name their path already."""
+    try:
+        yield
+    except Exception as error:
+        errors = sys.modules.get("ocimodel.errors")
+        ours = errors is not None and isinstance(error, errors.OCIError) and not isinstance(error, OSError)
+        if ours and subject not in str(error) and error.args and isinstance(error.args[0], str):
+            error.args = (f"{what}: {error.args[0]}", *error.args[1:])
+        raise
 
 
 def _log_requests() -> None:
@@ -473,7 +617,7 @@ def copy(source: str, destination: str, all_tags: bool, jobs: int, no_clobber: b
     from ocimodel import remote
     from ocimodel.errors import OCIError
 
-    session = _globals().session(jobs=jobs, progress=True)
+    session = _globals().session(jobs=jobs, progress="copying")
     pairs: list[tuple[Reference, Reference]]
     if all_tags:
         source_repo, target_repo = session.repository(source), session.repository(destination)
@@ -531,11 +675,11 @@ def pull(images: Sequence[str], path: str, output: str, annotate_ref: bool) -> N
     """Pull images into a docker tarball ('-' for stdout) or an OCI layout at PATH."""
     import attrs
 
-    from ocimodel import layout, remote, tarball
+    from ocimodel import layout, remote
 
     if output == "oci" and path == "-":
         raise click.UsageError("an OCI layout is a folder: give its path, not '-'")
-    session = _globals().session(progress=True)
+    session = _globals().session(progress="pulling")
     if output == "oci":
         place = layout.Layout(path)
         for reference in images:
@@ -546,7 +690,7 @@ def pull(images: Sequence[str], path: str, output: str, annotate_ref: bool) -> N
             place.append_descriptor(entry)
         return
     chosen: dict[Reference | str, Image] = {reference: remote.image(reference, session=session) for reference in images}
-    (tarball.write_legacy if output == "legacy" else tarball.write)(_destination(path), chosen)
+    _write_tarball(path, chosen, "pulling", legacy=output == "legacy")
 
 
 def _layout_entry(root: ImageIndex, path: str) -> Image | ImageIndex:
@@ -582,7 +726,7 @@ def push(path: str, image: str, as_index: bool, image_refs: str | None) -> None:
 
     from ocimodel import remote
 
-    session = _globals().session(progress=True)
+    session = _globals().session(progress="pushing")
     target: Image | ImageIndex
     if Path(path).is_dir():
         from ocimodel import layout
@@ -602,13 +746,23 @@ def push(path: str, image: str, as_index: bool, image_refs: str | None) -> None:
         write_file(_destination(image_refs), [f"{pushed}\n".encode()])
 
 
-def _layers_of(paths: Sequence[str]) -> list[Layer]:
-    """A layer for each path: a tar file as it is, a directory made into a reproducible tar."""
+def _layers_of(paths: Sequence[str], *, compressing: bool = False) -> list[Layer]:
+    """A layer for each path: a tar file as it is, a directory made into a reproducible tar.
+    ``compressing``: each is compressed now, a folder's tar counted on a bar as it goes, so
+    that the push then only moves bytes."""
     from pathlib import Path
 
     from ocimodel import layer
 
-    return [layer.from_directory(p) if Path(p).is_dir() else layer.from_file(p) for p in paths]
+    made = []
+    for path in paths:
+        if not compressing:
+            made.append(layer.from_directory(path) if Path(path).is_dir() else layer.from_file(path))
+            continue
+        with _step(f"compressing {path}") as bar:
+            made.append(_folder_layer(path, bar) if Path(path).is_dir() else layer.from_file(path))
+            made[-1].digest()
+    return made
 
 
 def _new_layers(start: Image, paths: Sequence[str]) -> Image:
@@ -665,13 +819,13 @@ def append(
     by the standard library's zlib, so a folder gives the same digest on every machine;
     OCIMODEL_GZIP_BACKEND=isal (or zlib-ng) is faster, with digests that may differ from one
     machine to another."""
-    from ocimodel import empty, mutate, remote, tarball
+    from ocimodel import empty, mutate, remote
     from ocimodel.name import Tag
 
     if base and oci_empty_base:
         raise click.UsageError("--oci-empty-base is for an empty base: it cannot go with -b")
-    session = _globals().session()
-    made = _layers_of(new_layers)
+    session = _globals().session(progress="pushing")
+    made = _layers_of(new_layers, compressing=True)
     if base:
         start = remote.image(base, session=session)
     elif oci_empty_base or any(each.media_type().compression() == "zstd" for each in made):
@@ -687,7 +841,7 @@ def append(
         result = mutate.annotations(result, annotations)
     on_stderr = _is_stdout(output)
     if output:
-        tarball.write(_destination(output), result, tag=new_tag)
+        _write_tarball(output, result, "writing", tag=new_tag)
     else:
         remote.write(new_tag, result, session=session, **_globals().write_options())
     _say(f"{session.reference(new_tag).repository.name}@{result.digest()}", on_stderr)
@@ -700,21 +854,12 @@ def export(image: str, output: str) -> None:
     """Write an image's flattened filesystem as a tar to OUTPUT ('-', the default: stdout)."""
     from ocimodel import mutate, remote
     from ocimodel._files import write_file
+    from ocimodel._streams import chunks
 
-    found = remote.image(image, session=_globals().session())
-    update = _progress_bar() if not _globals().verbose else None
-    written = 0
-
-    def chunks(stream: Any) -> Any:
-        nonlocal written
-        while chunk := stream.read(1 << 20):
-            written += len(chunk)
-            if update is not None:
-                update("", written, 0)  # the flattened size is known only at the end
-            yield chunk
-
-    with mutate.extract(found) as stream:
-        write_file(_destination(output), chunks(stream))
+    with _about(f"exporting {image}", image):
+        found = remote.image(image, session=_globals().session())
+        with mutate.extract(found) as stream:  # the flattened size is known only at the end
+            write_file(_destination(output), chunks(_counted(stream, _progress("exporting")), 1 << 20))
 
 
 @cli.command(name="validate")
@@ -728,11 +873,13 @@ def validate_command(remote_ref: str | None, tarball_path: str | None, fast: boo
 
     if (remote_ref is None) == (tarball_path is None):
         raise click.UsageError("give exactly one of --remote and --tarball")
-    target = tarball.image(tarball_path) if tarball_path else _target(remote_ref or "", _globals().session())
-    if isinstance(target, Image):
-        validate.image(target, fast=fast)
-    else:
-        validate.index(target, fast=fast)
+    subject = remote_ref or tarball_path or ""
+    with _about(f"validating {subject}", subject):
+        target = tarball.image(tarball_path) if tarball_path else _target(subject, _globals().session())
+        if isinstance(target, Image):
+            validate.image(target, fast=fast)
+        else:
+            validate.index(target, fast=fast)
     click.echo(f"PASS: {remote_ref or tarball_path}", err=True)
 
 
@@ -763,7 +910,7 @@ def _publish(
     own digest into that repository). A digest reference given as ``tag`` is read the same way.
     One image made from an index (``from_index``) never takes the index's tag without being
     told to: the index's other platforms would be lost (crane would push it there)."""
-    from ocimodel import remote, tarball
+    from ocimodel import remote
     from ocimodel.image import Image
     from ocimodel.name import Digest
 
@@ -782,7 +929,7 @@ def _publish(
     if output:
         if not isinstance(image, Image):
             raise click.UsageError("a tarball holds images: -o cannot write an index")
-        tarball.write(_destination(output), image, tag=destination)
+        _write_tarball(output, image, "writing", tag=destination)
     elif isinstance(image, Image):
         remote.write(destination, image, session=session, **_globals().write_options())
     else:
@@ -847,7 +994,7 @@ def mutate_command(
     new_labels = _flag_values(lambda: key_values(labels, "a label"))
     new_annotations = _flag_values(lambda: key_values(annotations, "an annotation"))
     new_env = _flag_values(lambda: key_values(env, "an environment variable", lists=False))
-    session = _globals().session()
+    session = _globals().session(progress="pushing")
     source = remote.get(image, session=session)
     found = source.image()  # from an index, the platform's image
     if appended:
@@ -888,9 +1035,10 @@ def mutate_command(
     _publish(changed, tag, image, output, session, repository=repo, from_index=source.media_type.is_index())
 
 
-def _flattened(found: Image) -> Image:
+def _flattened(found: Image, name: str) -> Image:
     """``found`` with its layers squashed into one (the old history kept in the new entry's
-    comment), of its kind (OCI or Docker), with its annotations."""
+    comment), of its kind (OCI or Docker), with its annotations; ``name``, the user's reference,
+    in errors."""
     import json
 
     import attrs
@@ -900,7 +1048,9 @@ def _flattened(found: Image) -> Image:
 
     oci = found.media_type() == MediaType.OCI_MANIFEST
     kind = MediaType.OCI_LAYER_GZIP if oci else MediaType.DOCKER_LAYER
-    squashed = layer.from_opener(lambda: mutate.extract(found), media_type=kind)
+    with _step("flattening") as bar, _about(f"flattening {name}", name):
+        squashed = layer.from_opener(lambda: _counted(mutate.extract(found), bar), media_type=kind)
+        squashed.digest()  # flattened and compressed now, under its bar: the push then only moves bytes
     old = found.config_file()
     history = json.dumps([codec.converter.unstructure(entry) for entry in old.history])
     start = _empty_oci_image() if oci else empty.image
@@ -914,7 +1064,7 @@ def _flattened(found: Image) -> Image:
 
 
 def _flattened_index(
-    found: ImageIndex, depth: int = 1, done: dict[Hash, Image | ImageIndex] | None = None
+    found: ImageIndex, name: str, depth: int = 1, done: dict[Hash, Image | ImageIndex] | None = None
 ) -> ImageIndex:
     """Every image of ``found`` flattened (nested indexes too, each distinct one once, no deeper
     than the cap), each entry keeping its platform and annotations, the index its annotations and
@@ -932,9 +1082,9 @@ def _flattened_index(
         if isinstance(child, Image | ImageIndex) and descriptor.digest in done:
             flat: Image | ImageIndex | Layer = done[descriptor.digest]
         elif isinstance(child, Image):
-            flat = done[descriptor.digest] = _flattened(child)
+            flat = done[descriptor.digest] = _flattened(child, name)
         elif isinstance(child, ImageIndex):
-            flat = done[descriptor.digest] = _flattened_index(child, deeper(depth, descriptor.digest), done)
+            flat = done[descriptor.digest] = _flattened_index(child, name, deeper(depth, descriptor.digest), done)
         else:  # a blob: kept as it is
             flat = child
         addenda.append(mutate.IndexAddendum(flat, platform=platform, annotations=descriptor.annotations))
@@ -954,11 +1104,11 @@ def flatten(image: str, tag: str | None) -> None:
     from ocimodel import remote
     from ocimodel.image import Image
 
-    session = _globals().session()
+    session = _globals().session(progress="pushing")
     source = remote.get(image, session=session)
     whole = source.media_type.is_index() and _globals().platform in (None, "all")
     found = source.image_index() if whole else source.image()
-    flat = _flattened(found) if isinstance(found, Image) else _flattened_index(found)
+    flat = _flattened(found, image) if isinstance(found, Image) else _flattened_index(found, image)
     _publish(flat, tag, image, None, session, from_index=source.media_type.is_index())
 
 
@@ -979,7 +1129,7 @@ def rebase(image: str, old_base: str | None, new_base: str | None, tag: str | No
     the result is annotated with the new base's name and digest."""
     from ocimodel import mutate, remote
 
-    session = _globals().session()
+    session = _globals().session(progress="pushing")
     source = remote.get(image, session=session)
     found = source.image()  # from an index, the platform's image
     annotations = found.manifest().annotations or {}
@@ -991,7 +1141,8 @@ def rebase(image: str, old_base: str | None, new_base: str | None, tag: str | No
             raise click.UsageError(f"give --old-base: {image} has no {_BASE_DIGEST} annotation")
         old_base = f"{session.reference(new_base).repository.name}@{annotations[_BASE_DIGEST]}"
     new = remote.image(new_base, session=session)
-    result = mutate.rebase(found, remote.image(old_base, session=session), new)
+    with _about(f"rebasing {image} from {old_base} onto {new_base}", image):
+        result = mutate.rebase(found, remote.image(old_base, session=session), new)
     new_digest = remote.head(new_base, session=session).digest
     result = mutate.annotations(result, {_BASE_DIGEST: str(new_digest), _BASE_NAME: new_base})
     _publish(result, tag, image, None, session, from_index=source.media_type.is_index())
@@ -1068,14 +1219,27 @@ def registry() -> None:
     """Run a registry."""
 
 
+def _address(_context: click.Context, _parameter: click.Parameter, value: str) -> str:
+    """``--address``: ``HOST:PORT`` (the host may be empty: every address), checked before use."""
+    _, colon, port = value.rpartition(":")
+    if not colon or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(f"expected HOST:PORT, such as 127.0.0.1:5000, got {value!r}")
+    return value
+
+
 @registry.command()
-@click.option("--address", default="127.0.0.1:5000", show_default=True, help="host:port to listen on.")
+@click.option(
+    "--address", default="127.0.0.1:5000", show_default=True, callback=_address, help="host:port to listen on."
+)
 @click.option("--disk", type=click.Path(file_okay=False), help="Keep blobs in this folder (default: memory).")
 def serve(address: str, disk: str | None) -> None:
     """Serve an in-process OCI registry until interrupted."""
     from ocimodel.registry import Registry
 
-    served = Registry(disk, address=address)
+    try:
+        served = Registry(disk, address=address)
+    except OSError as error:  # the address is taken, or not this machine's
+        raise OSError(error.errno, f"cannot listen on {address}: {error.strerror or error}") from None
     click.echo(f"serving on {served.host}", err=True)
     try:
         served.serve_forever()
@@ -1162,9 +1326,10 @@ def logout(registry_name: str) -> None:
     from ocimodel._files import write_file
 
     path = _docker_config()
+    key = _host_key(registry_name)  # a bad name is refused, whether or not there is a file
     if path.exists():
         current = _read_docker_config(path)
-        (current.get("auths") or {}).pop(_host_key(registry_name), None)
+        (current.get("auths") or {}).pop(key, None)
         write_file(path, json.dumps(current, indent=2).encode(), secret=True)
     click.echo(f"logged out of {registry_name}", err=True)
 
@@ -1260,7 +1425,10 @@ def _run(arguments: list[str]) -> int:
     except click.exceptions.Exit as exit_:
         return int(exit_.exit_code)
     except click.ClickException as error:
-        error.show()
+        if type(error).__name__ == "NoArgsIsHelpError":  # `ocimodel` or `ocimodel index` alone (click 8.2+)
+            error.show()  # the help, as asked
+            return EXIT_USAGE
+        _complain(error.format_message(), error)
         return EXIT_USAGE if isinstance(error, click.UsageError) else EXIT_ERROR
     except click.exceptions.Abort as abort:
         if isinstance(abort.__cause__, KeyboardInterrupt):  # click's way of passing Ctrl-C on
@@ -1278,11 +1446,22 @@ def _run(arguments: list[str]) -> int:
             import traceback
 
             traceback.print_exc()
-        click.echo(f"ocimodel: {error}", err=True)
+        _complain(str(error) or type(error).__name__, error)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return returned if isinstance(returned, int) else EXIT_OK  # click gives a verb's Exit(n) back as n
+
+
+def _complain(message: str, error: Exception) -> None:
+    """Print an error as the one line on stderr the README promises: ``ocimodel: message``; a
+    usage error says where the verb's help is. A message of several lines (a registry's detail,
+    a list of problems) is joined into one."""
+    line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    context = getattr(error, "ctx", None)
+    if isinstance(error, click.UsageError) and context is not None:
+        line = f"{line.rstrip('.')} (see '{context.command_path} -h')"
+    click.echo(f"ocimodel: {line}", err=True)
 
 
 def _pipe_closed() -> int:

@@ -31,7 +31,7 @@ from ocimodel._memo import memoized
 from ocimodel._reading import document_limit, open_file, read_capped, read_file, too_large
 from ocimodel._streams import binary, chunks, piece_for
 from ocimodel.descriptor import Descriptor
-from ocimodel.errors import NoSuchBlob, NotReadable, NotWritable
+from ocimodel.errors import BadJSONError, NoSuchBlob, NotReadable, NotWritable
 from ocimodel.hashing import Hash, VerifyingReader
 from ocimodel.image import DescribedLayer, Image, KnownDiffID
 from ocimodel.index import ImageIndex, deeper, unseen_children
@@ -379,6 +379,17 @@ class LayoutIndex(ImageIndex):
             return self._raw
         assert self._digest_given is not None
         return self._layout.read_document(self._digest_given, self._size, manifest=True)
+
+    @memoized
+    def index_manifest(self) -> IndexManifest:
+        """The parsed index; one that is not the JSON of an index is a :class:`BadJSONError`
+        naming the file (``index.json``, or the blob, of this layout)."""
+        try:
+            return IndexManifest.from_json(self.raw_manifest())
+        except BadJSONError as error:
+            digest = self._digest_given
+            where = self._layout.path / "index.json" if digest is None else f"blob {digest} of {self._layout.path}"
+            raise BadJSONError(f"{error.what} {where}", error.problems) from None
 
     def _entry(self, digest: Hash) -> Descriptor:
         found = self._entries().get(digest)

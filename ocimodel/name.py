@@ -75,10 +75,11 @@ def _is_bare_ipv6(text: str) -> bool:
     return True
 
 
-def _check_registry(name: str) -> None:
+def _check_registry(name: str, text: str | None = None) -> None:
     if name and not (_HOST_PORT.fullmatch(name) or _is_bare_ipv6(name)):
+        where = f" in {text!r}" if text is not None and text != name else ""
         raise BadNameError(
-            f"bad registry {name!r}: expected a host name or IP address with an optional port, "
+            f"bad registry {name!r}{where}: expected a host name or IP address with an optional port, "
             "e.g. 'gcr.io' or 'localhost:5000'"
         )
 
@@ -97,7 +98,8 @@ def _check_tag(tag: str, text: str) -> None:
     if not 1 <= len(tag) <= 128:
         raise BadNameError(f"bad tag in {text!r}: a tag must be 1 to 128 characters long")
     if not _TAG_CHARS.fullmatch(tag):
-        raise BadNameError(f"bad tag {tag!r} in {text!r}: a tag may contain only letters, digits, '_', '.' and '-'")
+        where = f" in {text!r}" if text != tag else ""
+        raise BadNameError(f"bad tag {tag!r}{where}: a tag may contain only letters, digits, '_', '.' and '-'")
 
 
 def _split_tag(text: str) -> tuple[str, str | None]:
@@ -193,20 +195,8 @@ class Repository:
         insecure: bool = False,
         default_registry: str = DEFAULT_REGISTRY,
     ) -> None:
-        if not name:
-            raise BadNameError("a repository name must be given")
-        registry_name, path = "", name
-        first, slash, rest = name.partition("/")
-        if slash and (first == "localhost" or "." in first or ":" in first):
-            registry_name, path = first, rest
-        _check_repository(path, name)
-        registry = Registry(registry_name, strict=strict, insecure=insecure, default_registry=default_registry)
-        if strict and _needs_namespace(registry, path):
-            raise BadNameError(
-                f"bad repository {name!r}: strict validation requires the full path on Docker Hub "
-                f"('{_HUB_NAMESPACE}/{path}')"
-            )
-        self.__attrs_init__(registry=registry, path=_with_namespace(registry, path))
+        parsed = _parse_repository(name, name, strict=strict, insecure=insecure, default_registry=default_registry)
+        self.__attrs_init__(registry=parsed.registry, path=parsed.path)
 
     @classmethod
     def _make(cls, registry: Registry, path: str) -> Repository:
@@ -238,6 +228,27 @@ class Repository:
         """The manifest ``digest`` of this repository (validated)."""
         hash_ = _parse_digest(str(digest), str(digest))
         return Digest._make(self, hash_, None, f"{self.name}@{hash_}")
+
+
+def _parse_repository(name: str, text: str, *, strict: bool, insecure: bool, default_registry: str) -> Repository:
+    """The repository ``name``, part of the reference ``text`` (which error messages quote: the
+    whole input the user gave, not just the part that is wrong)."""
+    if not name:
+        missing = "a repository name must be given"
+        raise BadNameError(f"bad reference {text!r}: {missing}" if text else missing)
+    registry_name, path = "", name
+    first, slash, rest = name.partition("/")
+    if slash and (first == "localhost" or "." in first or ":" in first):
+        registry_name, path = first, rest
+    _check_repository(path, text)
+    _check_registry(registry_name, text)
+    registry = Registry(registry_name, strict=strict, insecure=insecure, default_registry=default_registry)
+    if strict and _needs_namespace(registry, path):
+        raise BadNameError(
+            f"bad repository {text!r}: strict validation requires the full path on Docker Hub "
+            f"('{_HUB_NAMESPACE}/{path}')"
+        )
+    return Repository._make(registry, path)
 
 
 def _needs_namespace(registry: Registry, path: str) -> bool:
@@ -300,7 +311,7 @@ class Tag(_Reference):
             _check_tag(tag, name)
         elif strict:
             raise BadNameError(f"bad reference {name!r}: strict validation requires an explicit tag")
-        repository = Repository(base, strict=strict, insecure=insecure, default_registry=default_registry)
+        repository = _parse_repository(base, name, strict=strict, insecure=insecure, default_registry=default_registry)
         self.__attrs_init__(repository=repository, tag=tag or default_tag, original=name)
 
     @classmethod
@@ -354,7 +365,7 @@ class Digest(_Reference):
             tag = None
         else:
             base, tag = tagged.repository.name, _split_tag(str(tagged))[1]
-        repository = Repository(base, strict=strict, insecure=insecure, default_registry=default_registry)
+        repository = _parse_repository(base, name, strict=strict, insecure=insecure, default_registry=default_registry)
         self.__attrs_init__(repository=repository, digest=hash_, tag=tag, original=name)
 
     @classmethod

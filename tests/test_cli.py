@@ -325,35 +325,6 @@ def test_index_verbs(registry: DistributionRegistry) -> None:
     assert ok("--platform", "linux/arm64", "digest", f"{registry.host}/cli/multi:v1").strip() == str(only.digest)
 
 
-def test_progress_is_drawn_on_a_terminal_only(
-    registry: DistributionRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import io
-
-    from ocimodel import cli
-
-    image = random.image(200_000, 2, seed=30)
-    ref = f"{registry.host}/cli/progress:v1"
-    remote.write(ref, image)
-    quiet = run("pull", "--format", "oci", ref, str(tmp_path / "quiet"))
-    assert quiet.returncode == 0
-    assert quiet.stderr == b""  # not a terminal: no bar
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    terminal = Terminal()
-    monkeypatch.setattr(sys, "stderr", terminal)
-    update = cli._progress_bar()
-    assert update is not None
-    update("sha256:abc", 10, 100)  # per-blob updates do not move the overall bar
-    update("", 512 * 1024, 1024 * 1024)
-    update("", 1024 * 1024, 1024 * 1024)
-    drawn = terminal.getvalue()
-    assert "1.00MB" in drawn or "1.00M" in drawn
-
-
 def test_auth_token_and_wrong_credentials(
     token_registry: DistributionRegistry, basic_registry: DistributionRegistry, tmp_path: Path
 ) -> None:

@@ -277,3 +277,74 @@ def test_a_truncated_layer_names_its_digest_and_entry() -> None:
 
 def test_an_empty_layer_is_an_empty_tar() -> None:
     assert [m.name for m in flat_members(image_of(b"", tar_of(member("a", content=b"1"))))] == ["a"]
+
+
+# What is written is safe for any extractor: no member or hard-link target absolute or with a
+# `..`, nothing beneath a symlink, no absolute symlink target (issue: hostile files, rule 7).
+# Judges: Python's tarfile with no filter (nothing may land outside the folder) and with its
+# `data` filter (which refuses what would leave it).
+
+HOSTILE = {
+    "absolute name": [tar_of(member("/etc/passwd", content=b"x"))],
+    "dotted name": [tar_of(member("a/../b", content=b"x"), member("./c/./d", content=b"y"))],
+    "absolute hard-link target": [
+        tar_of(member("etc/passwd", content=b"x"), member("x", tarfile.LNKTYPE, linkname="/etc/passwd"))
+    ],
+    "hard link out of the root": [tar_of(member("x", tarfile.LNKTYPE, linkname="a/../../etc/passwd"))],
+    "write through a symlink, one layer": [
+        tar_of(member("evil", tarfile.SYMTYPE, linkname="/"), member("evil/etc/cron.d/job", content=b"x"))
+    ],
+    "write through a symlink from below": [
+        tar_of(member("evil", tarfile.SYMTYPE, linkname="/tmp")),
+        tar_of(member("evil/x", content=b"x")),
+    ],
+    "write through a symlink from above": [
+        tar_of(member("evil/x", content=b"x")),
+        tar_of(member("evil", tarfile.SYMTYPE, linkname="/tmp")),
+    ],
+    "escaping symlink, then beneath it": [
+        tar_of(member("evil", tarfile.SYMTYPE, linkname="../../../tmp")),
+        tar_of(member("evil/x", content=b"x")),
+    ],
+    "symlink chain climbing out": [
+        tar_of(
+            member("a", tarfile.SYMTYPE, linkname="."),
+            member("b", tarfile.SYMTYPE, linkname="a/.."),
+            member("c", tarfile.SYMTYPE, linkname="/a/../.."),
+            member("b/c", content=b"x"),
+        )
+    ],
+    "absolute symlink with dots": [
+        tar_of(member("lib", tarfile.DIRTYPE), member("lib/x", tarfile.SYMTYPE, linkname="/../../../etc/passwd"))
+    ],
+    "hard link to an absolute symlink, two places": [
+        tar_of(
+            member("usr/bin", tarfile.DIRTYPE),
+            member("usr/bin/sh", tarfile.SYMTYPE, linkname="/bin/busybox"),
+            member("sh", tarfile.LNKTYPE, linkname="usr/bin/sh"),
+        )
+    ],
+}
+
+
+@pytest.mark.parametrize("layers", HOSTILE.values(), ids=HOSTILE.keys())
+def test_the_flattened_tar_is_safe_for_any_extractor(layers: list[bytes], tmp_path: Path) -> None:
+    try:
+        with mutate.extract(image_of(*layers)) as stream:
+            flat = stream.read()
+    except BadLayerError:
+        return  # refused: nothing written
+    for each in members_of(flat):
+        for path in [each.name, *([each.linkname] if each.islnk() else [])]:
+            assert not path.startswith("/"), (each.name, each.linkname)
+            assert ".." not in path.split("/"), (each.name, each.linkname)
+        if each.issym():
+            assert not each.linkname.startswith("/")
+    (tmp_path / "trusted" / "root").mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(flat)) as archive:
+        archive.extractall(tmp_path / "trusted" / "root", filter="fully_trusted")  # noqa: S202 (the point: no checks)
+    assert [p.name for p in (tmp_path / "trusted").iterdir()] == ["root"]  # nothing beside the folder
+    assert not Path("/tmp/x").exists()
+    assert not Path("/etc/cron.d/job").exists()
+    with tarfile.open(fileobj=io.BytesIO(flat)) as archive:
+        archive.extractall(tmp_path / "data", filter="data")  # raises for what would leave the folder

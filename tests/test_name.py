@@ -6,6 +6,7 @@ import pickle
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from ocimodel import name
 from ocimodel.errors import OCIError
@@ -378,3 +379,37 @@ def test_repositories_round_trip_through_their_name(repository: Repository) -> N
     assert Repository(repository.name) == repository
     assert Repository(repository.name, strict=True) == repository
     assert repository.scope("pull") == f"repository:{repository.path}:pull"
+
+
+@given(
+    st.one_of(
+        st.text(min_size=1, max_size=40),
+        st.builds(lambda good, bad: good + bad, reference_strings(), st.text(min_size=1, max_size=8)),
+        st.builds(lambda bad, good: bad + good, st.text(min_size=1, max_size=8), reference_strings()),
+    )
+)
+def test_a_bad_reference_is_quoted_whole_in_its_error(text: str) -> None:
+    """The user sees what they typed, not the part the parser had split off (``'Not A Valid'``
+    for ``Not A Valid:ref``)."""
+    message = ""
+    try:
+        parse_reference(text)
+    except BadNameError as error:
+        message = str(error)
+    assert not message or repr(text) in message
+
+
+@pytest.mark.parametrize(
+    ("text", "part"),
+    [
+        ("Not A Valid:ref", "repository 'Not A Valid'"),
+        ("Bad Repo@sha256:" + "a" * 64, "repository 'Bad Repo'"),
+        ("bad_host.com!/x:v1", "registry 'bad_host.com!'"),
+        ("localhost:99999999/x", "registry 'localhost:99999999'"),
+        ("repo:bad tag", "tag 'bad tag'"),
+    ],
+)
+def test_a_bad_reference_names_the_bad_part_and_the_whole(text: str, part: str) -> None:
+    with pytest.raises(BadNameError) as raised:
+        parse_reference(text)
+    assert f"bad {part} in {text!r}" in str(raised.value)

@@ -24,6 +24,7 @@ import pytest
 
 from ocimodel import layout, random, remote, tarball
 from ocimodel._files import output, write_file
+from ocimodel.cli import GRACE
 from ocimodel.errors import NotWritable
 from ocimodel.image import Image
 from tests.harness.distribution import DistributionRegistry
@@ -475,6 +476,37 @@ def test_a_signal_while_a_layer_is_compressed_leaves_nothing_in_tmpdir(
     assert list(scratch.iterdir()) == []
     assert destination.read_bytes() == b"what was there"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app", "image.tar", "tmp"]
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_mid_upload_ends_the_command_at_once_and_leaves_nothing(
+    distribution_proxy: FaultProxy, tmp_path: Path, signal_number: signal.Signals
+) -> None:
+    """A blob goes up as one streamed request; on a slow link (here 1 MiB/s for 8 MiB) a signal
+    ends the command at the upload's next piece, not when the blob is through, and the layer's
+    scratch file in $TMPDIR goes with it."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    source = tmp_path / "app"
+    source.mkdir()
+    (source / "data").write_bytes(os.urandom(8 << 20))
+    distribution_proxy.inject(Fault("PATCH", "/blobs/uploads/", body_rate=1 << 20))
+    target = f"{distribution_proxy.host}/outputs/uploading:v1"
+    running = cli("append", "-f", str(source), "-t", target, env={"TMPDIR": str(scratch)})
+    wait_for(lambda: bool(distribution_proxy.requests("POST", "/blobs/uploads/")), running, "the upload started")
+    time.sleep(0.3)  # well into the PATCH, which would take 8 s
+    running.send_signal(signal_number)
+    started = time.monotonic()
+    status, _, err = finished(running)
+    assert status == EXIT_FOR[signal_number], err.decode()
+    # sooner than the grace worker threads get (after which the process ends without them): the
+    # upload itself stopped, at a piece of 256 KiB, which this link takes in a quarter second
+    assert time.monotonic() - started < 0.75 * GRACE
+    assert "Traceback" not in err.decode()
+    assert list(scratch.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app", "tmp"]
+    assert not distribution_proxy.requests("PUT", "/manifests/")
 
 
 def test_a_tarball_to_stdout_leaves_stdout_to_it(tmp_path: Path) -> None:

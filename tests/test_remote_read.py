@@ -13,7 +13,14 @@ import pytest
 import ocimodel.layout
 from ocimodel import empty, layer, mutate, random, remote, validate
 from ocimodel.descriptor import Descriptor
-from ocimodel.errors import DigestMismatch, NoMatchingPlatform, NotFound, TransportError, UnsupportedMediaType
+from ocimodel.errors import (
+    BadNameError,
+    DigestMismatch,
+    NoMatchingPlatform,
+    NotFound,
+    TransportError,
+    UnsupportedMediaType,
+)
 from ocimodel.hashing import Hash
 from ocimodel.image import Image
 from ocimodel.index import ImageIndex
@@ -96,7 +103,7 @@ def test_get_exposes_the_descriptor_fields_as_go_embeds_them(any_registry: Distr
         assert (got.platform, got.urls, got.data) == (None, (), None)
     image_got = remote.get(f"{any_registry.host}/remote/fields:image")
     assert image_got.annotations == {"org.example": "yes"}
-    assert image_got.artifact_type == MediaType.DOCKER_CONFIG  # the config's type, as go-containerregistry says
+    assert image_got.artifact_type == annotated.manifest().config.media_type  # the config type, as in Go
     assert isinstance(image_got.digest, Hash)
 
 
@@ -123,6 +130,9 @@ def test_platform_selection_from_a_two_platform_index(any_registry: Distribution
     fetched = remote.index(ref)
     assert fetched.digest() == index.digest()
     validate.index(fetched)
+    push(client, repository, amd, "amd")  # an image is no index: said, not read as an empty one
+    with pytest.raises(UnsupportedMediaType, match="remote/multi:amd is an image, not an index"):
+        remote.index(f"{any_registry.host}/remote/multi:amd")
 
 
 def test_inline_data_is_used_without_a_request(fault_proxy: FaultProxy) -> None:
@@ -176,7 +186,7 @@ def test_layers_by_digest(any_registry: DistributionRegistry | Registry) -> None
     assert fetched.size() == len(data)
     assert fetched.diff_id() == made.diff_id()
     validate.layer(fetched)
-    with pytest.raises(ValueError, match="by digest"):
+    with pytest.raises(BadNameError, match="by digest"):  # a ValueError too
         remote.layer(f"{any_registry.host}/remote/layer:latest")
 
 

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from ocimodel import empty, layer, mutate, random, remote, validate
-from ocimodel.errors import InvalidRequest, NotFound, RegistryError, ServerError, Unauthorized
+from ocimodel.errors import (
+    Cancelled,
+    InvalidRequest,
+    NotFound,
+    RegistryError,
+    ServerError,
+    TransportError,
+    Unauthorized,
+)
 from ocimodel.image import Image
 from ocimodel.mediatype import MediaType
 from ocimodel.platform import Platform
 from ocimodel.registry import Registry
 from ocimodel.transport import RetryPolicy
 from tests.harness import skopeo
-from tests.harness.distribution import DistributionRegistry
+from tests.harness.distribution import DistributionRegistry, free_port
 from tests.harness.faultproxy import Fault, FaultProxy
 
 pytestmark = pytest.mark.registry
@@ -296,3 +306,67 @@ def test_multi_write_uploads_each_blob_once(fault_proxy: FaultProxy) -> None:
     assert len(fault_proxy.requests("POST")) == len(blobs)  # the shared layer once
     for tag, image in (("a", first), ("b", second)):
         assert remote.head(f"{fault_proxy.host}/write/multi:{tag}").digest == image.digest()
+
+
+class _Timed(threading.Event):
+    """An event that remembers when it was first set."""
+
+    set_at: float | None = None
+
+    def set(self) -> None:
+        if self.set_at is None:
+            self.set_at = time.monotonic()
+        super().set()
+
+
+class _Tripwire(io.BytesIO):
+    """A stream of ``data`` that sets ``event`` once ``after`` bytes of it have been read."""
+
+    def __init__(self, data: bytes, event: threading.Event, after: int) -> None:
+        super().__init__(data)
+        self._event, self._after = event, after
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if self.tell() >= self._after:
+            self._event.set()
+        return super().read(size)
+
+
+@pytest.mark.parametrize("kind", ["a layer of known size", "a single-pass layer"])
+def test_a_cancel_abandons_an_upload_at_its_next_piece(distribution_proxy: FaultProxy, kind: str) -> None:
+    """A blob goes up as one streamed request (a PATCH with its length, or chunked for a
+    single-pass layer): a cancel ends it at its next piece, not when the blob is through, which on
+    a slow link takes minutes (here 1 MiB/s for 12 MiB)."""
+    distribution_proxy.inject(Fault("PATCH", "/blobs/uploads/", body_rate=1 << 20))
+    cancel = _Timed()
+    size = 12 << 20
+    if kind == "a layer of known size":
+        image = random.image(size, 1, seed=41)
+
+        def tripped(digest: str, done: int, total: int) -> None:
+            if digest and done >= 2 << 20:
+                cancel.set()
+
+        session = remote.Session(cancel=cancel, progress=tripped)
+    else:
+        content = layer.from_bytes(random.image(size, 1, seed=42).layers()[0].uncompressed().read())
+        with content.uncompressed() as stream:
+            source = _Tripwire(stream.read(), cancel, 2 << 20)
+        image = mutate.append_layers(empty.image, layer.stream(source))
+        session = remote.Session(cancel=cancel)
+    with pytest.raises(Cancelled):
+        remote.write(f"{distribution_proxy.host}/write/cancelled:v1", image, session=session)
+    assert cancel.set_at is not None
+    assert time.monotonic() - cancel.set_at < 2  # the rest of the blob would take 10 s at this rate
+    with pytest.raises(NotFound):
+        remote.head(f"{distribution_proxy.host}/write/cancelled:v1")
+
+
+def test_a_closed_port_is_reported_at_once_not_retried_per_blob() -> None:
+    """A refused connection is tried again once, quickly, by the request policy; the writer does
+    not then start each blob over under the retry policy (8 s for nothing that will listen)."""
+    port = free_port()
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="refused"):
+        remote.write(f"127.0.0.1:{port}/write/closed:v1", random.image(1000, 3, seed=43))
+    assert time.monotonic() - started < 2

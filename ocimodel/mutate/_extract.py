@@ -24,8 +24,13 @@ replaced does not. Each rule, and where it comes from (image-spec ``layer.md`` u
   ``.wh..wh.*`` are not content and are dropped; hard links into ``.wh..wh.plnk`` get the plnk
   file's content.
 - Sparse members come out as plain files, as :func:`~ocimodel.layer._members.tar_members` reads them.
-- A path that would leave the root raises; a link whose relative target leaves the root is dropped
-  (go-containerregistry's rule), though it still replaces what lay beneath it.
+- What is written is safe for any extractor, Python's ``tarfile`` without a filter included: a
+  path that would leave the root raises; names are relative with no ``..``; hard links name only
+  what was written before them; nothing is written beneath a symlink; a symlink whose relative
+  target leaves the root is dropped (go-containerregistry's rule), though it still replaces what
+  lay beneath it; an absolute symlink target is written as the relative path to the same place
+  inside the root (:func:`symlink_target`), so each name of a hard-linked symlink is a symlink of
+  its own.
 """
 
 from __future__ import annotations
@@ -313,7 +318,9 @@ class _Flattener:
         inode.names.append(name)
         if not inode.passed:
             return  # written when its member goes by, lower in the stream
-        if inode.written_as is not None:
+        if inode.symlink is not None and inode.written_as is not None:
+            yield from self.emit(_symlink(member, name, inode.symlink))
+        elif inode.written_as is not None:
             yield from self.emit(_link(member, name, inode.written_as))
         elif inode.source is not None:
             self.rereads.setdefault(inode.source[0], {})[inode.source[1]] = inode
@@ -321,15 +328,20 @@ class _Flattener:
             raise _dangling(what, name, member.linkname)
 
     def write(self, inode: _Inode, member: tarfile.TarInfo, content: IO[bytes] | None) -> Iterator[bytes]:
-        """The inode's member under its first name, then its other names as hard links to that."""
+        """The inode's member under its first name, then its other names as hard links to that (a
+        symlink as a symlink at each name: its target is written relative to where it stands)."""
         inode.passed = True
         inode.names = [name for name in inode.names if inode.keeps(name)]  # names joined before its kind was known
         if not inode.names:
             return
         first, *others = inode.names
+        inode.written_as = first
+        if member.issym():
+            for name in inode.names:
+                yield from self.emit(_symlink(member, name, member.linkname))
+            return
         member.name = first
         yield from self.emit(member, read_exactly(content, member.size) if content is not None else ())
-        inode.written_as = first
         for other in others:
             yield from self.emit(_link(member, other, first))
 
@@ -356,6 +368,27 @@ def _joined(inodes: Iterable[_Inode]) -> _Inode:
     for other in others:
         first.absorb(other)
     return first
+
+
+def symlink_target(target: str, name: str) -> str:
+    """``target`` as written for a symlink at ``name``: an absolute target as the relative path to
+    the same place inside the root (what a container sees is unchanged, and an extractor, Python's
+    ``tarfile`` ``data`` filter included, stays inside the folder it extracts into), a relative one
+    normalised (the reading that was checked to stay inside the root)."""
+    if not target:
+        return target
+    clean = posixpath.normpath(target)
+    if not clean.startswith("/"):
+        return clean
+    return posixpath.relpath("/" + clean.lstrip("/"), "/" + posixpath.dirname(name))
+
+
+def _symlink(member: tarfile.TarInfo, name: str, target: str) -> tarfile.TarInfo:
+    link = copy.copy(member)
+    link.pax_headers = dict(member.pax_headers)
+    link.type = tarfile.SYMTYPE
+    link.name, link.linkname, link.size = name, symlink_target(target, name), 0
+    return link
 
 
 def _link(member: tarfile.TarInfo, name: str, target: str) -> tarfile.TarInfo:

@@ -41,7 +41,7 @@ import attrs
 
 from ocimodel._options import check_options, option_names
 from ocimodel.descriptor import Descriptor as SpecDescriptor
-from ocimodel.errors import InvalidRequest, NotFound, RegistryError, TransportError
+from ocimodel.errors import BadNameError, InvalidRequest, NotFound, RegistryError, TransportError, UnsupportedMediaType
 from ocimodel.hashing import Hash
 from ocimodel.image import Image
 from ocimodel.index import ImageIndex
@@ -191,10 +191,15 @@ def index(
 
     :raises ~ocimodel.errors.NotFound: nothing is there (or only an image, for registries that
         honour ``Accept``).
+    :raises ~ocimodel.errors.UnsupportedMediaType: the registry answered with an image.
     """
     session = session_from(session, options)
     parsed = session.reference(reference)
-    return RemoteIndex(session, parsed, fetch_manifest(session, parsed, INDEX_TYPES))
+    body = fetch_manifest(session, parsed, INDEX_TYPES)
+    # the registry's Content-Type says what it sent (a generic one, application/json, says nothing)
+    if body.media_type.is_image() or body.media_type.is_schema1():
+        raise UnsupportedMediaType(f"{parsed} is an image, not an index (the registry answered {body.media_type})")
+    return RemoteIndex(session, parsed, body)
 
 
 def layer(reference: Digest | str, *, session: Session | None = None, **options: Unpack[SessionOptions]) -> Layer:
@@ -202,12 +207,12 @@ def layer(reference: Digest | str, *, session: Session | None = None, **options:
 
     Nothing is requested until the layer is used.
 
-    :raises ValueError: a tag rather than a digest reference.
+    :raises ~ocimodel.errors.BadNameError: ``reference`` is a tag, not a digest (a ``ValueError``).
     """
     session = session_from(session, options)
     parsed = session.reference(reference)
     if not isinstance(parsed, Digest):
-        raise ValueError(f"a layer is named by digest ('repo@sha256:…'), not by tag: {parsed}")
+        raise BadNameError(f"a layer is named by digest ('repo@sha256:…'), not by tag: {parsed}")
     return RemoteLayer(session, parsed.repository, None, parsed.digest)
 
 
@@ -287,7 +292,7 @@ def referrers(
     session = session_from(session, options)
     parsed = session.reference(reference)
     if not isinstance(parsed, Digest):
-        raise ValueError(f"referrers are asked for by digest ('repo@sha256:…'), not by tag: {parsed}")
+        raise BadNameError(f"referrers are asked for by digest ('repo@sha256:…'), not by tag: {parsed}")
     client = session.client(parsed.registry)
     data = client.referrers(parsed.repository, parsed.digest, artifact_type=artifact_type)
     if data is None:

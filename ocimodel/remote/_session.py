@@ -53,7 +53,8 @@ class SessionOptions(TypedDict, total=False):
     - ``allow_foreign``: try the ``urls`` of foreign (non-distributable) layers when the
       registry does not have them (https only; never private addresses unless the registry is).
     - ``cancel``: a :class:`threading.Event`; setting it stops every operation of the session
-      before its next request or blob chunk (:class:`~ocimodel.errors.Cancelled`).
+      before its next request or blob chunk, an upload streaming in one request included
+      (:class:`~ocimodel.errors.Cancelled`).
     """
 
     auth: Authenticator | None

@@ -24,6 +24,7 @@ from ocimodel.name import Reference, Repository
 from ocimodel.remote._referrers import fallback_index, fallback_tag
 from ocimodel.remote._session import Progress, Session, SessionOptions
 from ocimodel.transport import Client, UploadState
+from ocimodel.transport import refused as nothing_listens
 
 log = logging.getLogger("ocimodel.remote")
 
@@ -288,8 +289,13 @@ class Writer:
                     raise in_context(refused.error, context) from None
             except (TransportError, RegistryError) as error:
                 # The whole blob again, under the same policy as a single request: connection
-                # failures and retryable statuses, Retry-After honoured, within the budget.
-                retryable = isinstance(error, TransportError) or policy.retries_status(error.status)
+                # failures and retryable statuses, Retry-After honoured, within the budget; not a
+                # refused connection, which the request has been retried for already (nothing
+                # listens there: a closed port is reported at once)
+                if isinstance(error, TransportError):
+                    retryable = not nothing_listens(error)
+                else:
+                    retryable = policy.retries_status(error.status)
                 delay = policy.delay(attempt, getattr(error, "retry_after", None))
                 if attempt >= attempts or not retryable or waited + delay > policy.budget:
                     raise in_context(error, context) from None

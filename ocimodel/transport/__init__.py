@@ -27,7 +27,7 @@ from ocimodel.transport._client import (
 )
 from ocimodel.transport._errors import diagnostics, registry_error
 from ocimodel.transport._headers import content_length, next_link, upload_offset
-from ocimodel.transport._policy import MAX_REDIRECTS, HostAuth, Transport, discard, origin, release
+from ocimodel.transport._policy import MAX_REDIRECTS, HostAuth, Transport, discard, origin, refused, release
 from ocimodel.transport._proxy import ProxyRules
 from ocimodel.transport._redact import SAFE_QUERY, redact_headers, redact_url
 from ocimodel.transport._retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
@@ -65,6 +65,7 @@ __all__ = [
     "push_scope",
     "redact_headers",
     "redact_url",
+    "refused",
     "registry_error",
     "release",
     "upload_offset",

@@ -17,7 +17,8 @@ step, for a foreign layer — goes through :meth:`Transport.send`. It owns:
   once, quickly (nothing listens there: waiting will not help); a request whose body cannot be
   sent again is never resent, and one that may have been taken (an upload step) is resent only
   after an answer that says it was not (429, 503);
-- **timeouts** on every connect and read, and **cancellation** before each hop and during waits.
+- **timeouts** on every connect and read, and **cancellation** before each hop, during waits and
+  between the pieces of a streamed body (an upload is abandoned at its next piece, not its end).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any, Final, Protocol, TypeVar, cast
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -141,7 +142,7 @@ def read_capped(response: urllib3.BaseHTTPResponse, limit: int) -> bytes:
         return b""
 
 
-def _refused(error: BaseException) -> bool:
+def refused(error: BaseException) -> bool:
     """Whether a failure was a refused connection (nothing listens there) or a name that does not
     resolve: waiting will not change either, so they are tried again once, quickly (Go does not
     retry a name that is not found at all)."""
@@ -271,6 +272,23 @@ class Transport:
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled(f"cancelled{': ' + what if what else ''}")
 
+    def _watched(self, body: Body | None, what: str) -> Body | None:
+        """A streamed body (a stream or pieces) sent piece by piece with a check of ``cancel``
+        before each piece, so that a cancelled upload ends at its next piece rather than when the
+        whole blob has gone; bytes (resendable, and sent at once) are left as they are."""
+        if self.cancel is None or body is None or isinstance(body, bytes):
+            return body
+        return self._pieces(body, what)
+
+    def _pieces(self, body: IO[bytes] | Iterable[bytes | memoryview], what: str) -> Iterator[bytes | memoryview]:
+        read = getattr(body, "read", None)
+        pieces: Iterable[bytes | memoryview] = (
+            iter(lambda: cast(bytes, read(_UPLOAD_PIECE)), b"") if callable(read) else cast(Iterable[bytes], body)
+        )
+        for piece in pieces:
+            self.check_cancelled(what)
+            yield piece
+
     def pause(self, seconds: float, what: str = "") -> None:
         """Wait ``seconds`` before a retry; a cancellation ends the wait at once."""
         if self.cancel is None:
@@ -292,6 +310,7 @@ class Transport:
         self.check_cancelled(f"no more requests to {redact_url(url)}")
         started = time.monotonic()
         log.debug("--> %s %s", method, redact_url(url))
+        body = self._watched(body, f"{method} {redact_url(url)} abandoned")
         try:
             pool = self._pool(url)
         except OSError as error:  # SSL_CERT_FILE names a file that cannot be read or used: no fallback
@@ -334,11 +353,11 @@ class Transport:
             try:
                 response = self._hop(method, url, headers, body, chunked)
             except TransportError as error:
-                refused = _refused(error)
-                limit = min(policy.attempts, policy.refused_attempts) if refused else policy.attempts
+                nothing_there = refused(error)
+                limit = min(policy.attempts, policy.refused_attempts) if nothing_there else policy.attempts
                 if not (replay and resendable) or attempt >= limit:
                     raise
-                delay = policy.refused_delay if refused else policy.delay(attempt)
+                delay = policy.refused_delay if nothing_there else policy.delay(attempt)
                 if waited + delay > policy.budget:
                     raise
             else:

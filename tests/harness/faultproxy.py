@@ -10,18 +10,21 @@ back at the proxy). Every request is logged, for tests that assert what went ove
 from __future__ import annotations
 
 import http.client
+import io
 import re
 import socket
 import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
 
 import attrs
 
 from ocimodel.registry._server import read_body
 
 _CHUNK = 64 * 1024
+_SLOW_PIECE = 16 * 1024
 _UNAVAILABLE = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 
@@ -72,6 +75,7 @@ class Fault:
     body: bytes | None = None  # with this body (default: a distribution-spec UNAVAILABLE error)
     headers: dict[str, str] = attrs.Factory(dict)  # "{path}" in a value becomes the request's path
     delay: float = 0.0  # wait this long before forwarding
+    body_rate: float | None = None  # take the request body at this many bytes a second (a slow uplink)
     reset_after: int | None = None  # forward, but cut the connection after this many body bytes
     clean_cut: bool = False  # with reset_after: end the connection in order (FIN), not with a reset
     corrupt_at: int | None = None  # forward, but flip the body byte at this offset
@@ -92,6 +96,27 @@ class Logged:
     headers: dict[str, str]
     status: int
     fault: bool
+
+
+class _Throttled:
+    """A request body read at ``rate`` bytes a second, as a slow uplink delivers it: the sender's
+    socket fills and its writes wait."""
+
+    def __init__(self, raw: io.BufferedIOBase, rate: float) -> None:
+        self._raw, self._rate = raw, rate
+
+    def readline(self, limit: int = -1) -> bytes:
+        return self._raw.readline(limit)
+
+    def read(self, size: int) -> bytes:
+        got = bytearray()
+        while len(got) < size:
+            piece = self._raw.read(min(_SLOW_PIECE, size - len(got)))
+            if not piece:
+                break
+            got += piece
+            time.sleep(len(piece) / self._rate)
+        return bytes(got)
 
 
 class FaultProxy(LocalServer):
@@ -146,10 +171,20 @@ class FaultProxy(LocalServer):
                     self.upstream.close()
                 super().finish()
 
+            def _body(self, fault: Fault | None) -> bytes:
+                if fault is None or fault.body_rate is None:
+                    return read_body(self)
+                connection = self.rfile
+                self.rfile = cast(io.BufferedIOBase, _Throttled(connection, fault.body_rate))
+                try:
+                    return read_body(self)
+                finally:
+                    self.rfile = connection
+
             def _handle(self) -> None:
-                body = read_body(self)
-                headers = dict(self.headers.items())
                 fault = proxy._take(self.command, self.path)
+                body = self._body(fault)
+                headers = dict(self.headers.items())
                 if fault is not None and fault.status is not None:
                     payload = fault.body if fault.body is not None else _UNAVAILABLE
                     # recorded before answering, so a test that has its answer sees it in the log
