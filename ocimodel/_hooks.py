@@ -15,10 +15,10 @@ import inspect
 import io
 import os
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ocimodel import codec
+from ocimodel._reading import open_file
 from ocimodel._streams import IteratorReader, binary
 from ocimodel.errors import BadDigestError, BadReturnValue
 from ocimodel.hashing import Hash
@@ -112,7 +112,7 @@ def stream(value: Any, where: str) -> IO[bytes]:
     if isinstance(value, bytes | bytearray | memoryview):
         return io.BytesIO(value)
     if isinstance(value, os.PathLike):
-        return Path(value).open("rb")
+        return open_file(value)
     if isinstance(value, Iterable) and not isinstance(value, str):
         return binary(IteratorReader(iter(value)))
     raise _refuse(value, where, "a binary stream: a file object opened 'rb', bytes, a path, or byte chunks")

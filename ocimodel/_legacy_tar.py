@@ -20,6 +20,7 @@ import attrs
 
 from ocimodel import codec
 from ocimodel._files import scratch_file
+from ocimodel._json import loads
 from ocimodel.configfile import History
 from ocimodel.hashing import Hash
 from ocimodel.image import Image
@@ -99,7 +100,7 @@ def plan(pairs: list[tuple[Reference, Image]]) -> list[Member]:
         layers = image.layers()
         descriptors = image.manifest().layers
         diff_ids = image.config_file().rootfs.diff_ids
-        top = json.loads(raw_config)
+        top = loads(raw_config, "image config")
         parent, files, sources = "", [], {}
         for number, (layer, history) in enumerate(zip(layers, _histories(image, len(layers)), strict=True)):
             last = number == len(layers) - 1

@@ -33,6 +33,7 @@ from ocimodel._version import __version__
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ocimodel.hashing import Hash
     from ocimodel.image import Image
     from ocimodel.index import ImageIndex
     from ocimodel.layer import Layer
@@ -1062,23 +1063,28 @@ def _flattened(found: Image, name: str) -> Image:
     return result
 
 
-def _flattened_index(found: ImageIndex, name: str) -> ImageIndex:
-    """Every image of ``found`` flattened (nested indexes too), each entry keeping its platform
-    and annotations, the index its annotations and media type; attestations (platform
-    ``unknown/unknown``) are left out, as crane leaves them."""
+def _flattened_index(
+    found: ImageIndex, name: str, depth: int = 1, done: dict[Hash, Image | ImageIndex] | None = None
+) -> ImageIndex:
+    """Every image of ``found`` flattened (nested indexes too, each distinct one once, no deeper
+    than the cap), each entry keeping its platform and annotations, the index its annotations and
+    media type; attestations (platform ``unknown/unknown``) are left out, as crane leaves them."""
     from ocimodel import empty, mutate
     from ocimodel.image import Image
-    from ocimodel.index import ImageIndex
+    from ocimodel.index import ImageIndex, deeper
 
+    done = {} if done is None else done
     addenda = []
     for descriptor, child in found.children():
         platform = descriptor.platform
         if platform is not None and (platform.os, platform.architecture) == ("unknown", "unknown"):
             continue
-        if isinstance(child, Image):
-            flat: Image | ImageIndex | Layer = _flattened(child, name)
+        if isinstance(child, Image | ImageIndex) and descriptor.digest in done:
+            flat: Image | ImageIndex | Layer = done[descriptor.digest]
+        elif isinstance(child, Image):
+            flat = done[descriptor.digest] = _flattened(child, name)
         elif isinstance(child, ImageIndex):
-            flat = _flattened_index(child, name)
+            flat = done[descriptor.digest] = _flattened_index(child, name, deeper(depth, descriptor.digest), done)
         else:  # a blob: kept as it is
             flat = child
         addenda.append(mutate.IndexAddendum(flat, platform=platform, annotations=descriptor.annotations))
@@ -1258,19 +1264,19 @@ def _read_docker_config(path: Path) -> dict[str, Any]:
     """docker's ``config.json``: nothing there, or an empty file, is an empty config (as docker
     reads it); anything but a JSON object (whose ``auths``, if any, is an object) is a
     :class:`~ocimodel.errors.CredentialsError` naming the file, not a traceback."""
-    import json
-
+    from ocimodel._json import loads
+    from ocimodel._reading import read_credentials
     from ocimodel.errors import CredentialsError
 
     try:
-        data = path.read_bytes()
+        data = read_credentials(path)  # a FIFO, a directory, /dev/zero: refused, one line naming it
     except FileNotFoundError:
         return {}
     if not data.strip():
         return {}
     try:
-        found = json.loads(data.decode())
-    except ValueError as error:  # not UTF-8 (UnicodeDecodeError is a ValueError), or not JSON
+        found = loads(data.decode(), str(path))
+    except ValueError as error:  # not UTF-8 (UnicodeDecodeError is a ValueError), or not JSON, or too deep
         raise CredentialsError(f"cannot read credentials file {path}: it is not JSON ({error})") from None
     if not isinstance(found, dict):
         raise CredentialsError(f"cannot read credentials file {path}: it is not a JSON object")

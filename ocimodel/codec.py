@@ -9,7 +9,9 @@ ocimodel synthesises hashes the same as what crane would:
 - output is compact (no spaces), map keys are sorted, field order is declaration order, and
   ``<``, ``>``, ``&``, U+2028 and U+2029 are escaped as Go's ``encoding/json`` does;
 - input may carry unknown fields (ignored) and ``null`` for an empty list or map; a wrong type
-  anywhere raises :class:`~ocimodel.errors.BadJSONError` naming the field path (``$.layers[3].digest``).
+  anywhere raises :class:`~ocimodel.errors.BadJSONError` naming the field path (``$.layers[3].digest``);
+  so does JSON nested deeper than the cap (64 arrays and objects, :mod:`ocimodel.limits`), however
+  deep: a document nested 30,000 deep is that error, never a ``RecursionError``.
 
 Documents (manifests, indexes, configs) keep the exact bytes they were parsed from: see
 :class:`Document`. Their digest is computed over those bytes, never over a re-serialisation.
@@ -35,6 +37,7 @@ from cattrs.cols import homogenous_tuple_structure_factory, is_mapping, mapping_
 from cattrs.gen import make_dict_structure_fn, override
 
 from ocimodel._frozen import FrozenMap
+from ocimodel._json import loads
 from ocimodel.errors import BadJSONError
 from ocimodel.hashing import Hash
 from ocimodel.mediatype import MediaType
@@ -327,17 +330,6 @@ def dumps(value: object) -> bytes:
     return text.translate(_GO_ESCAPES).encode("utf-8")
 
 
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _load(data: bytes | str, what: str) -> object:
-    try:
-        return json.loads(data, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise BadJSONError(what, [f"not valid JSON: {exc}"]) from None
-
-
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, KeyError):
         return "required field missing"
@@ -376,7 +368,7 @@ def from_json(data: bytes | str, cls: type[T]) -> T:
     """Parse JSON into ``cls``; a :class:`Document` also keeps ``data`` as its raw bytes."""
     if isinstance(cls, type) and issubclass(cls, Document):
         return cls.from_json(data)
-    return structure(_load(data, _kind(cls)), cls)
+    return structure(loads(data, _kind(cls)), cls)
 
 
 def to_json(value: object) -> bytes:
@@ -405,7 +397,7 @@ class Document(Parsed):
     def from_json(cls, data: bytes | str) -> Self:
         """Parse a document and keep its bytes; raise :class:`BadJSONError` if it is not one."""
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        document = structure(_load(raw, cls.json_kind), cls)
+        document = structure(loads(raw, cls.json_kind), cls)
         object.__setattr__(document, "_raw", raw)
         if document._origin is not None:
             object.__setattr__(document, "_origin", attrs.evolve(document._origin, raw=raw))

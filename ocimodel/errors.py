@@ -12,7 +12,9 @@ the library means to report. The branches are the things a caller can act on::
     │   └── SizeMismatch                     content is longer or shorter than its descriptor says
     ├── UnsupportedMediaType                 a media type that cannot be handled here (schema 1 included)
     ├── BackendNotInstalled    (ValueError)  a compressor asked for by name is not installed
-    ├── ManifestTooLarge                     a manifest body is larger than the configured cap
+    ├── DocumentTooLarge                     a document read whole is larger than its descriptor or the cap
+    │   └── ManifestTooLarge                 a manifest or index is larger than the cap
+    ├── IndexTooDeep                         indexes nest indexes deeper than the cap
     ├── NoSuchBlob             (LookupError) an image or index has no layer, blob or child with that digest
     ├── NoMatchingPlatform     (LookupError) no child of an index suits the platform asked for
     ├── BadLayerError          (ValueError)  content that cannot be a layer, a layer or tarball that cannot be read
@@ -23,6 +25,7 @@ the library means to report. The branches are the things a caller can act on::
     ├── CredentialsError                     a credentials file, credential helper or TLS file could not be used
     ├── Cancelled                            the caller's ``cancel`` event was set
     ├── NotWritable            (OSError)     an output path is a directory, a socket or a block device
+    ├── NotReadable            (OSError)     an input path is not a regular file: a FIFO, a device, a directory
     ├── TransportError                       no answer from a registry: connection refused, reset, timed out
     │   └── UntrustedCertificate             the registry's TLS certificate is not trusted
     ├── InsecureRedirect                     a registry sent us somewhere we must not go (SSRF guard)
@@ -62,6 +65,8 @@ __all__ = [
     "Denied",
     "Diagnostic",
     "DigestMismatch",
+    "DocumentTooLarge",
+    "IndexTooDeep",
     "InsecureRedirect",
     "InvalidRequest",
     "ManifestTooLarge",
@@ -69,6 +74,7 @@ __all__ = [
     "NoSuchBlob",
     "NotComputed",
     "NotFound",
+    "NotReadable",
     "NotWritable",
     "OCIError",
     "RegistryError",
@@ -172,8 +178,22 @@ class BackendNotInstalled(OCIError, ValueError):
     ``$OCIMODEL_GZIP_BACKEND``) is not installed or not known; the message lists those installed."""
 
 
-class ManifestTooLarge(OCIError):
-    """A manifest body is larger than the configured cap (4 MiB by default)."""
+class DocumentTooLarge(OCIError):
+    """A document that is read whole (a config, docker's ``manifest.json``, a credentials file) is
+    larger than the cap on documents (:data:`ocimodel.limits.Limits.document`, 4 MiB by default)
+    or than its descriptor says: it is refused before it is read. The message names the document
+    and the option that moves the cap."""
+
+
+class ManifestTooLarge(DocumentTooLarge):
+    """A manifest or index body is larger than the configured cap (4 MiB by default, the
+    distribution registry's own limit)."""
+
+
+class IndexTooDeep(OCIError):
+    """An index nests indexes deeper than the cap (:data:`ocimodel.limits.Limits.index_depth`, 16
+    by default): every walk through an index (validating, writing, pushing, choosing a platform)
+    stops there, in bounded time and stack. The message names the index and the option."""
 
 
 class NoSuchBlob(OCIError, LookupError):
@@ -217,6 +237,13 @@ class NotWritable(OCIError, OSError):
     """An output path holds something a file cannot be written to: a directory, a socket or a
     block device (a FIFO or a character device is written into; a regular file or a symbolic link
     to one is replaced atomically). Also an :class:`OSError`, as ``open`` would raise."""
+
+
+class NotReadable(OCIError, OSError):
+    """An input path holds something ocimodel does not read from: a FIFO, a socket, a device or
+    a directory where a file (a layout's ``index.json`` or blob, a tarball, a layer file, a
+    credentials file) was expected. Refused at once, without waiting for a writer or reading a
+    device; an :class:`OSError` too, as ``open`` would raise."""
 
 
 class CredentialsError(OCIError):

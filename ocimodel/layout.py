@@ -6,6 +6,11 @@ is verified) and a sink (:meth:`Layout.write_blob`, :meth:`Layout.append_image`,
 before the ``index.json`` that names them, so a writer that dies half-way leaves a valid layout;
 ``index.json`` is changed under a file lock, so appenders in several processes do not lose
 each other's entries.
+
+A layout may have been made by an attacker: ``index.json`` and blobs that are not regular files
+(a FIFO, a link to ``/dev/zero``, a directory) are refused without blocking, manifests, indexes
+and configs are read within their descriptor's size and the document cap, and indexes nested
+past the cap are an :class:`~ocimodel.errors.IndexTooDeep` (see :mod:`ocimodel.limits`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import fcntl
 import functools
 import io
 import os
-import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
@@ -24,12 +28,13 @@ import attrs
 
 from ocimodel._files import describe, staged, write_file
 from ocimodel._memo import memoized
+from ocimodel._reading import document_limit, open_file, read_capped, read_file, too_large
 from ocimodel._streams import binary, chunks, piece_for
 from ocimodel.descriptor import Descriptor
-from ocimodel.errors import BadJSONError, NoSuchBlob, NotWritable
+from ocimodel.errors import BadJSONError, NoSuchBlob, NotReadable, NotWritable
 from ocimodel.hashing import Hash, VerifyingReader
 from ocimodel.image import DescribedLayer, Image, KnownDiffID
-from ocimodel.index import ImageIndex
+from ocimodel.index import ImageIndex, deeper, unseen_children
 from ocimodel.layer import Layer, StreamLayer
 from ocimodel.manifest import IndexManifest, Manifest
 from ocimodel.mediatype import MediaType
@@ -61,35 +66,57 @@ class Layout:
         return self.blob_path(digest).is_file()
 
     def open_blob(self, digest: Hash) -> IO[bytes]:
-        """The blob's bytes, unverified; symbolic links and other non-regular files are refused."""
-        path = self.blob_path(digest)
+        """The blob's bytes, unverified. Anything but a regular file (a symbolic link, a FIFO, a
+        directory) is refused at once, as if the blob were missing: :class:`~ocimodel.errors.NoSuchBlob`."""
         try:
-            handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            return open_file(self.blob_path(digest), self._named(digest), follow=False)
         except FileNotFoundError:
             raise NoSuchBlob(f"layout {self.path} has no blob {digest}") from None
+        except NotReadable as error:  # it says what is there instead
+            raise NoSuchBlob(str(error)) from None
         except OSError as error:
-            raise NoSuchBlob(f"layout {self.path}: blob {digest} is not a regular file ({error})") from None
-        stream = os.fdopen(handle, "rb")
-        if not stat_is_regular(stream):
-            stream.close()
-            raise NoSuchBlob(f"layout {self.path}: blob {digest} is not a regular file")
-        return stream
+            raise NoSuchBlob(f"cannot read {self._named(digest)}: {error}") from None
+
+    def _named(self, digest: Hash) -> str:
+        return f"blob {digest} in {self.path}"
 
     def blob(self, digest: Hash, size: int | None = None) -> IO[bytes]:
         """The blob's bytes, verified against its digest (and ``size``) as they are read."""
-        return binary(VerifyingReader(self.open_blob(digest), digest, size, what=f"blob {digest} in {self.path}"))
+        return binary(VerifyingReader(self.open_blob(digest), digest, size, what=self._named(digest)))
 
     def read_blob(self, digest: Hash, size: int | None = None) -> bytes:
-        with self.blob(digest, size) as stream:
-            return stream.read()
+        """The blob's bytes, verified: ``size`` of them if given, else no more than the document
+        cap (:mod:`ocimodel.limits`; :class:`~ocimodel.errors.DocumentTooLarge` beyond it)."""
+        if size is not None:
+            with self.blob(digest, size) as stream:
+                return stream.read()
+        return self.read_document(digest, None)
 
-    def image_index(self) -> ImageIndex:
-        """``index.json`` as an index; its children are read from the blobs."""
+    def read_document(self, digest: Hash, size: int | None, *, manifest: bool = False) -> bytes:
+        """A manifest, index or config blob, verified, read with its descriptor's ``size`` as the
+        limit and never more than the document cap: one larger (by its descriptor, or on disk)
+        is refused before it is read (:class:`~ocimodel.errors.DocumentTooLarge`, or
+        :class:`~ocimodel.errors.ManifestTooLarge` for a ``manifest``)."""
+        what = self._named(digest)
+        limit = document_limit(what, size, manifest=manifest)
+        raw = self.open_blob(digest)
+        on_disk = os.fstat(raw.fileno()).st_size
+        if size is None and on_disk > limit:
+            raw.close()
+            raise too_large(what, on_disk, limit, manifest=manifest)
+        with binary(VerifyingReader(raw, digest, size, what=what)) as stream:
+            return read_capped(stream, what, limit, manifest=manifest)
+
+    def _index_json(self) -> bytes:
         try:
-            raw = (self.path / "index.json").read_bytes()
+            return read_file(self.path / "index.json", manifest=True)
         except FileNotFoundError:
             raise NoSuchBlob(f"{self.path} is not an OCI image layout: it has no index.json") from None
-        return LayoutIndex(self, raw, None)
+
+    def image_index(self) -> ImageIndex:
+        """``index.json`` as an index; its children are read from the blobs. Reading refuses an
+        ``index.json`` (or blob) that is not a regular file, or is larger than the document cap."""
+        return LayoutIndex(self, self._index_json(), None)
 
     def image(self, digest: Hash) -> Image:
         """The image whose manifest has ``digest``."""
@@ -146,18 +173,20 @@ class Layout:
         return image.descriptor()
 
     def write_index(self, index: ImageIndex) -> Descriptor:
-        """Store an index's children (recursively) and the index itself as blobs."""
-        self._write_children(index)
+        """Store an index's children (recursively, each distinct one once; no deeper than the
+        cap, :class:`~ocimodel.errors.IndexTooDeep`) and the index itself as blobs."""
+        self._write_children(index, 1, set())
         self._write_bytes(index.raw_manifest())
         return index.descriptor()
 
-    def _write_children(self, index: ImageIndex) -> None:
+    def _write_children(self, index: ImageIndex, depth: int, seen: set[Hash]) -> None:
         self._init()
-        for _, child in index.children():
+        for _, child, nested in unseen_children(index, depth, seen):
             if isinstance(child, Image):
                 self.write_image(child)
             elif isinstance(child, ImageIndex):
-                self.write_index(child)
+                self._write_children(child, nested, seen)
+                self._write_bytes(child.raw_manifest())
             else:
                 self._write_layer(child)
 
@@ -194,7 +223,7 @@ class Layout:
         """Read, change and atomically rewrite ``index.json`` under the lock."""
         self._init()
         with self._locked():
-            current = IndexManifest.from_json((self.path / "index.json").read_bytes())
+            current = IndexManifest.from_json(self._index_json())
             updated = attrs.evolve(current, manifests=change(list(current.manifests)))
             write_file(self.path / "index.json", updated.to_json())
 
@@ -267,23 +296,25 @@ class Layout:
             return removed
 
     def _reachable(self) -> set[Hash]:
+        """Every blob ``index.json`` reaches; raises rather than give less (a blob that cannot be
+        read, an index nested past the cap), so that :meth:`gc` never removes what is used."""
         found: set[Hash] = set()
-
-        def walk(entries: Sequence[Descriptor]) -> None:
-            for entry in entries:
-                if entry.digest in found:
-                    continue
-                found.add(entry.digest)
-                if entry.media_type.is_index():
-                    walk(IndexManifest.from_json(self.read_blob(entry.digest)).manifests)
-                elif entry.media_type.is_image():
-                    manifest = Manifest.from_json(self.read_blob(entry.digest))
-                    found.add(manifest.config.digest)
-                    found.update(layer.digest for layer in manifest.layers)
-                    if manifest.subject is not None:
-                        found.add(manifest.subject.digest)
-
-        walk(IndexManifest.from_json((self.path / "index.json").read_bytes()).manifests)
+        pending = [(entry, 1) for entry in IndexManifest.from_json(self._index_json()).manifests]
+        while pending:
+            entry, depth = pending.pop()
+            if entry.digest in found:
+                continue
+            found.add(entry.digest)
+            if entry.media_type.is_index():
+                nested = deeper(depth, entry.digest)
+                data = self.read_document(entry.digest, entry.size, manifest=True)
+                pending.extend((each, nested) for each in IndexManifest.from_json(data).manifests)
+            elif entry.media_type.is_image():
+                manifest = Manifest.from_json(self.read_document(entry.digest, entry.size, manifest=True))
+                found.add(manifest.config.digest)
+                found.update(layer.digest for layer in manifest.layers)
+                if manifest.subject is not None:
+                    found.add(manifest.subject.digest)
         return found
 
 
@@ -292,10 +323,6 @@ def _entry_options(options: Mapping[str, object]) -> tuple[Mapping[str, str] | N
     if unknown:
         raise TypeError(f"unknown options: {', '.join(sorted(unknown))}")
     return options.get("annotations"), options.get("platform"), options.get("urls", ())  # type: ignore[return-value]
-
-
-def stat_is_regular(stream: IO[bytes]) -> bool:
-    return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
 
 
 def LayoutLayer(layout: Layout, descriptor: Descriptor, diff_id: KnownDiffID = None) -> Layer:  # noqa: N802
@@ -311,7 +338,8 @@ class LayoutImage(Image):
 
     @memoized
     def raw_manifest(self) -> bytes:
-        return self._layout.read_blob(self._digest)
+        size = self._descriptor.size if self._descriptor is not None else None
+        return self._layout.read_document(self._digest, size, manifest=True)
 
     def media_type(self) -> MediaType:
         if self._descriptor is not None:
@@ -321,7 +349,7 @@ class LayoutImage(Image):
     @memoized
     def raw_config_file(self) -> bytes:
         config = self.manifest().config
-        return self._layout.read_blob(config.digest, config.size)
+        return self._layout.read_document(config.digest, config.size)
 
     @memoized
     def layers(self) -> list[Layer]:
@@ -333,24 +361,24 @@ class LayoutImage(Image):
         ]
 
     def layer_by_digest(self, digest: Hash) -> Layer:
-        for layer in self.layers():
-            if layer.digest() == digest:
-                return layer
-        raise NoSuchBlob(f"image {self._digest} in {self._layout.path} has no layer {digest}")
+        found = self._listed_layer(digest)
+        if found is None:
+            raise NoSuchBlob(f"image {self._digest} in {self._layout.path} has no layer {digest}")
+        return found
 
 
 class LayoutIndex(ImageIndex):
-    """``index.json`` (``digest`` None) or an index blob of a layout."""
+    """``index.json`` (``digest`` None) or an index blob of a layout (``size``: its entry's)."""
 
-    def __init__(self, layout: Layout, raw: bytes | None, digest: Hash | None) -> None:
-        self._layout, self._raw, self._digest_given = layout, raw, digest
+    def __init__(self, layout: Layout, raw: bytes | None, digest: Hash | None, size: int | None = None) -> None:
+        self._layout, self._raw, self._digest_given, self._size = layout, raw, digest, size
 
     @memoized
     def raw_manifest(self) -> bytes:
         if self._raw is not None:
             return self._raw
         assert self._digest_given is not None
-        return self._layout.read_blob(self._digest_given)
+        return self._layout.read_document(self._digest_given, self._size, manifest=True)
 
     @memoized
     def index_manifest(self) -> IndexManifest:
@@ -364,17 +392,16 @@ class LayoutIndex(ImageIndex):
             raise BadJSONError(f"{error.what} {where}", error.problems) from None
 
     def _entry(self, digest: Hash) -> Descriptor:
-        for descriptor in self.index_manifest().manifests:
-            if descriptor.digest == digest:
-                return descriptor
-        raise NoSuchBlob(f"index in {self._layout.path} has no entry {digest}")
+        found = self._entries().get(digest)
+        if found is None:
+            raise NoSuchBlob(f"index in {self._layout.path} has no entry {digest}")
+        return found
 
     def image(self, digest: Hash) -> Image:
         return LayoutImage(self._layout, digest, self._entry(digest))
 
     def image_index(self, digest: Hash) -> ImageIndex:
-        self._entry(digest)
-        return LayoutIndex(self._layout, None, digest)
+        return LayoutIndex(self._layout, None, digest, self._entry(digest).size)
 
     def layer(self, digest: Hash) -> Layer:
         return LayoutLayer(self._layout, self._entry(digest))
@@ -384,7 +411,7 @@ def write(path: str | os.PathLike[str], index: ImageIndex) -> Layout:
     """A layout whose ``index.json`` is ``index`` itself, with every child stored (go-containerregistry's
     ``layout.Write``): an existing ``index.json`` there is replaced, atomically, after the blobs."""
     layout = Layout(Path(path))
-    layout._write_children(index)
+    layout._write_children(index, 1, set())
     with layout._locked():
         write_file(layout.path / "index.json", index.raw_manifest())
     return layout

@@ -6,7 +6,9 @@ the whole file again for every member). Docker's ``manifest.json`` says which fi
 image; when the tarball also holds an OCI layout (Docker 25 and later, and what :func:`write`
 produces) the image's own manifest is used, so its digest survives the trip, but only if it
 agrees with ``manifest.json`` and the config (:mod:`ocimodel._save_check`): Docker 25.0.0 wrote
-it wrong, and docker load never reads it.
+it wrong, and docker load never reads it. The tarball must be a regular file (a FIFO, a device or a
+directory is refused at once: it is read at several places), and the documents in it are refused
+unread when larger than the document cap (:mod:`ocimodel.limits`).
 
 Writing produces that same shape: every blob once under ``blobs/sha256/<hex>``, ``index.json`` and
 ``oci-layout``, Docker's ``manifest.json`` and the legacy ``repositories`` file, in a fixed
@@ -23,23 +25,35 @@ import logging
 import os
 import posixpath
 import tarfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
-from ocimodel import codec
+from ocimodel import codec, limits
 from ocimodel._files import write_file
+from ocimodel._json import loads
 from ocimodel._memo import memoized
+from ocimodel._reading import document_limit, open_file, read_capped, too_large
 from ocimodel._save_check import Saved, blob_path, disagreements
 from ocimodel._streams import Reader, binary, read_head
 from ocimodel.compression import Compression, detect
 from ocimodel.configfile import ConfigFile
 from ocimodel.descriptor import Descriptor
-from ocimodel.errors import BadJSONError, BadLayerError, DigestMismatch, NoSuchBlob, UnsupportedMediaType
+from ocimodel.errors import (
+    BadJSONError,
+    BadLayerError,
+    DigestMismatch,
+    DocumentTooLarge,
+    IndexTooDeep,
+    NoSuchBlob,
+    UnsupportedMediaType,
+)
 from ocimodel.hashing import Hash, VerifyingReader
 from ocimodel.image import DescribedLayer, Image, SynthesisedImage
+from ocimodel.index import deeper
 from ocimodel.layer import Layer, UncompressedLayer, from_file
 from ocimodel.layer._family import fitted
 from ocimodel.layer._members import end_problem, unreadable
@@ -164,20 +178,20 @@ class TarIndex:
         _, member = self._resolve(name)
         return binary(_Slice(self._opener(), member.offset, member.size))
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str, *, manifest: bool = False) -> bytes:
+        """A document's bytes: the member ``name``, refused unread if it is larger than the
+        document cap (:mod:`ocimodel.limits`; :class:`~ocimodel.errors.DocumentTooLarge`, or
+        :class:`~ocimodel.errors.ManifestTooLarge` for a ``manifest``)."""
+        _, member = self._resolve(name)
+        cap = limits.current().document
+        if member.size > cap:
+            raise too_large(f"{name} in {self.name}", member.size, cap, manifest=manifest)
         with self.open(name) as stream:
             return stream.read()
 
     def where(self, name: str) -> str:
         """``name`` in this tarball, for messages."""
         return f"{self.name}: {name}"
-
-
-def _json(data: bytes, what: str) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError as error:
-        raise BadJSONError(what, [f"not valid JSON: {error}"]) from None
 
 
 @attrs.frozen
@@ -201,7 +215,7 @@ def _strings(value: object) -> bool:
 
 def _entries(index: TarIndex) -> list[ManifestEntry]:
     what = f"manifest.json of {index.name}"
-    raw = _json(index.read("manifest.json"), what)
+    raw = loads(index.read("manifest.json"), what)
     if not isinstance(raw, list):
         raise BadJSONError(what, ["$: expected an array of images"])
     entries = []
@@ -250,10 +264,12 @@ def _config_file(index: TarIndex, path: str, raw: bytes) -> ConfigFile:
 
 
 def _opener(source: str | os.PathLike[str] | Opener) -> Opener:
+    """How to open the tarball again: a regular file only (a FIFO, a device, a directory is
+    refused at once, :class:`~ocimodel.errors.NotReadable`: the file is read at several places)."""
     if callable(source):
         return source
     location = Path(source)
-    return lambda: location.open("rb")
+    return lambda: open_file(location, f"tarball {location}")
 
 
 def _name(source: str | os.PathLike[str] | Opener) -> str:
@@ -304,23 +320,30 @@ def image(source: str | os.PathLike[str] | Opener, tag: Tag | str | None = None)
 
 
 def _oci_manifests(index: TarIndex) -> Iterator[tuple[Descriptor, Manifest]]:
-    """The image manifests ``index.json`` reaches (through nested indexes) that the tarball holds
-    intact; a broken OCI side is only logged, as docker load never reads it."""
-    pending: list[tuple[str, Descriptor | None]] = [("index.json", None)]
+    """The image manifests ``index.json`` reaches (through nested indexes, each once, no deeper
+    than the cap) that the tarball holds intact; a broken OCI side (too large, too deep, not JSON)
+    is only logged, as docker load never reads it."""
+    pending: deque[tuple[str, Descriptor | None, int]] = deque([("index.json", None, 1)])
+    seen: set[str] = set()
     while pending:
-        path, descriptor = pending.pop(0)
-        if path not in index:
+        path, descriptor, depth = pending.popleft()
+        if path not in index or path in seen:
             continue
-        data = index.read(path)
-        if descriptor is not None and Hash.sha256(data) != descriptor.digest:
-            log.debug("%s: %s does not match its digest; not used", index.name, path)
-            continue
+        seen.add(path)
         try:
+            data = index.read(path, manifest=True)
+            if descriptor is not None and Hash.sha256(data) != descriptor.digest:
+                log.debug("%s: %s does not match its digest; not used", index.name, path)
+                continue
             if descriptor is None or descriptor.media_type.is_index():
-                pending.extend((blob_path(d.digest), d) for d in IndexManifest.from_json(data).manifests)
+                entries = IndexManifest.from_json(data).manifests
+                pending.extend(
+                    (blob_path(d.digest), d, deeper(depth, d.digest) if d.media_type.is_index() else depth)
+                    for d in entries
+                )
             elif descriptor.media_type.is_image():
                 yield descriptor, Manifest.from_json(data)
-        except BadJSONError as error:
+        except (BadJSONError, DocumentTooLarge, IndexTooDeep) as error:
             log.debug("%s: %s is not used: %s", index.name, path, error)
 
 
@@ -377,7 +400,7 @@ class _OCIImage(Image):
 
     @memoized
     def raw_manifest(self) -> bytes:
-        data = self._index.read(blob_path(self._descriptor.digest))
+        data = self._index.read(blob_path(self._descriptor.digest), manifest=True)
         if Hash.sha256(data) != self._descriptor.digest:
             raise DigestMismatch(self._index.where("index.json's manifest"), self._descriptor.digest, Hash.sha256(data))
         return data
@@ -390,10 +413,10 @@ class _OCIImage(Image):
         """From ``manifest.json``'s config file, as docker load reads it (the two sides agree on
         its digest; the OCI side's copy of it is not needed)."""
         config = self.manifest().config
-        with binary(
-            _verified(self._index.open(self._entry.config), config, self._index.where(self._entry.config))
-        ) as stream:
-            return stream.read()
+        where = self._index.where(self._entry.config)
+        limit = document_limit(where, config.size)
+        with binary(_verified(self._index.open(self._entry.config), config, where)) as stream:
+            return read_capped(stream, where, limit)
 
     @memoized
     def layers(self) -> list[Layer]:
@@ -411,10 +434,10 @@ class _OCIImage(Image):
         return made
 
     def layer_by_digest(self, digest: Hash) -> Layer:
-        for each in self.layers():
-            if each.digest() == digest:
-                return each
-        raise NoSuchBlob(f"image {self.digest()} in {self._index.name} has no layer {digest}")
+        found = self._listed_layer(digest)
+        if found is None:
+            raise NoSuchBlob(f"image {self.digest()} in {self._index.name} has no layer {digest}")
+        return found
 
 
 def _described(index: TarIndex, path: str, descriptor: Descriptor, diff_id: Hash | None = None) -> Layer:
@@ -578,7 +601,7 @@ class TarballImage(SynthesisedImage):
 
 def _legacy_image(index: TarIndex, tag: Tag | str | None) -> Image:
     """An image of a pre-1.10 ``docker save`` (``repositories`` and ``<id>/json``, no manifest.json)."""
-    repositories = _json(index.read("repositories"), index.where("repositories"))
+    repositories = loads(index.read("repositories"), index.where("repositories"))
     if not isinstance(repositories, dict):
         raise BadJSONError(index.where("repositories"), ["$: expected an object"])
     named = {
@@ -613,7 +636,7 @@ class _LegacyImage(SynthesisedImage):
         while current:
             if any(identifier == current for identifier, _ in chain):
                 raise BadLayerError(f"{self._index.name}: the legacy layer parents loop at {current}")
-            described = _json(self._index.read(f"{current}/json"), self._index.where(f"{current}/json"))
+            described = loads(self._index.read(f"{current}/json"), self._index.where(f"{current}/json"))
             if not isinstance(described, dict):
                 raise BadJSONError(self._index.where(f"{current}/json"), ["$: expected an object"])
             chain.append((current, described))

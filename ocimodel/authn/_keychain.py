@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -12,6 +11,8 @@ from typing import Any, Protocol
 
 import attrs
 
+from ocimodel._json import loads
+from ocimodel._reading import read_credentials
 from ocimodel.authn._authenticator import Anonymous, AuthConfig, Authenticator
 from ocimodel.errors import BadJSONError, CredentialsError
 from ocimodel.name import DEFAULT_REGISTRY, Registry, Repository
@@ -77,7 +78,7 @@ def credential_helper(name: str, server: str) -> AuthConfig | None:
         first_line = said.splitlines()[0][:200] if said else f"exit status {answer.returncode}"
         raise CredentialsError(f"credential helper {program} failed for {server}: {first_line}")
     try:
-        found = json.loads(answer.stdout)
+        found = loads(answer.stdout, f"{program}'s answer")
         username, secret = found["Username"], found["Secret"]
     except (ValueError, KeyError, TypeError):
         raise CredentialsError(
@@ -104,10 +105,10 @@ class ConfigFileKeychain:
 
     def _load(self) -> Mapping[str, Any]:
         try:
-            text = self.path.read_bytes()
+            text = read_credentials(self.path)
             if not text.strip():  # an empty file is an empty config, as docker reads it
                 return {}
-            data = json.loads(text)
+            data = loads(text, "credentials file")
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as error:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import IO
 
 import attrs
 
 from ocimodel._memo import memoized
+from ocimodel._reading import open_file
 from ocimodel._streams import IteratorReader, binary
 from ocimodel.compression import Compression, detect
 from ocimodel.errors import BadLayerError
@@ -211,11 +212,15 @@ def from_file(
     """A layer from a tar file on disk, compressed or not (found from its first bytes, on first use).
 
     A file that is not a tar raises :class:`~ocimodel.errors.BadLayerError` naming it, on first
-    use (as :func:`from_bytes`).
+    use (as :func:`from_bytes`). The file is read more than once (for its digest, then its
+    bytes), so it must be a regular file (or a link to one): a FIFO, a device or a directory
+    raises :class:`~ocimodel.errors.NotReadable` on first use, without blocking; a stream is
+    for :func:`stream`.
     """
     location = os.fspath(path)
     compressing = _Compressing(compression_level, compression_backend)
-    return _DeferredLayer(lambda: Path(location).open("rb"), media_type, compressing, where=location)
+    opener = functools.partial(open_file, location, f"layer file {location}")
+    return _DeferredLayer(opener, media_type, compressing, where=location)
 
 
 def _epoch(mtime: int | datetime) -> int:

@@ -16,6 +16,7 @@ from typing import IO, Literal
 
 import attrs
 
+from ocimodel._reading import open_file
 from ocimodel.errors import BadLayerError
 
 _BLOCK = tarfile.BLOCKSIZE
@@ -152,7 +153,7 @@ def _content(entry: TarEntry) -> Iterator[bytes]:
         yield entry.content
         return
     assert entry.path is not None
-    with Path(entry.path).open("rb") as source:
+    with open_file(entry.path) as source:  # a file turned into a FIFO since it was listed is refused
         yield from read_exactly(
             source, entry.size, f"{entry.path}: the file shrank while it was being read into a layer"
         )

@@ -239,9 +239,9 @@ class RemoteImage(Image):
         ]
 
     def layer_by_digest(self, digest: Hash) -> Layer:
-        for layer in self.layers():
-            if layer.digest() == digest:
-                return layer
+        layer = self._listed_layer(digest)
+        if layer is not None:
+            return layer
         config = self.manifest().config
         if config.digest == digest:
             return RemoteLayer(self._session, self.reference.repository, config, digest)
@@ -268,14 +268,12 @@ class RemoteIndex(ImageIndex):
         return given if given.is_index() else (self.index_manifest().media_type or given)
 
     def _child_body(self, digest: Hash) -> tuple[Reference, ManifestBody | None]:
-        repository = self.reference.repository
-        reference = repository.digest(digest)
-        for descriptor in self.index_manifest().manifests:
-            if descriptor.digest == digest:
-                data = inline_data(descriptor, f"entry {digest} of {self.reference}")
-                body = None if data is None else ManifestBody(data, descriptor.media_type, digest)
-                return reference, body
-        raise NoSuchBlob(f"index {self.reference} has no entry {digest}")
+        reference = self.reference.repository.digest(digest)
+        descriptor = self._entries().get(digest)
+        if descriptor is None:
+            raise NoSuchBlob(f"index {self.reference} has no entry {digest}")
+        data = inline_data(descriptor, f"entry {digest} of {self.reference}")
+        return reference, None if data is None else ManifestBody(data, descriptor.media_type, digest)
 
     def image(self, digest: Hash) -> Image:
         return RemoteImage(self._session, *self._child_body(digest))
@@ -284,10 +282,10 @@ class RemoteIndex(ImageIndex):
         return RemoteIndex(self._session, *self._child_body(digest))
 
     def layer(self, digest: Hash) -> Layer:
-        for descriptor in self.index_manifest().manifests:
-            if descriptor.digest == digest:
-                return RemoteLayer(self._session, self.reference.repository, descriptor, digest)
-        raise NoSuchBlob(f"index {self.reference} has no entry {digest}")
+        descriptor = self._entries().get(digest)
+        if descriptor is None:
+            raise NoSuchBlob(f"index {self.reference} has no entry {digest}")
+        return RemoteLayer(self._session, self.reference.repository, descriptor, digest)
 
 
 @attrs.frozen

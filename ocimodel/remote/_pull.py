@@ -15,7 +15,7 @@ from ocimodel._files import write_file
 from ocimodel._streams import CountingReader, binary, chunks, piece_for
 from ocimodel.hashing import Hash, VerifyingReader
 from ocimodel.image import Image
-from ocimodel.index import ImageIndex
+from ocimodel.index import ImageIndex, unseen_children
 from ocimodel.layer import Layer
 from ocimodel.remote._session import DEFAULT_JOBS, Progress
 
@@ -50,12 +50,14 @@ def _layer_blob(layer: Layer) -> _Blob:
     return _Blob(digest, layer.size(), layer.open_compressed, f"layer {digest}")
 
 
-def blobs(target: Image | ImageIndex) -> Iterator[_Blob]:
-    """Every blob of ``target``, children before parents: layers and config, then each manifest."""
+def blobs(target: Image | ImageIndex, depth: int = 1, seen: set[Hash] | None = None) -> Iterator[_Blob]:
+    """Every blob of ``target``, children before parents: layers and config, then each manifest
+    (each distinct child once, no deeper than the cap: :func:`~ocimodel.index.deeper`)."""
     if isinstance(target, ImageIndex):
-        for _, child in target.children():
+        seen = set() if seen is None else seen
+        for _, child, nested in unseen_children(target, depth, seen):
             if isinstance(child, Image | ImageIndex):
-                yield from blobs(child)
+                yield from blobs(child, nested, seen)
             else:
                 yield _layer_blob(child)
     else:

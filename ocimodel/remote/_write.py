@@ -16,7 +16,7 @@ from ocimodel.descriptor import Descriptor as SpecDescriptor
 from ocimodel.errors import NotComputed, OCIError, RegistryError, TransportError
 from ocimodel.hashing import Hash
 from ocimodel.image import BlobLayer, Image
-from ocimodel.index import ImageIndex
+from ocimodel.index import ImageIndex, unseen_children
 from ocimodel.layer import Layer, StreamLayer
 from ocimodel.manifest import IndexManifest, Manifest
 from ocimodel.mediatype import MediaType
@@ -226,13 +226,22 @@ class Writer:
             self._blobs[key] = future
             return future
 
-    def _put_tree(self, reference: Reference | None, target: Pushable, repository: Repository | None = None) -> None:
+    def _put_tree(
+        self,
+        reference: Reference | None,
+        target: Pushable,
+        repository: Repository | None = None,
+        depth: int = 1,
+        seen: set[Hash] | None = None,
+    ) -> None:
+        """Children first (each distinct one once, no deeper than the cap), then ``target``."""
         repository = repository or (reference.repository if reference is not None else None)
         assert repository is not None
         if isinstance(target, ImageIndex):
-            for _, child in target.children():
+            seen = set() if seen is None else seen
+            for _, child, nested in unseen_children(target, depth, seen):
                 if isinstance(child, Image | ImageIndex):
-                    self._put_tree(None, child, repository)
+                    self._put_tree(None, child, repository, nested, seen)
         self.put_manifest(repository, reference.identifier if reference is not None else str(target.digest()), target)
 
     def put_manifest(self, repository: Repository, identifier: str, target: Image | ImageIndex) -> None:
@@ -442,13 +451,15 @@ def _config_blob(image: Image) -> Layer:
     return MountableLayer(blob, source()) if callable(source) else blob
 
 
-def _images(target: Pushable) -> Iterator[Image]:
+def _images(target: Pushable, depth: int = 1, seen: set[Hash] | None = None) -> Iterator[Image]:
+    """Every distinct image ``target`` holds (no deeper than the cap: :func:`~ocimodel.index.deeper`)."""
     if isinstance(target, Image):
         yield target
         return
-    for _, child in target.children():
+    seen = set() if seen is None else seen
+    for _, child, nested in unseen_children(target, depth, seen):
         if isinstance(child, Image | ImageIndex):
-            yield from _images(child)
+            yield from _images(child, nested, seen)
 
 
 def _wait(futures: list[Future[None]]) -> None:

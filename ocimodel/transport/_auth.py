@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import socket
 import threading
 import time
@@ -12,6 +11,7 @@ from urllib.parse import urlencode, urlsplit
 
 import attrs
 
+from ocimodel._json import loads
 from ocimodel.authn import Anonymous, Authenticator, Basic, Bearer, IdentityToken, Keychain
 from ocimodel.errors import InsecureRedirect, Unauthorized
 from ocimodel.name import Registry, Repository
@@ -239,7 +239,7 @@ class Auth:
         if len(body) > TOKEN_LIMIT:
             raise Unauthorized(f"token response from {redact_url(realm)} is larger than 64 KiB", status=200)
         try:
-            answer = json.loads(body)
+            answer = loads(body, "token response")
             value = answer.get("access_token") or answer.get("token")
         except (ValueError, AttributeError):
             value, answer = None, {}

@@ -12,6 +12,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import attrs
 import urllib3
 
+from ocimodel._json import loads
 from ocimodel._version import __version__
 from ocimodel.authn import Anonymous, Authenticator, Keychain, StaticKeychain, default_keychain
 from ocimodel.errors import (
@@ -610,7 +611,7 @@ class Client:
     def _page(self, url: str, scopes: Sequence[str], key: str, what: str) -> Page:
         response, data = self.fetch(url, scopes=scopes, limit=self.manifest_limit, what=what)
         try:
-            items = json.loads(data).get(key) or []
+            items = loads(data, what).get(key) or []
         except (ValueError, AttributeError):
             raise RegistryError(f"{what}: the registry's answer is not JSON", status=response.status) from None
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
@@ -694,7 +695,7 @@ def _merged_index(pages: Sequence[bytes], what: str) -> bytes:
     """One OCI index from the pages of a paginated one: the first page's fields, every page's
     ``manifests`` in order."""
     try:
-        parsed = [json.loads(page) for page in pages]
+        parsed = [loads(page, what) for page in pages]
         merged = dict(parsed[0])
         merged["manifests"] = [entry for page in parsed for entry in page.get("manifests") or []]
     except (ValueError, AttributeError, TypeError):

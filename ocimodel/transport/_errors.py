@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 
+from ocimodel._json import loads
 from ocimodel.errors import Diagnostic, RegistryError, registry_error_class
 from ocimodel.transport._redact import redact_url
 
@@ -14,7 +14,7 @@ _SHOWN_BODY = 512
 def diagnostics(body: bytes) -> list[Diagnostic]:
     """The distribution-spec ``{"errors": [{"code", "message", "detail"}]}`` list, if the body is one."""
     try:
-        parsed = json.loads(body)
+        parsed = loads(body, "error body")
     except ValueError:
         return []
     entries = parsed.get("errors") if isinstance(parsed, dict) else None
