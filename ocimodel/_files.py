@@ -433,4 +433,17 @@ def describe(path: Path) -> str:
 def scratch_file() -> IO[bytes]:
     """A temporary file (read and write) with no name: ``O_TMPFILE`` where the system has it, else
     unlinked as soon as it is made, so nothing stays in ``$TMPDIR`` however the process ends."""
-    return tempfile.TemporaryFile(prefix="ocimodel-")
+    return tempfile.TemporaryFile(prefix="ocimodel-", dir=_scratch_folder())
+
+
+def _scratch_folder() -> str | None:
+    """The folder :mod:`tempfile` would choose, found without its probe: ``gettempdir()`` writes
+    a named file to test each candidate, which a ``SIGKILL`` at that moment would leave behind."""
+    if tempfile.tempdir is not None:
+        return tempfile.tempdir
+    candidates = [os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")]
+    candidates += ["/tmp", "/var/tmp", "/usr/tmp"]  # noqa: S108 (tempfile's own list, in its order)
+    for folder in candidates:
+        if folder and Path(folder).is_dir() and os.access(folder, os.W_OK | os.X_OK):
+            return folder
+    return None  # tempfile's own search, probe and all
