@@ -257,10 +257,19 @@ def _progress(what: str) -> _Bar | None:
     if not sys.stderr.isatty() or _globals().verbose:
         return None
     bar = _Bar(what)
+    _bars.append(bar)
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(bar.close)
     return bar
+
+
+_bars: list[_Bar] = []  # drawn so far: closed (their line cleared) before a result line is printed
+
+
+def _close_bars() -> None:
+    while _bars:
+        _bars.pop().close()
 
 
 @contextlib.contextmanager
@@ -377,7 +386,9 @@ def _is_stdout(output: str | None) -> bool:
 
 
 def _say(line: str, on_stderr: bool) -> None:
-    """Print a result line: on stdout, unless stdout carries the output (:func:`_is_stdout`)."""
+    """Print a result line: on stdout, unless stdout carries the output (:func:`_is_stdout`); the
+    progress bars are cleared first, so the line is not printed after a bar's last state."""
+    _close_bars()
     click.echo(line, err=on_stderr)
 
 
@@ -629,7 +640,7 @@ def copy(source: str, destination: str, all_tags: bool, jobs: int, no_clobber: b
             raise OCIError(f"refusing to overwrite {dst}: it exists (-n)")
         target = _target(str(src), session)
         remote.multi_write({dst: target}, session=session, **_globals().write_options())
-        click.echo(f"{dst.repository.name}@{target.digest()}")
+        _say(f"{dst.repository.name}@{target.digest()}", False)
 
 
 def _exists(reference: Reference, session: Session) -> bool:
@@ -739,7 +750,7 @@ def push(path: str, image: str, as_index: bool, image_refs: str | None) -> None:
         target = tarball.image(path)
     remote.multi_write({image: target}, session=session, **_globals().write_options())
     pushed = f"{session.reference(image).repository.name}@{target.digest()}"
-    click.echo(pushed)
+    _say(pushed, False)
     if image_refs is not None:
         from ocimodel._files import write_file
 
@@ -1211,7 +1222,7 @@ def index_append(base: str | None, manifests: Sequence[str], tag: str) -> None:
             addenda.append(mutate.IndexAddendum(child, platform=child.config_file().platform()))
     result = mutate.append_manifests(start, *addenda)
     remote.write_index(tag, result, session=session, **_globals().write_options())
-    click.echo(f"{session.reference(tag).repository.name}@{result.digest()}")
+    _say(f"{session.reference(tag).repository.name}@{result.digest()}", False)
 
 
 @cli.group()
@@ -1461,6 +1472,7 @@ def _complain(message: str, error: Exception) -> None:
     context = getattr(error, "ctx", None)
     if isinstance(error, click.UsageError) and context is not None:
         line = f"{line.rstrip('.')} (see '{context.command_path} -h')"
+    _close_bars()
     click.echo(f"ocimodel: {line}", err=True)
 
 

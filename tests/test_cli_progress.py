@@ -183,3 +183,24 @@ def test_a_folder_appended_from_a_terminal_shows_its_compression(images: dict[st
     assert quiet.stderr == b""
     assert largest_count(drawn.decode(errors="replace"), f"compressing {images['D']}/app") >= FOLDER
     assert tarball.image(tmp_path / "shown.tar").digest() == tarball.image(tmp_path / "quiet.tar").digest()
+
+
+@pytest.mark.parametrize("verb", ["copy", "push", "append", "flatten"])
+def test_the_result_line_is_printed_after_the_bar_is_cleared(
+    images: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verb: str
+) -> None:
+    with (
+        terminal() as (slave, drawn),
+        os.fdopen(os.dup(slave), "w", encoding="utf-8") as stderr,
+        os.fdopen(os.dup(slave), "w", encoding="utf-8") as stdout,  # one terminal for both, as usual
+        monkeypatch.context() as patched,
+    ):
+        patched.setattr(sys, "stderr", stderr)
+        patched.setattr(sys, "stdout", stdout)
+        status = cli.main(arguments(verb, images, tmp_path))
+    seen = drawn.decode(errors="replace")
+    assert status == 0, seen
+    result = re.search(r"[\w.:/-]+@sha256:[0-9a-f]{64}\r?\n", seen)
+    assert result is not None, seen
+    assert seen[: result.start()].endswith("\r"), seen  # the bar's line was cleared before it
+    assert "\r" not in seen[result.start() :].rstrip("\r\n"), seen  # and no bar is drawn after it
