@@ -767,12 +767,24 @@ def _layers_of(paths: Sequence[str], *, compressing: bool = False) -> list[Layer
 
     made = []
     for path in paths:
-        if not compressing:
-            made.append(layer.from_directory(path) if Path(path).is_dir() else layer.from_file(path))
+        if Path(path).is_dir():
+            with _step(f"compressing {path}") if compressing else contextlib.nullcontext() as bar:
+                made.append(_folder_layer(path, bar))
+                if compressing:
+                    made[-1].digest()
             continue
-        with _step(f"compressing {path}") as bar:
-            made.append(_folder_layer(path, bar) if Path(path).is_dir() else layer.from_file(path))
-            made[-1].digest()
+        made.append(_whole_tar(layer.from_file(path), path))
+    return made
+
+
+def _whole_tar(made: Layer, path: str) -> Layer:
+    """``made`` once its file has been read to the end as a tar: one cut short or corrupt is
+    refused here, naming the file and the entry, not pushed to fail where it is unpacked."""
+    from ocimodel.layer._members import tar_members
+
+    with made.uncompressed() as stream:
+        for _member, _content in tar_members(stream, lambda: path):
+            pass
     return made
 
 

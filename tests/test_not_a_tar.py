@@ -285,3 +285,14 @@ def test_validate_tarball_reads_its_layers_as_tars(tmp_path: Path) -> None:
     assert "layer 0 (" in line
     assert "not a readable tar, before its first entry" in line
     validate.image(tarball.image(good))
+
+
+@pytest.mark.parametrize("packing", ["plain", "gzip"])
+def test_append_refuses_a_tar_cut_short_naming_the_file_and_the_entry(packing: str, tmp_path: Path) -> None:
+    whole = make_tar({"d/f": bytes(range(256)) * 40, "d/g": b"g"})
+    cut = whole[:5000] if packing == "plain" else gzip.compress(whole[:5000])
+    (tmp_path / "cut.tar").write_bytes(cut)
+    line = one_line_error(run("append", "-f", str(tmp_path / "cut.tar"), "-t", "x/y:1", "-o", str(tmp_path / "o.tar")))
+    assert "cut.tar" in line
+    assert "'d/f'" in line
+    assert not (tmp_path / "o.tar").exists()
