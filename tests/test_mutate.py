@@ -117,6 +117,12 @@ def test_config_takes_keyword_fields_as_well_as_a_whole_config() -> None:
         (mutate.config, {"Cmd": ["sh"]}, TypeError, r"unexpected keyword\(s\) Cmd"),  # the JSON key is not the field
         (mutate.config_file, {"os_features": "x"}, TypeError, r"mutate.config_file: os_features='x'"),
         (mutate.config_file, {"arch": "arm64"}, TypeError, r"unexpected keyword\(s\) arch"),
+        # values no converter takes: refused, not written into a config other tools cannot read
+        (mutate.config, {"user": 5}, TypeError, r"mutate.config: user=5: expected str \| None"),
+        (mutate.config, {"labels": {"a": 1}}, TypeError, r"labels=\{'a': 1\}: expected Mapping\[str, str\]"),
+        (mutate.config, {"cmd": ["sh", 1]}, TypeError, r"cmd=\['sh', 1\]: expected Iterable\[str\]"),
+        (mutate.config, {"tty": "yes"}, TypeError, r"tty='yes': expected bool"),
+        (mutate.config_file, {"architecture": 64}, TypeError, r"architecture=64: expected str"),
     ],
 )
 def test_a_bad_keyword_edit_fails_when_asked_for_naming_it(

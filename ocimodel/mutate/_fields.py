@@ -4,6 +4,8 @@ editors, and checked when the edit is asked for (not later, when the image is fi
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypedDict
@@ -64,12 +66,39 @@ def checked(cls: type[Config] | type[ConfigFile], changes: Mapping[str, Any], wh
     """Raise now, naming the field, for a keyword that is not a field of ``cls``
     (:class:`TypeError`) or a value its converter or validator refuses (``cmd="sh"``: a lone
     string is not a list of arguments)."""
-    check_options(changes, ConfigChanges if cls is Config else ConfigFileChanges, what)
+    fields = ConfigChanges if cls is Config else ConfigFileChanges
+    check_options(changes, fields, what)
+    hints = typing.get_type_hints(fields)
     blank = cls()
     for name, value in changes.items():
         try:
-            attrs.evolve(blank, **{name: value})
+            made = getattr(attrs.evolve(blank, **{name: value}), name)
         except TypeError as error:
             raise TypeError(f"{what}: {name}={value!r}: {error}") from None
         except ValueError as error:
             raise ValueError(f"{what}: {name}={value!r}: {error}") from None
+        if not _fits(made, hints[name]):  # what no converter turned into the field's type
+            raise TypeError(f"{what}: {name}={value!r}: expected {_shown(hints[name])}")
+
+
+def _fits(value: object, hint: Any) -> bool:
+    """Whether ``value`` is of the type ``hint`` (the unions, containers and classes above)."""
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, each) for each in arguments)
+    if hint is type(None):
+        return value is None
+    if origin is None:
+        return isinstance(value, hint) and not (hint is int and isinstance(value, bool))
+    if origin is Mapping or origin is dict:
+        key, item = arguments
+        return isinstance(value, Mapping) and all(_fits(k, key) and _fits(v, item) for k, v in value.items())
+    if origin is Iterable or origin in (list, tuple, frozenset):
+        return isinstance(value, (tuple, list, frozenset)) and all(_fits(each, arguments[0]) for each in value)
+    return True
+
+
+def _shown(hint: Any) -> str:
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("collections.abc.", "").replace("typing.", "").replace("ocimodel.configfile.", "")
