@@ -44,6 +44,7 @@ from ocimodel.errors import (
     TransportError,
     UntrustedCertificate,
 )
+from ocimodel.transport._guard import url_host
 from ocimodel.transport._proxy import ProxyRules
 from ocimodel.transport._redact import redact_url
 from ocimodel.transport._retry import RetryPolicy
@@ -82,15 +83,13 @@ Guard = Callable[[str], None]
 
 
 def origin(url: str) -> str:
-    """``scheme://host:port`` of ``url``, the default port made explicit: what "the same host" means."""
-    parts = urlsplit(url)
+    """``scheme://host:port`` of ``url``, the default port made explicit: what "the same host"
+    means, the host read as urllib3 (which connects) reads it (``""`` for what is not a URL)."""
     try:
-        port = parts.port
+        scheme, host, port = url_host(url)
     except ValueError:
-        port = None
-    port = port or (443 if parts.scheme == "https" else 80)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+        return ""
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def _proxy_manager(proxy: str, options: dict[str, Any]) -> urllib3.ProxyManager:
@@ -113,12 +112,16 @@ def _proxy_manager(proxy: str, options: dict[str, Any]) -> urllib3.ProxyManager:
 def discard(response: urllib3.BaseHTTPResponse) -> None:
     """Finish with a response whose body is not wanted: read a small rest so the connection can be
     reused, but never more than :data:`DISCARD_LIMIT` (a server must not decide how long we read);
-    past that the connection is closed."""
+    past that the connection is closed. A compressed body is never read on (the bytes it would
+    decode to are the server's to choose): its connection is closed."""
     try:
+        if response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
+            response.close()
+            return
         rest = response.read(DISCARD_LIMIT + 1, decode_content=False)
         if len(rest) > DISCARD_LIMIT:
             response.close()
-    except (urllib3.exceptions.HTTPError, OSError):
+    except (urllib3.exceptions.HTTPError, OSError, RuntimeError):
         response.close()
     finally:
         response.release_conn()
@@ -134,11 +137,12 @@ def release(response: urllib3.BaseHTTPResponse) -> None:
 
 
 def read_capped(response: urllib3.BaseHTTPResponse, limit: int) -> bytes:
-    """At most ``limit`` bytes of a body (decoded); nothing if the connection breaks first. For
-    error bodies and the like, where what matters is what they say, not that they are whole."""
+    """At most ``limit`` bytes of a body (decoded); nothing if the connection breaks first, or the
+    body cannot be decoded. For error bodies and the like, where what matters is what they say,
+    not that they are whole."""
     try:
         return bytes(response.read(limit, decode_content=True))
-    except (urllib3.exceptions.HTTPError, OSError):
+    except (urllib3.exceptions.HTTPError, OSError, RuntimeError):
         return b""
 
 
