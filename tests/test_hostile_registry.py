@@ -509,11 +509,15 @@ def _claims_route(seen: Seen) -> Reply:
             return Reply(201, claim)
         return Reply(200, {"Content-Type": OCI_MANIFEST, **claim}, ASKED)
     if "/blobs/uploads/" in path:
+        if seen.method == "POST" and label(seen) == "moved":  # the upload goes on somewhere else
+            return Reply(
+                202, {"Location": f"http://elsewhere.hostile.test:{seen.header('Host').rpartition(':')[2]}/up"}
+            )
         if seen.method == "POST":
             return Reply(202, {"Location": "/v2/app/blobs/uploads/1"})
         return Reply(201, claim)
     if "/blobs/" in path:
-        if seen.method == "HEAD" and label(seen) == "upload":
+        if seen.method == "HEAD" and label(seen) in ("upload", "moved"):
             return Reply(404, {})
         return Reply(200, claim, CONFIG)
     return Reply(404, {}, b"")
@@ -522,7 +526,8 @@ def _claims_route(seen: Seen) -> Reply:
 def test_rule_4_a_digest_we_asked_for_is_the_digest_we_accept(home: Path) -> None:
     """``Docker-Content-Digest`` naming another digest than the one asked for, on a manifest's
     HEAD or GET, a blob's HEAD or GET, a manifest's or blob's PUT, and a referrers list naming a
-    manifest whose subject is another: each is a ``DigestMismatch``, not an answer."""
+    manifest whose subject is another: each is a ``DigestMismatch``, not an answer. An upload's
+    ``Location`` on another host than the registry is refused before anything is sent there."""
     with HostileServer(_claims_route) as server:
         host = server.name()
         session = "insecure=True, timeout=5"
@@ -537,12 +542,16 @@ def test_rule_4_a_digest_we_asked_for_is_the_digest_we_accept(home: Path) -> Non
                 f"remote.referrers('{host}/app@{ASKED_DIGEST}', {session}).image(Hash.parse('{digest(STRANGER)}'))"
                 ".manifest()"
             ),
+            "moved": f"remote.write_layer('{server.name('moved')}/app', random.image(16, 1).layers()[0], {session})",
         }
         outcome, ended = cases(child_setup("from ocimodel import Hash, empty, random"), calls, home)
         digest_line = cli("--insecure", "digest", f"{host}/app@{ASKED_DIGEST}", home=home)
+        elsewhere = server.requests(server.name("elsewhere"))
     within_bounds(outcome)
     for case in calls:
-        assert typed_failure(ended.get(case), DigestMismatch), (case, ended.get(case))
+        expected = InsecureRedirect if case == "moved" else DigestMismatch
+        assert typed_failure(ended.get(case), expected), (case, ended.get(case))
+    assert not elsewhere, [s.target for s in elsewhere]
     assert digest_line.returncode == 1
     assert digest_line.stdout == ""
     assert len(digest_line.lines) == 1, digest_line.lines

@@ -562,16 +562,28 @@ class Client:
     # ------------------------------------------------------------------ uploads
 
     def _location(self, response: urllib3.BaseHTTPResponse, request_url: str) -> str:
-        # Location: absolute (distribution, built from the Host it was asked with) or relative to
-        # the request (ECR, GCR, Quay); state may ride in its query (?_state=…), kept as it is.
+        """Where an upload goes on: the answer's ``Location``, absolute (distribution, built from
+        the Host it was asked with) or relative to the host that answered (ECR, GCR, Quay, ghcr;
+        after a redirect, the host it led to); state may ride in its query (``?_state=…``), kept
+        as it is. It must stay on the host that answered, scheme and port included (as oras-go
+        requires): an upload's bytes go where the registry is, not where it says.
+
+        :raises ~ocimodel.errors.InsecureRedirect: a ``Location`` on another host, or refused by
+            :meth:`check_url`.
+        """
         location = response.headers.get("Location")
         discard(response)
         if not location:
             raise RegistryError(
                 f"the registry answered {response.status} to an upload without a Location", status=response.status
             )
-        absolute = urljoin(request_url, location)
+        answered = response.url or request_url
+        absolute = urljoin(answered, location)
         self.check_url(absolute, "upload location")
+        if origin(absolute) != origin(answered):
+            raise InsecureRedirect(
+                f"upload location {redact_url(absolute)!r}: not on the host that answered ({redact_url(answered)})"
+            )
         return absolute
 
     def start_upload(
