@@ -24,6 +24,7 @@ import gzip
 import hashlib
 import json
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -38,6 +39,7 @@ from ocimodel.errors import (
     ManifestTooLarge,
     NotFound,
     RegistryError,
+    TransportError,
     Unauthorized,
 )
 from ocimodel.mediatype import MediaType
@@ -113,6 +115,14 @@ BOMB = gzip.compress(b" " * (256 << 20), 9)  # 250 KiB that decode to 256 MiB
 NESTED = b"[" * 60_000
 
 
+def trickle() -> Iterator[bytes]:
+    """A body that never ends, a byte every tenth of a second: never slow enough for a read to
+    time out."""
+    while True:
+        time.sleep(0.1)
+        yield b" "
+
+
 def _bounded_route(seen: Seen) -> Reply:
     case, path, host = label(seen), seen.target, seen.header("Host")
     if path == "/v2/":
@@ -120,6 +130,8 @@ def _bounded_route(seen: Seen) -> Reply:
             return Reply(401, {"WWW-Authenticate": f'Bearer realm="http://{host}/token",service="s"'})
         return Reply(200, {}, b"{}")
     if path.startswith("/token"):
+        if case == "tokenslow":
+            return Reply(200, {"Content-Type": "application/json"}, trickle(), framing="chunked")
         if case == "token":
             return Reply(200, {"Content-Type": "application/json"}, endless(), framing="close")
         if case == "tokenerror":
@@ -127,6 +139,10 @@ def _bounded_route(seen: Seen) -> Reply:
         return Reply(200, {"Content-Type": "application/json"}, NESTED)
     if case == "manifest":
         return Reply(200, {"Content-Type": OCI_MANIFEST}, endless(), framing="chunked")
+    if case == "slow":
+        return Reply(200, {"Content-Type": OCI_MANIFEST}, trickle(), framing="close")
+    if case == "slowerror":
+        return Reply(404, {"Content-Type": "text/plain"}, trickle(), framing="chunked")
     if case == "claimed":
         return Reply(200, {"Content-Type": OCI_MANIFEST}, endless(), length=1 << 40)
     if case == "error":
@@ -183,17 +199,32 @@ BOUNDED: dict[str, tuple[str, type[Exception] | None]] = {
 }
 
 
-def test_rule_1_no_answer_is_read_past_its_cap(home: Path) -> None:
+#: Servers that send a byte now and then, for ever, and what must come of each (within ``timeout``).
+TRICKLING: dict[str, tuple[str, type[Exception] | None]] = {
+    "slow": ("remote.get('{host}/app:t', {options})", TransportError),
+    "slowerror": ("remote.get('{host}/app:t', {options})", NotFound),
+    "tokenslow": ("remote.get('{host}/app:t', {options})", TransportError),
+}
+
+
+@pytest.mark.parametrize(
+    ("table", "options"),
+    [(BOUNDED, "insecure=True, timeout=5"), (TRICKLING, "insecure=True, timeout=1")],
+    ids=["endless", "trickling"],
+)
+def test_rule_1_no_answer_is_read_past_its_cap(
+    home: Path, table: dict[str, tuple[str, type[Exception] | None]], options: str
+) -> None:
     """Endless bodies (by length, chunked, until the connection closes, or claiming a terabyte),
-    gzip bombs, JSON nested 60,000 deep, endless and looping pages: each ends in a typed error
-    (or, for an upload's endless answers, in success), fast, in bounded memory, having taken a
-    bounded part of what the server offered."""
+    gzip bombs, JSON nested 60,000 deep, endless and looping pages, and bodies that trickle in a
+    byte at a time (each read well within its timeout): each ends in a typed error (or, for an
+    upload's endless answers, in success), fast, in bounded memory, having taken a bounded part of
+    what the server offered."""
     with HostileServer(_bounded_route) as server:
-        options = "insecure=True, timeout=5"
-        calls = {case: call.format(host=server.name(case), options=options) for case, (call, _) in BOUNDED.items()}
+        calls = {case: call.format(host=server.name(case), options=options) for case, (call, _) in table.items()}
         outcome, ended = cases(child_setup(), calls, home)
         within_bounds(outcome)
-        for case, (_, expected) in BOUNDED.items():
+        for case, (_, expected) in table.items():
             found = ended.get(case)
             assert found is not None, case
             if expected is None:
@@ -511,7 +542,7 @@ def _claims_route(seen: Seen) -> Reply:
     if "/blobs/uploads/" in path:
         if seen.method == "POST" and label(seen) == "moved":  # the upload goes on somewhere else
             return Reply(
-                202, {"Location": f"http://elsewhere.hostile.test:{seen.header('Host').rpartition(':')[2]}/up"}
+                202, {"Location": f"http://elsewhere.hostile.test:{(seen.header('Host') or '').rpartition(':')[2]}/up"}
             )
         if seen.method == "POST":
             return Reply(202, {"Location": "/v2/app/blobs/uploads/1"})

@@ -40,6 +40,7 @@ from ocimodel.transport._policy import (
     exchange,
     origin,
     read_capped,
+    read_within,
     release,
 )
 from ocimodel.transport._proxy import ProxyRules
@@ -155,7 +156,8 @@ class Client:
     :param ca_file: CA certificates to trust (``SSL_CERT_FILE`` is honoured too).
     :param client_cert: a client certificate file, or ``(certificate, key)`` files.
     :param verify: ``False`` skips TLS verification (an explicit opt-in; never the default).
-    :param timeout: seconds for each connect and each read.
+    :param timeout: seconds for each connect and each read, and for a small answer read whole
+        (a manifest, a page, a token, an error) to arrive whole.
     :param user_agent: a prefix for ``User-Agent`` (``"<prefix> ocimodel/<version>"``).
     :param pool: a :class:`urllib3.PoolManager` the caller owns (proxies are then the caller's too).
     :param cancel: an event that, once set, stops the client before its next request or retry
@@ -320,7 +322,7 @@ class Client:
                     raise  # a TLS server that refused us: plain http would only hide why
                 last = error
                 continue
-            body = read_capped(response, self.error_limit)
+            body = read_capped(response, self.error_limit, self.transport.seconds)
             discard(response)
             if response.status == 200:
                 challenge = None
@@ -371,7 +373,7 @@ class Client:
         )
         if response.status in set(ok):
             return response
-        data = read_capped(response, self.error_limit) if method != "HEAD" else b""
+        data = read_capped(response, self.error_limit, self.transport.seconds) if method != "HEAD" else b""
         discard(response)
         answered = response.url or target  # the host that answered, after any redirect
         raise registry_error(
@@ -398,17 +400,21 @@ class Client:
         )
 
     def _read_capped(self, response: urllib3.BaseHTTPResponse, limit: int, what: str) -> bytes:
+        """A small body whole, at most ``limit`` bytes (more is :class:`ManifestTooLarge`), within
+        the transport's time for it (:func:`~ocimodel.transport._policy.read_within`); its
+        connection reused only if the body was read to its end."""
         declared = content_length(response.headers.get("Content-Length"))
         if declared is not None and declared > limit:
-            discard(response)
+            release(response)
             raise ManifestTooLarge(
                 f"{what} is {declared} bytes, more than the {limit}-byte limit (manifest_limit= changes it)"
             )
-        data = bytes(response.read(limit + 1, decode_content=True))
+        try:
+            data = read_within(response, limit + 1, self.transport.seconds)
+        finally:
+            release(response)
         if len(data) > limit:
-            discard(response)
             raise ManifestTooLarge(f"{what} is more than the {limit}-byte limit (manifest_limit= changes it)")
-        discard(response)
         return data
 
     def token(self, scopes: Sequence[str]) -> str | None:
