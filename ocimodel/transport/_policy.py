@@ -217,8 +217,8 @@ class Transport:
     """Sends requests under one policy (see the module's documentation); thread-safe.
 
     :param retry: what is retried and for how long.
-    :param timeout: seconds for each connect and each read, and for a small answer read whole
-        (a manifest, a page, a token, an error) to arrive whole.
+    :param timeout: seconds for each connect and each read, and for a small answer (a manifest,
+        a page, a token, an error) to arrive whole.
     :param user_agent: the ``User-Agent`` of every request.
     :param ca_file: CA certificates to trust (``SSL_CERT_FILE`` is honoured too).
     :param client_cert: a client certificate file, or ``(certificate, key)`` files.
