@@ -35,6 +35,7 @@ from ocimodel import Hash, remote
 from ocimodel.errors import (
     Denied,
     DigestMismatch,
+    DocumentTooLarge,
     InsecureRedirect,
     ManifestTooLarge,
     NotFound,
@@ -293,7 +294,7 @@ def test_rule_1_each_cap_is_an_option(tmp_path: Path) -> None:
             remote.list_tags(f"{host}/app", list_limit=2)
         image = remote.image(f"{host}/app:t")
         assert image.config_file() is not None
-        with pytest.raises(ManifestTooLarge, match="config_limit="):
+        with pytest.raises(DocumentTooLarge, match="config_limit="):
             remote.image(f"{host}/app:t", config_limit=1).config_file()
 
 
