@@ -187,7 +187,8 @@ class DocumentTooLarge(OCIError):
 
 class ManifestTooLarge(DocumentTooLarge):
     """A manifest or index body is larger than the configured cap (4 MiB by default, the
-    distribution registry's own limit)."""
+    distribution registry's own limit: ``manifest_limit=`` for one fetched from a registry), or a
+    registry's listing is longer than its own (``list_limit=``)."""
 
 
 class IndexTooDeep(OCIError):

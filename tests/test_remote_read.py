@@ -421,7 +421,7 @@ def test_foreign_urls_are_refused_when_unsafe() -> None:
     public = Repository("registry.example.com/app")
     layer_ = RemoteLayer(Session(allow_foreign=True), public, descriptor, descriptor.digest)
     first = TransportError("the registry does not have it")
-    with pytest.raises(InsecureRedirect, match="only https"):
+    with pytest.raises(InsecureRedirect, match="plain http"):
         layer_._from_urls(("http://cdn.example.com/blob",), first)
     with pytest.raises(InsecureRedirect, match="private address"):
         layer_._from_urls(("https://10.1.2.3/blob",), first)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import email.utils
+import json
 import time
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ocimodel.errors import (
     Denied,
@@ -30,6 +35,7 @@ from ocimodel.transport import (
     redact_url,
     registry_error,
 )
+from ocimodel.transport._redact import MASK, mask, secret_forms
 
 
 @pytest.mark.parametrize(
@@ -239,3 +245,73 @@ def test_every_spelling_of_a_private_address_is_private(host: str) -> None:
 @pytest.mark.parametrize("host", ["registry.example.com", "8.8.8.8", "1.example", "2001:4860:4860::8888"])
 def test_public_addresses_and_names_are_not_private(host: str) -> None:
     assert not is_private_host(host)
+
+
+#: (the registry, how it is spoken to, the URL it names, whether it is followed): the guard's rule
+#: (transport/_guard.py), table by table row.
+TARGETS = [
+    # a public registry: public hosts only, whatever the spelling of the private one
+    ("registry.example.com", "https", "https://auth.example.com/token", True),
+    ("registry.example.com", "https", "https://8.8.8.8/token", True),
+    ("registry.example.com", "https", "https://127.0.0.1:5001/token", False),
+    ("registry.example.com", "https", "https://localhost./token", False),
+    ("registry.example.com", "https", "https://%31%32%37.0.0.1/token", False),
+    ("registry.example.com", "https", "https://127.0.0.1\\@auth.example.com/token", False),
+    ("registry.example.com", "https", "https://auth.example.com\\@127.0.0.1/token", False),
+    ("registry.example.com", "https", "https://[::ffff:7f00:1]/token", False),
+    ("registry.example.com", "https", "https://[::127.0.0.1]/token", False),
+    ("registry.example.com", "https", "https://100.64.0.1/token", False),
+    ("registry.example.com", "https", "https://10.0.0.1/token", False),
+    ("registry.example.com", "https", "https://169.254.169.254/token", False),
+    # plain http only for a registry spoken to over plain http
+    ("registry.example.com", "https", "http://auth.example.com/token", False),
+    ("registry.example.com", "http", "http://auth.example.com/token", True),
+    ("registry.example.com", "https", "ftp://auth.example.com/token", False),
+    # a loopback registry: loopback and private addresses too (a local registry, its token
+    # server on another port; a tunnel to a registry on a private network)
+    ("127.0.0.1:5000", "http", "http://127.0.0.1:5001/token", True),
+    ("localhost:5000", "http", "http://[::1]:5001/token", True),
+    ("127.0.0.1:5000", "http", "http://10.0.0.1/token", True),
+    ("127.0.0.1:5000", "http", "http://169.254.169.254/token", False),
+    ("127.0.0.1:5000", "http", "http://0.0.0.0:5001/token", False),
+    # a private registry: private addresses too, not this machine's
+    ("10.0.0.5:5000", "http", "http://10.0.0.6/token", True),
+    ("10.0.0.5:5000", "http", "http://127.0.0.1:5001/token", False),
+    ("10.0.0.5:5000", "http", "http://169.254.169.254/token", False),
+    # the registry's own host and port, whatever it is
+    ("169.254.1.1:5000", "http", "http://169.254.1.1:5000/token", True),
+    ("169.254.1.1:5000", "http", "http://169.254.1.1:5001/token", False),
+]
+
+
+@pytest.mark.parametrize(("registry", "scheme", "url", "followed"), TARGETS)
+def test_where_a_registry_may_send_us(registry: str, scheme: str, url: str, followed: bool) -> None:
+    def check() -> None:
+        check_target(url, Registry(registry), "token realm", registry_scheme=scheme, allow_http=False)
+
+    if followed:
+        check()
+    else:
+        with pytest.raises(InsecureRedirect, match="token realm"):
+            check()
+
+
+def test_insecure_allows_plain_http_but_not_private_addresses() -> None:
+    public = Registry("registry.example.com")
+    check_target("http://cdn.example.com/x", public, "redirect", registry_scheme="https", allow_http=True)
+    with pytest.raises(InsecureRedirect, match="private address"):
+        check_target("http://127.0.0.1/x", public, "redirect", registry_scheme="https", allow_http=True)
+
+
+@given(st.text(min_size=1, max_size=40), st.text(max_size=40), st.sampled_from(["plain", "json", "quoted", "basic"]))
+def test_a_secret_sent_is_masked_in_every_spelling(secret: str, around: str, spelling: str) -> None:
+    credential = "Basic " + base64.b64encode(f"user:{secret}".encode()).decode()
+    forms = secret_forms(credential)
+    shown = {
+        "plain": secret,
+        "json": json.dumps(secret)[1:-1],
+        "quoted": quote(secret, safe=""),
+        "basic": credential,
+    }[spelling]
+    masked = mask(f"{around}{shown}{around}", forms)
+    assert all(shown not in piece for piece in masked.split(MASK))

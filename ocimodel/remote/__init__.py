@@ -227,16 +227,14 @@ def list_tags(
     only), ``page_size`` tags a request (``None``: as many as the registry gives).
 
     :raises ~ocimodel.errors.NotFound: no such repository.
+    :raises ~ocimodel.errors.ManifestTooLarge: more than ``list_limit`` tags (or a page over
+        ``manifest_limit`` bytes).
     """
     session = session_from(session, options)
     parsed = session.repository(repository)
     client = session.client(parsed.registry)
-    page = client.tags_page(parsed, n=page_size)
-    tags = list(page.items)
-    while page.next_url is not None:
-        page = client.tags_page(parsed, url=page.next_url)
-        tags.extend(page.items)
-    return tags
+    first = client.tags_page(parsed, n=page_size)
+    return client.listing(first, lambda url: client.tags_page(parsed, url=url), f"tags of {parsed.name}")
 
 
 def catalog(
@@ -254,12 +252,8 @@ def catalog(
     session = session_from(session, options)
     parsed = registry if isinstance(registry, Registry) else Registry(registry, insecure=session.insecure)
     client = session.client(parsed)
-    page = client.catalog_page(n=page_size)
-    names = list(page.items)
-    while page.next_url is not None:
-        page = client.catalog_page(url=page.next_url)
-        names.extend(page.items)
-    return names
+    first = client.catalog_page(n=page_size)
+    return client.listing(first, lambda url: client.catalog_page(url=url), f"catalog of {parsed}")
 
 
 def catalog_page(
@@ -287,6 +281,10 @@ def referrers(
     API, or else the ``sha256-<hex>`` fallback tag; empty if there are none. ``artifact_type``
     keeps only the entries of that type.
 
+    The list is the registry's claim: each manifest of it, when fetched (``.image(d)``,
+    ``.image_index(d)``), must name ``reference`` as its subject
+    (:class:`~ocimodel.errors.DigestMismatch` otherwise).
+
     :raises ValueError: a tag rather than a digest reference.
     """
     session = session_from(session, options)
@@ -304,7 +302,7 @@ def referrers(
         if len(kept) != len(found.manifests):
             data = attrs.evolve(found, manifests=kept).to_json()
     body = ManifestBody(data, MediaType.OCI_INDEX, Hash.sha256(data))
-    return RemoteIndex(session, parsed.repository.digest(body.digest), body)
+    return RemoteIndex(session, parsed.repository.digest(body.digest), body, referrers_of=parsed.digest)
 
 
 class Taggable(Protocol):

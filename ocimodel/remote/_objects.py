@@ -15,6 +15,7 @@ from ocimodel._streams import Reader, binary
 from ocimodel.descriptor import Descriptor as SpecDescriptor
 from ocimodel.errors import (
     DigestMismatch,
+    DocumentTooLarge,
     InsecureRedirect,
     NoSuchBlob,
     NotFound,
@@ -26,12 +27,13 @@ from ocimodel.hashing import Hash, VerifyingReader
 from ocimodel.image import Image, KnownDiffID, known_diff_id
 from ocimodel.index import ImageIndex
 from ocimodel.layer import Layer
+from ocimodel.manifest import IndexManifest, Manifest
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Digest, Reference, Repository
 from ocimodel.platform import Platform
 from ocimodel.remote._blob import BlobReader
 from ocimodel.remote._session import Session
-from ocimodel.transport import ManifestBody, discard, is_private_host, redact_url, release
+from ocimodel.transport import ManifestBody, discard, redact_url, release
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("ocimodel.remote")
 IMAGE_TYPES = (MediaType.OCI_MANIFEST, MediaType.DOCKER_MANIFEST_SCHEMA2)
 INDEX_TYPES = (MediaType.OCI_INDEX, MediaType.DOCKER_MANIFEST_LIST)
-_CONFIG_LIMIT = 16 << 20
 
 
 def fetch_manifest(session: Session, reference: Reference, accept: tuple[str, ...] | None = None) -> ManifestBody:
@@ -148,19 +149,19 @@ class RemoteLayer(Layer):
             return self._from_urls(urls, error)
 
     def _from_urls(self, urls: tuple[str, ...], first: Exception) -> IO[bytes]:
-        registry_host = urllib3.util.parse_url(f"//{self.repository.registry.name}").host
-        registry_local = self._session.insecure or is_private_host(registry_host)
+        """The first of a foreign layer's ``urls`` that answers, each vetted as a URL the registry
+        names (:meth:`~ocimodel.transport.Client.check_url`: https unless the registry is spoken
+        to over http, no private address unless the registry is as local), its redirects too."""
+        client = self._session.client(self.repository.registry)
         last: Exception = first
         for url in urls:
-            parsed = urllib3.util.parse_url(url)
-            if parsed.scheme != "https" and not registry_local:
-                last = InsecureRedirect(f"foreign layer URL {url!r}: only https is followed")
-                continue
-            if is_private_host(parsed.host) and not registry_local:
-                last = InsecureRedirect(f"foreign layer URL {url!r}: a private address")
+            try:
+                client.check_url(url, "foreign layer URL")
+            except InsecureRedirect as error:
+                last = error
                 continue
             try:  # under the session's request policy, with no credentials
-                response = self._session.client(self.repository.registry).get_url(url)
+                response = client.get_url(url)
             except (TransportError, InsecureRedirect) as error:
                 last = error
                 continue
@@ -187,14 +188,56 @@ class _Raw(Reader):
             super().close()
 
 
+@attrs.frozen
+class Referrer:
+    """What a referrers index says of each manifest it lists: that it names ``subject`` as its
+    subject. A claim, checked when the manifest is fetched (:func:`check_referrer`)."""
+
+    subject: Hash
+
+
+def check_referrer(body: ManifestBody, referrer: Referrer | None, reference: Reference) -> ManifestBody:
+    """``body``, if it is what its referrers index said (see :class:`Referrer`).
+
+    :raises ~ocimodel.errors.DigestMismatch: it names another subject, or none.
+    """
+    if referrer is None:
+        return body
+    try:
+        document: Manifest | IndexManifest = (
+            IndexManifest.from_json(body.data) if body.media_type.is_index() else Manifest.from_json(body.data)
+        )
+    except ValueError:
+        return body  # not a manifest at all: reading it says so
+    subject = document.subject.digest if document.subject is not None else None
+    if subject != referrer.subject:
+        raise DigestMismatch(
+            f"{reference.name}, listed as a referrer of {referrer.subject}",
+            referrer.subject,
+            subject,
+            f"{reference.name} is listed as a referrer of {referrer.subject}, but its subject is "
+            f"{subject or 'missing'}",
+        )
+    return body
+
+
 class RemoteImage(Image):
     """An image in a registry: the manifest is fetched on first use, the config when asked,
-    layers when read; every byte verified."""
+    layers when read; every byte verified. ``referrer``: what a referrers index claimed of it,
+    checked when it is fetched."""
 
-    def __init__(self, session: Session, reference: Reference, body: ManifestBody | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        reference: Reference,
+        body: ManifestBody | None = None,
+        *,
+        referrer: Referrer | None = None,
+    ) -> None:
         self._session = session
         self.reference = reference
         self._body = body
+        self._referrer = referrer
 
     def mount_source(self) -> Repository:
         """Where this image's blobs (its config too) can be mounted from."""
@@ -202,7 +245,8 @@ class RemoteImage(Image):
 
     @memoized
     def _fetched(self) -> ManifestBody:
-        return self._body or fetch_manifest(self._session, self.reference, IMAGE_TYPES)
+        body = self._body or fetch_manifest(self._session, self.reference, IMAGE_TYPES)
+        return check_referrer(body, self._referrer, self.reference)
 
     def raw_manifest(self) -> bytes:
         return self._fetched().data
@@ -219,8 +263,12 @@ class RemoteImage(Image):
             return data
         repository = self.reference.repository
         client = self._session.client(repository.registry)
-        if config.size > _CONFIG_LIMIT:
-            raise UnsupportedMediaType(f"config of {self.reference} is {config.size} bytes, more than 16 MiB")
+        limit = self._session.config_limit
+        if config.size > limit:
+            raise DocumentTooLarge(
+                f"config of {self.reference} is {config.size} bytes, more than the {limit}-byte limit "
+                "(config_limit= changes it)"
+            )
         reader = VerifyingReader(
             BlobReader(client, repository, config.digest), config.digest, config.size, what=f"config {config.digest}"
         )
@@ -249,16 +297,35 @@ class RemoteImage(Image):
 
 
 class RemoteIndex(ImageIndex):
-    """An index in a registry: children are fetched (or taken from inline ``data``) when used."""
+    """An index in a registry: children are fetched (or taken from inline ``data``) when used.
 
-    def __init__(self, session: Session, reference: Reference, body: ManifestBody | None = None) -> None:
+    ``referrer``: what a referrers index claimed of this one, checked when it is fetched;
+    ``referrers_of``: this index lists the referrers of that digest, so each child fetched must
+    name it as its subject."""
+
+    def __init__(
+        self,
+        session: Session,
+        reference: Reference,
+        body: ManifestBody | None = None,
+        *,
+        referrer: Referrer | None = None,
+        referrers_of: Hash | None = None,
+    ) -> None:
         self._session = session
         self.reference = reference
         self._body = body
+        self._referrer = referrer
+        self._referrers_of = referrers_of
 
     @memoized
     def _fetched(self) -> ManifestBody:
-        return self._body or fetch_manifest(self._session, self.reference, INDEX_TYPES)
+        body = self._body or fetch_manifest(self._session, self.reference, INDEX_TYPES)
+        return check_referrer(body, self._referrer, self.reference)
+
+    def _claim(self, digest: Hash) -> Referrer | None:
+        """What this index, if it lists referrers, claims of its child ``digest``."""
+        return None if self._referrers_of is None else Referrer(self._referrers_of)
 
     def raw_manifest(self) -> bytes:
         return self._fetched().data
@@ -276,10 +343,10 @@ class RemoteIndex(ImageIndex):
         return reference, None if data is None else ManifestBody(data, descriptor.media_type, digest)
 
     def image(self, digest: Hash) -> Image:
-        return RemoteImage(self._session, *self._child_body(digest))
+        return RemoteImage(self._session, *self._child_body(digest), referrer=self._claim(digest))
 
     def image_index(self, digest: Hash) -> ImageIndex:
-        return RemoteIndex(self._session, *self._child_body(digest))
+        return RemoteIndex(self._session, *self._child_body(digest), referrer=self._claim(digest))
 
     def layer(self, digest: Hash) -> Layer:
         descriptor = self._entries().get(digest)

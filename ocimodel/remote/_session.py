@@ -40,8 +40,9 @@ class SessionOptions(TypedDict, total=False):
       such as ``"linux/arm64"`` (default ``linux/amd64``).
     - ``jobs``: how many blobs move at once (default 4; at least 1).
     - ``user_agent``: a prefix for ``User-Agent`` (``"<prefix> ocimodel/<version>"``).
-    - ``timeout``: seconds (a float) for each connect and each read of one request, not for the
-      whole operation (default 30).
+    - ``timeout``: seconds (a float) for each connect and each read of one request, and for a
+      small answer (a manifest, a page, a token, an error) to arrive whole; not for a blob, nor
+      for the whole operation (default 30).
     - ``retry``: a :class:`~ocimodel.transport.RetryPolicy` (default: 4 tries within 30 seconds
       of waiting, ``Retry-After`` honoured).
     - ``progress``: a :data:`Progress` callback (default: none).
@@ -51,10 +52,22 @@ class SessionOptions(TypedDict, total=False):
     - ``verify``: ``False`` skips TLS verification (an explicit opt-in; never the default).
     - ``pool``: a :class:`urllib3.PoolManager` the caller owns (Go's ``WithTransport``).
     - ``allow_foreign``: try the ``urls`` of foreign (non-distributable) layers when the
-      registry does not have them (https only; never private addresses unless the registry is).
+      registry does not have them (each vetted as every URL a registry names: https unless the
+      registry is spoken to over http or ``insecure``; no private address unless the registry
+      is as local: :func:`ocimodel.transport.check_target`).
     - ``cancel``: a :class:`threading.Event`; setting it stops every operation of the session
       before its next request or blob chunk, an upload streaming in one request included
       (:class:`~ocimodel.errors.Cancelled`).
+
+    Caps on what a registry can make us read (in bytes, but ``list_limit``); past each, the
+    answer is an error and its connection is closed (README, "Security"):
+
+    - ``manifest_limit``: a manifest, an index, one page of a listing, a referrers answer
+      (default 4 MiB; :class:`~ocimodel.errors.ManifestTooLarge`);
+    - ``config_limit``: an image's config (default 16 MiB; :class:`~ocimodel.errors.DocumentTooLarge`);
+    - ``token_limit``: a token server's answer (default 64 KiB);
+    - ``error_limit``: an error answer, read for its message (default 64 KiB);
+    - ``list_limit``: the names one listing gathers over all its pages (default 250,000).
     """
 
     auth: Authenticator | None
@@ -71,6 +84,11 @@ class SessionOptions(TypedDict, total=False):
     pool: urllib3.PoolManager | None
     allow_foreign: bool
     cancel: threading.Event | None
+    manifest_limit: int
+    config_limit: int
+    token_limit: int
+    error_limit: int
+    list_limit: int
 
 
 #: The options a :class:`Session` hands to each registry's :class:`~ocimodel.transport.Client`.
@@ -85,7 +103,13 @@ _CLIENT_OPTIONS = (
     "pool",
     "insecure",
     "cancel",
+    "manifest_limit",
+    "token_limit",
+    "error_limit",
+    "list_limit",
 )
+#: The most bytes of an image's config that are read (``config_limit=``).
+CONFIG_LIMIT = 16 << 20
 
 
 class Session:
@@ -109,6 +133,7 @@ class Session:
         self.progress = options.get("progress")
         self.insecure = options.get("insecure", False)
         self.allow_foreign = options.get("allow_foreign", False)
+        self.config_limit = options.get("config_limit", CONFIG_LIMIT)
         self._client_options: dict[str, Any] = {"timeout": DEFAULT_TIMEOUT}
         self._client_options.update((key, value) for key, value in options.items() if key in _CLIENT_OPTIONS)
         self._clients: dict[str, Client] = {}

@@ -6,12 +6,14 @@ it. Every request goes through :class:`Transport`, the one request policy: pools
 as Go decides them (:class:`ProxyRules`), timeouts, retries (:class:`RetryPolicy`), cancellation,
 and redirects followed hop by hop with each host's own credentials. :class:`Auth` is the state
 machine that answers a host's challenges (basic auth, bearer tokens by GET or OAuth2 POST, a token
-cache per scope set). This package knows bytes and HTTP only, no images.
+cache per scope set). :func:`check_target` is the one guard of every URL a registry names
+(redirects, realms, upload locations, pages, foreign layers). This package knows bytes and HTTP
+only, no images.
 
 Requests are logged at DEBUG on the ``ocimodel.transport`` logger, URLs redacted and no headers.
 """
 
-from ocimodel.transport._auth import DEFAULT_TOKEN_LIFETIME, Auth, check_target, is_private_host
+from ocimodel.transport._auth import DEFAULT_TOKEN_LIFETIME, Auth
 from ocimodel.transport._challenge import Challenge, parse_challenges, preferred
 from ocimodel.transport._client import (
     MANIFEST_LIMIT,
@@ -26,6 +28,7 @@ from ocimodel.transport._client import (
     push_scope,
 )
 from ocimodel.transport._errors import diagnostics, registry_error
+from ocimodel.transport._guard import check_target, is_private_host
 from ocimodel.transport._headers import content_length, next_link, upload_offset
 from ocimodel.transport._policy import MAX_REDIRECTS, HostAuth, Transport, discard, origin, refused, release
 from ocimodel.transport._proxy import ProxyRules

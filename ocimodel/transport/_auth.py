@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import attrs
 
 from ocimodel._json import loads
 from ocimodel.authn import Anonymous, Authenticator, Basic, Bearer, IdentityToken, Keychain
-from ocimodel.errors import InsecureRedirect, Unauthorized
+from ocimodel.errors import Unauthorized
 from ocimodel.name import Registry, Repository
 from ocimodel.transport._challenge import Challenge, parse_challenges, preferred
 from ocimodel.transport._errors import registry_error
+from ocimodel.transport._guard import check_target, ip_literal, is_private_host, url_host
 from ocimodel.transport._policy import Answer
-from ocimodel.transport._redact import redact_url
+from ocimodel.transport._redact import redact_url, secret_forms
+
+__all__ = ["Auth", "check_target", "host_of", "ip_literal", "is_private_host", "scope_resource"]
 
 #: Token lifetime assumed when the token server does not say (``expires_in``).
 DEFAULT_TOKEN_LIFETIME = 60.0
@@ -37,51 +38,13 @@ class _Token:
 
 
 def host_of(url: str) -> str:
-    """``scheme://host:port/…`` -> ``host:port`` with the default port made explicit."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.hostname}:{port}"
-
-
-def is_private_host(host: str | None) -> bool:
-    """Whether ``host`` is localhost, or a loopback, private, link-local or unspecified address."""
-    if not host:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    address = ip_literal(host)
-    if address is None:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
-    return address.is_private or address.is_loopback or address.is_link_local or address.is_unspecified
-
-
-def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address ``host`` spells, if it spells one: the standard forms, and the older IPv4
-    spellings the system's resolver also takes for one (``127.1``, ``2130706433``,
-    ``0x7f000001``, ``0177.0.0.1``: each is 127.0.0.1 to a connecting client)."""
+    """``scheme://host:port/…`` -> ``host:port`` with the default port made explicit, the host
+    read as urllib3 (which connects) reads it."""
     try:
-        return ipaddress.ip_address(host.strip("[]"))
+        _, host, port = url_host(url)
     except ValueError:
-        pass
-    if not host or not all(part and part.isalnum() for part in host.split(".")):
-        return None
-    try:
-        return ipaddress.IPv4Address(socket.inet_aton(host))
-    except OSError:
-        return None
-
-
-def check_target(url: str, registry: Registry, what: str) -> None:
-    """Refuse to follow a registry to a non-http(s) URL, or to a private or loopback address
-    when the registry itself is not on one (a server-side request forgery guard)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise InsecureRedirect(f"{what} {redact_url(url)!r}: only http and https are followed")
-    registry_host = urlsplit(f"//{registry.name}").hostname
-    if is_private_host(parts.hostname) and not is_private_host(registry_host):
-        raise InsecureRedirect(f"{what} {redact_url(url)!r}: a private address, but the registry {registry} is not")
+        return ""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def scope_resource(scopes: Sequence[str], registry: Registry) -> Registry | Repository:
@@ -103,15 +66,28 @@ class Auth:
     are cached per scope set and renewed before they expire (``expires_in``, else 60 s). A 401
     naming scopes not yet asked for adds them, once. ``Authorization`` goes only to the registry's
     own host.
+
+    A realm is vetted before anything is sent to it (:func:`~ocimodel.transport.check_target`,
+    as go-containerregistry's ``validateRealmURL``): https, unless the registry itself is spoken
+    to over plain http; not on a private, loopback or link-local address unless the registry is as
+    local (a registry on a loopback address may name a realm on another loopback port: that is how
+    local registries and their token servers run) or it is the registry's own host and port. Basic
+    credentials go to a realm only after it passed. Every credential this object hands out is
+    remembered (:meth:`secrets`), so that messages can mask it wherever a server echoes it.
+
+    :param token_limit: the most bytes of a token server's answer that are read.
     """
 
-    def __init__(self, registry: Registry, keychain: Keychain, send: Send) -> None:
+    def __init__(self, registry: Registry, keychain: Keychain, send: Send, *, token_limit: int = TOKEN_LIMIT) -> None:
         self._registry = registry
         self._keychain = keychain
         self._send = send
+        self.token_limit = token_limit
         self._lock = threading.Lock()
         self._challenge: Challenge | None = None
         self._host = ""
+        self._scheme: str | None = None
+        self._sent: set[str] = set()  # credentials handed out, in the forms a server could echo
         self._tokens: dict[frozenset[str], _Token] = {}
         self._learnt: dict[frozenset[str], frozenset[str]] = {}
         self._refresh_tokens: dict[str, str] = {}
@@ -123,6 +99,18 @@ class Auth:
         with self._lock:
             self._challenge = challenge
             self._host = host_of(base_url)
+            self._scheme = url_host(base_url)[0]
+
+    def secrets(self) -> frozenset[str]:
+        """Every credential this object has handed out or sent (``Authorization`` values, tokens,
+        passwords, refresh tokens), in each spelling a server could echo back."""
+        with self._lock:
+            return frozenset(self._sent)
+
+    def _remember(self, *values: str) -> None:
+        forms = set().union(*(secret_forms(value) for value in values if value))
+        with self._lock:
+            self._sent |= forms
 
     def _scopes(self, scopes: Sequence[str]) -> frozenset[str]:
         asked = frozenset(scopes)
@@ -135,10 +123,10 @@ class Auth:
             return None
         authenticator = self._resolve(scope_resource(scopes, self._registry))
         if isinstance(authenticator, Bearer):
-            return authenticator.header()
+            return self._handed(authenticator.header())
         wanted = self._scopes(scopes)
         if challenge.scheme == "basic" or wanted in self._basic_scopes:
-            return authenticator.header() if isinstance(authenticator, Basic) else None
+            return self._handed(authenticator.header()) if isinstance(authenticator, Basic) else None
         if challenge.scheme != "bearer":
             return None
         with self._lock:
@@ -147,7 +135,11 @@ class Auth:
             token = self._exchange(challenge, authenticator, wanted)
             with self._lock:
                 self._tokens[wanted] = token
-        return f"Bearer {token.value}"
+        return self._handed(f"Bearer {token.value}")
+
+    def _handed(self, value: str) -> str:
+        self._remember(value)
+        return value
 
     def _resolve(self, resource: Registry | Repository) -> Authenticator:
         """The keychain's answer for ``resource``, asked once per client (a credential helper is a
@@ -195,13 +187,14 @@ class Auth:
                 f"the registry {self._registry} asked for a bearer token but named no realm to get it from",
                 status=401,
             )
-        check_target(realm, self._registry, "token realm")
+        check_target(realm, self._registry, "token realm", registry_scheme=self._scheme, allow_http=False)
         ordered = sorted(scopes, key=lambda s: (":push" not in s, s))  # push first: some servers read only one
         refresh = self._refresh_tokens.get(realm)
         if refresh is None and isinstance(authenticator, IdentityToken):
             refresh = authenticator.token
         response, method = None, "GET"
         if refresh is not None:
+            self._remember(refresh)
             method = "POST"
             form = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": CLIENT_ID}
             form |= {"service": challenge.service, "scope": " ".join(ordered)}
@@ -218,7 +211,7 @@ class Auth:
             headers = {}
             if isinstance(authenticator, Basic):
                 query.append(("account", authenticator.username))
-                headers["Authorization"] = authenticator.header()
+                headers["Authorization"] = self._handed(authenticator.header())
             separator = "&" if "?" in realm else "?"
             response = self._send("GET", realm + separator + urlencode(query), headers=headers)
         return self._token(method, realm, response, authenticator)
@@ -226,7 +219,7 @@ class Auth:
     def _token(self, method: str, realm: str, response: Answer, authenticator: Authenticator) -> _Token:
         body = response.body
         if response.status != 200:
-            error = registry_error(method, realm, response.status, body[:TOKEN_LIMIT])
+            error = registry_error(method, realm, response.status, body[: self.token_limit], secrets=self.secrets())
             if authenticator is Anonymous and response.status in (401, 403):
                 raise type(error)(
                     f"{error} (no credentials were found for {self._registry})",
@@ -236,8 +229,12 @@ class Auth:
                     diagnostics=error.diagnostics,
                 )
             raise error
-        if len(body) > TOKEN_LIMIT:
-            raise Unauthorized(f"token response from {redact_url(realm)} is larger than 64 KiB", status=200)
+        if len(body) > self.token_limit:
+            raise Unauthorized(
+                f"token response from {redact_url(realm)} is larger than the {self.token_limit}-byte limit "
+                "(token_limit= changes it)",
+                status=200,
+            )
         try:
             answer = loads(body, "token response")
             value = answer.get("access_token") or answer.get("token")
@@ -245,9 +242,11 @@ class Auth:
             value, answer = None, {}
         if not isinstance(value, str) or not value:
             raise Unauthorized(f"the token server {redact_url(realm)} answered without a token", status=200)
+        self._remember(value)
         lifetime = answer.get("expires_in")
         lifetime = float(lifetime) if isinstance(lifetime, int | float) and lifetime > 0 else DEFAULT_TOKEN_LIFETIME
         refresh = answer.get("refresh_token")
         if isinstance(refresh, str) and refresh:
+            self._remember(refresh)
             self._refresh_tokens[realm] = refresh
         return _Token(value, time.monotonic() + lifetime * _EARLY)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -26,9 +26,10 @@ from ocimodel.errors import (
 from ocimodel.hashing import Hash
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Registry, Repository
-from ocimodel.transport._auth import TOKEN_LIMIT, Auth, check_target
+from ocimodel.transport._auth import TOKEN_LIMIT, Auth
 from ocimodel.transport._challenge import Challenge, parse_challenges, preferred
 from ocimodel.transport._errors import registry_error
+from ocimodel.transport._guard import check_target, url_host
 from ocimodel.transport._headers import content_length, next_link, upload_offset
 from ocimodel.transport._policy import (
     Answer,
@@ -39,6 +40,8 @@ from ocimodel.transport._policy import (
     exchange,
     origin,
     read_capped,
+    read_within,
+    release,
 )
 from ocimodel.transport._proxy import ProxyRules
 from ocimodel.transport._redact import redact_url
@@ -55,8 +58,16 @@ MANIFEST_TYPES: Final = (
     MediaType.DOCKER_MANIFEST_SCHEMA1,
     MediaType.DOCKER_MANIFEST_SCHEMA1_SIGNED,
 )
+#: The most bytes of a manifest, an index, or one page of a listing that are read (4 MiB, as the
+#: distribution-spec suggests for manifests): ``manifest_limit=``.
 MANIFEST_LIMIT: Final = 4 << 20
+#: The most bytes of an error answer that are read, for its message: ``error_limit=``.
 ERROR_LIMIT: Final = 64 << 10
+#: The most names one listing (tags, catalog) gathers over all its pages: ``list_limit=``.
+LIST_LIMIT: Final = 250_000
+#: The longest name a listing may hold (the distribution registry's limit on repository names;
+#: tags are shorter still): longer is not a name but a registry that is not telling the truth.
+_NAME_LIMIT: Final = 255
 _ANONYMOUS: Final = StaticKeychain(Anonymous)
 
 
@@ -145,12 +156,19 @@ class Client:
     :param ca_file: CA certificates to trust (``SSL_CERT_FILE`` is honoured too).
     :param client_cert: a client certificate file, or ``(certificate, key)`` files.
     :param verify: ``False`` skips TLS verification (an explicit opt-in; never the default).
-    :param timeout: seconds for each connect and each read.
+    :param timeout: seconds for each connect and each read, and for a small answer (a manifest,
+        a page, a token, an error) to arrive whole.
     :param user_agent: a prefix for ``User-Agent`` (``"<prefix> ocimodel/<version>"``).
     :param pool: a :class:`urllib3.PoolManager` the caller owns (proxies are then the caller's too).
     :param cancel: an event that, once set, stops the client before its next request or retry
         (raising :class:`~ocimodel.errors.Cancelled`); blob reads check it between chunks too.
     :param proxies: the proxy rules (default: ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` as Go reads them).
+    :param manifest_limit: the most bytes of a manifest, an index or a listing's page that are
+        read (:data:`MANIFEST_LIMIT`, 4 MiB); more is :class:`~ocimodel.errors.ManifestTooLarge`.
+    :param token_limit: the most bytes of a token server's answer that are read (64 KiB).
+    :param error_limit: the most bytes of an error answer that are read (:data:`ERROR_LIMIT`, 64 KiB);
+        the rest is not read: the connection is closed.
+    :param list_limit: the most names a listing gathers over all its pages (:data:`LIST_LIMIT`).
     :raises ~ocimodel.errors.CredentialsError: ``ca_file`` or ``client_cert`` cannot be read or used.
     """
 
@@ -171,10 +189,15 @@ class Client:
         manifest_limit: int = MANIFEST_LIMIT,
         cancel: threading.Event | None = None,
         proxies: ProxyRules | None = None,
+        token_limit: int = TOKEN_LIMIT,
+        error_limit: int = ERROR_LIMIT,
+        list_limit: int = LIST_LIMIT,
     ) -> None:
         self.registry = registry if isinstance(registry, Registry) else Registry(registry, insecure=insecure)
         self._insecure = insecure or self.registry.insecure
         self.manifest_limit = manifest_limit
+        self.error_limit = error_limit
+        self.list_limit = list_limit
         agent = f"ocimodel/{__version__}"
         self.user_agent = f"{user_agent} {agent}" if user_agent else agent
         self.transport = Transport(
@@ -197,7 +220,7 @@ class Client:
         self._other_keychain: Keychain = keychain or (default_keychain if auth is None else _ANONYMOUS)
         self._other_auth: dict[str, Auth | None] = {}
         self._mounts_refused: set[tuple[str, str]] = set()  # (source, target) paths
-        self.auth = Auth(self.registry, chosen, self._send_token_request)
+        self.auth = Auth(self.registry, chosen, self._send_token_request, token_limit=token_limit)
 
     @property
     def retry(self) -> RetryPolicy:
@@ -214,16 +237,34 @@ class Client:
 
     # ------------------------------------------------------------------ plumbing
 
+    def check_url(self, url: str, what: str) -> None:
+        """Refuse a URL the registry names (a redirect, a ``Location``, a ``Link``, a foreign
+        layer's URL), by the one rule of :func:`~ocimodel.transport.check_target`: no plain http
+        from a registry spoken to over https (unless ``insecure``), no private address unless the
+        registry is as local."""
+        base = self._known_base()
+        scheme = url_host(base)[0] if base else self.registry.scheme
+        check_target(url, self.registry, what, registry_scheme=scheme, allow_http=self._insecure)
+
     def _guard(self, url: str) -> None:
-        """Where a redirect may lead (see :func:`check_target`)."""
-        check_target(url, self.registry, "redirect")
+        """Where a redirect may lead (see :meth:`check_url`)."""
+        self.check_url(url, "redirect")
 
     def _send_token_request(
         self, method: str, url: str, *, headers: Mapping[str, str] | None = None, body: bytes | None = None
     ) -> Answer:
         """The token exchange, under the same policy as every request (its credentials stay with
         the realm's origin: a redirect elsewhere drops them), its answer read whole within a cap."""
-        return exchange(self.transport, method, url, limit=TOKEN_LIMIT, headers=headers, body=body, guard=self._guard)
+        return exchange(
+            self.transport, method, url, limit=self.auth.token_limit, headers=headers, body=body, guard=self._guard
+        )
+
+    def secrets(self) -> frozenset[str]:
+        """Every credential this client has sent, to the registry or to hosts it led to, in the
+        spellings a server could echo: masked in the messages of the errors it raises."""
+        with self._lock:
+            others = [auth for auth in self._other_auth.values() if auth is not None]
+        return self.auth.secrets().union(*(auth.secrets() for auth in others))
 
     def _auth_for(self, host: str) -> HostAuth | None:
         """The auth answering ``host`` (an origin): the registry's own, or one of the host's own."""
@@ -236,7 +277,12 @@ class Client:
         parts = urlsplit(host)
         netloc = parts.netloc if parts.port not in (80, 443) else parts.hostname or ""
         try:
-            other: Auth | None = Auth(Registry(netloc, insecure=True), self._other_keychain, self._send_token_request)
+            other: Auth | None = Auth(
+                Registry(netloc, insecure=True),
+                self._other_keychain,
+                self._send_token_request,
+                token_limit=self.auth.token_limit,
+            )
         except BadNameError:
             other = None  # not a registry name: it gets no credentials at all
         if other is not None:
@@ -276,14 +322,16 @@ class Client:
                     raise  # a TLS server that refused us: plain http would only hide why
                 last = error
                 continue
-            body = read_capped(response, ERROR_LIMIT)
+            body = read_capped(response, self.error_limit, self.transport.seconds)
             discard(response)
             if response.status == 200:
                 challenge = None
             elif response.status == 401:
                 challenge = preferred(parse_challenges(response.headers.getlist("WWW-Authenticate")))
             else:
-                raise registry_error("GET", url, response.status, body, response.headers.get("Retry-After"))
+                raise registry_error(
+                    "GET", url, response.status, body, response.headers.get("Retry-After"), self.secrets()
+                )
             with self._lock:
                 self._base_url = f"{scheme}://{self.registry.name}"
             self.auth.set_challenge(url, challenge)
@@ -325,10 +373,12 @@ class Client:
         )
         if response.status in set(ok):
             return response
-        data = read_capped(response, ERROR_LIMIT) if method != "HEAD" else b""
+        data = read_capped(response, self.error_limit, self.transport.seconds) if method != "HEAD" else b""
         discard(response)
         answered = response.url or target  # the host that answered, after any redirect
-        raise registry_error(method, answered, response.status, data, response.headers.get("Retry-After"))
+        raise registry_error(
+            method, answered, response.status, data, response.headers.get("Retry-After"), self.secrets()
+        )
 
     def fetch(
         self,
@@ -350,15 +400,21 @@ class Client:
         )
 
     def _read_capped(self, response: urllib3.BaseHTTPResponse, limit: int, what: str) -> bytes:
+        """A small body whole, at most ``limit`` bytes (more is :class:`ManifestTooLarge`), within
+        the transport's time for it (:func:`~ocimodel.transport._policy.read_within`); its
+        connection reused only if the body was read to its end."""
         declared = content_length(response.headers.get("Content-Length"))
         if declared is not None and declared > limit:
-            discard(response)
-            raise ManifestTooLarge(f"{what} is {declared} bytes, more than the {limit}-byte limit")
-        data = bytes(response.read(limit + 1, decode_content=True))
+            release(response)
+            raise ManifestTooLarge(
+                f"{what} is {declared} bytes, more than the {limit}-byte limit (manifest_limit= changes it)"
+            )
+        try:
+            data = read_within(response, limit + 1, self.transport.seconds)
+        finally:
+            release(response)
         if len(data) > limit:
-            discard(response)
-            raise ManifestTooLarge(f"{what} is more than the {limit}-byte limit")
-        discard(response)
+            raise ManifestTooLarge(f"{what} is more than the {limit}-byte limit (manifest_limit= changes it)")
         return data
 
     def token(self, scopes: Sequence[str]) -> str | None:
@@ -388,10 +444,7 @@ class Client:
         if response.status == 404:
             return None
         kind = response.headers.get("Content-Type")
-        try:
-            said: Hash | None = Hash.parse(response.headers.get("Docker-Content-Digest", ""))
-        except ValueError:
-            said = None
+        said = _said_digest(response)
         asked = _digest_or_none(reference)
         if asked is not None and said is not None and said != asked:
             raise DigestMismatch(f"HEAD of manifest {repository.name}@{asked}: the registry named another", asked, said)
@@ -405,7 +458,12 @@ class Client:
         self, repository: Repository, reference: str, *, accept: Sequence[str] = MANIFEST_TYPES
     ) -> ManifestBody:
         """``GET /manifests/<reference>``: the exact bytes (capped at ``manifest_limit``), and their
-        digest (by the algorithm of ``reference`` when it is a digest, else sha256)."""
+        digest (by the algorithm of ``reference`` when it is a digest, else sha256).
+
+        :raises ~ocimodel.errors.DigestMismatch: ``reference`` is a digest and the answer's
+            ``Docker-Content-Digest`` names another of the same algorithm (the bytes are checked
+            by the caller: a digest reference must hash to itself).
+        """
         response, data = self.fetch(
             f"/v2/{repository.path}/manifests/{reference}",
             scopes=[pull_scope(repository)],
@@ -418,10 +476,16 @@ class Client:
         # document's own mediaType where the header names no manifest type
         media_type = MediaType(response.headers.get("Content-Type") or MediaType.OCI_MANIFEST)
         asked = _digest_or_none(reference)
+        _check_said(response, asked, f"GET of manifest {repository.name}@{asked}")
         return ManifestBody(data, media_type, Hash.of(data, asked.algorithm) if asked else Hash.sha256(data))
 
     def put_manifest(self, repository: Repository, reference: str, data: bytes, media_type: str) -> Hash:
-        """``PUT /manifests/<reference>``; returns the digest of what was sent."""
+        """``PUT /manifests/<reference>``; returns the digest of what was sent.
+
+        :raises ~ocimodel.errors.DigestMismatch: the answer's ``Docker-Content-Digest`` says the
+            registry stored another manifest (a signed schema 1 manifest excepted: registries name
+            it by the digest of its payload, without the signatures).
+        """
         response = self.request(
             "PUT",
             f"/v2/{repository.path}/manifests/{reference}",
@@ -431,7 +495,10 @@ class Client:
             ok=(200, 201, 202),
         )
         discard(response)
-        return Hash.sha256(data)
+        sent = Hash.sha256(data)
+        if MediaType(media_type).essence != MediaType.DOCKER_MANIFEST_SCHEMA1_SIGNED:
+            _check_said(response, sent, f"PUT of manifest {repository.name}:{reference}: the registry stored")
+        return sent
 
     def delete_manifest(self, repository: Repository, reference: str) -> None:
         """``DELETE /manifests/<reference>`` (a tag, or a digest: every tag on it goes too)."""
@@ -448,13 +515,17 @@ class Client:
     def head_blob(self, repository: Repository, digest: Hash) -> int | None:
         """``HEAD /blobs/<digest>``: the blob's size (-1 if the registry did not say), or ``None``
         if the repository lacks it (404). Some registries refuse HEAD where GET works (ECR
-        Public: 401 or 403): that is an error here; callers that only probe treat it as unknown."""
+        Public: 401 or 403): that is an error here; callers that only probe treat it as unknown.
+
+        :raises ~ocimodel.errors.DigestMismatch: the answer's ``Docker-Content-Digest`` names another blob.
+        """
         response = self.request(
             "HEAD", f"/v2/{repository.path}/blobs/{digest}", scopes=[pull_scope(repository)], ok=(200, 404)
         )
         discard(response)
         if response.status == 404:
             return None
+        _check_said(response, digest, f"HEAD of blob {repository.name}@{digest}")
         length = content_length(response.headers.get("Content-Length"))
         return -1 if length is None else length
 
@@ -463,15 +534,24 @@ class Client:
 
         Returns the open response (status 200, or 206 if the range was honoured); read it and
         close it. Redirects to storage elsewhere are followed hop by hop, without our credentials.
+
+        :raises ~ocimodel.errors.DigestMismatch: the answer's ``Docker-Content-Digest`` names
+            another blob (the bytes themselves are verified by the reader).
         """
         headers = {"Range": f"bytes={start}-"} if start else None
-        return self.request(
+        response = self.request(
             "GET",
             f"/v2/{repository.path}/blobs/{digest}",
             scopes=[pull_scope(repository)],
             headers=headers,
             ok=(200, 206) if start else (200,),
         )
+        try:
+            _check_said(response, digest, f"GET of blob {repository.name}@{digest}")
+        except DigestMismatch:
+            release(response)
+            raise
+        return response
 
     def get_url(self, url: str) -> urllib3.BaseHTTPResponse:
         """``GET`` a URL outside the registry (a foreign layer's ``urls``) under the same policy,
@@ -488,16 +568,28 @@ class Client:
     # ------------------------------------------------------------------ uploads
 
     def _location(self, response: urllib3.BaseHTTPResponse, request_url: str) -> str:
-        # Location: absolute (distribution, built from the Host it was asked with) or relative to
-        # the request (ECR, GCR, Quay); state may ride in its query (?_state=…), kept as it is.
+        """Where an upload goes on: the answer's ``Location``, absolute (distribution, built from
+        the Host it was asked with) or relative to the host that answered (ECR, GCR, Quay, ghcr;
+        after a redirect, the host it led to); state may ride in its query (``?_state=…``), kept
+        as it is. It must stay on the host that answered, scheme and port included (as oras-go
+        requires): an upload's bytes go where the registry is, not where it says.
+
+        :raises ~ocimodel.errors.InsecureRedirect: a ``Location`` on another host, or refused by
+            :meth:`check_url`.
+        """
         location = response.headers.get("Location")
         discard(response)
         if not location:
             raise RegistryError(
                 f"the registry answered {response.status} to an upload without a Location", status=response.status
             )
-        absolute = urljoin(request_url, location)
-        check_target(absolute, self.registry, "upload location")
+        answered = response.url or request_url
+        absolute = urljoin(answered, location)
+        self.check_url(absolute, "upload location")
+        if origin(absolute) != origin(answered):
+            raise InsecureRedirect(
+                f"upload location {redact_url(absolute)!r}: not on the host that answered ({redact_url(answered)})"
+            )
         return absolute
 
     def start_upload(
@@ -587,12 +679,7 @@ class Client:
             replay=False,
         )
         discard(response)
-        try:
-            stored = Hash.parse(response.headers.get("Docker-Content-Digest", ""))
-        except ValueError:
-            return digest  # optional, and some registries send other text: what we sent is what we know
-        if stored.algorithm == digest.algorithm and stored != digest:
-            raise DigestMismatch(f"upload of blob {digest} to {repository}: the registry stored", digest, stored)
+        _check_said(response, digest, f"upload of blob {digest} to {repository}: the registry stored")
         return digest
 
     def upload_status(self, repository: Repository, location: str) -> UploadState:
@@ -614,9 +701,36 @@ class Client:
             items = loads(data, what).get(key) or []
         except (ValueError, AttributeError):
             raise RegistryError(f"{what}: the registry's answer is not JSON", status=response.status) from None
-        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        if not isinstance(items, list) or not all(
+            isinstance(item, str) and 0 < len(item) <= _NAME_LIMIT for item in items
+        ):
             raise RegistryError(f"{what}: {key!r} in the registry's answer is not a list of names", status=200)
         return Page(tuple(items), self._next_page(response, url, what))
+
+    def listing(self, first: Page, more: Callable[[str], Page], what: str) -> list[str]:
+        """Every name of a listing: ``first`` page's, then those of the pages ``more(next_url)``
+        gives, to the end. A registry does not decide how long this goes on: past
+        ``list_limit`` names, or at a page already read (a loop), it stops with an error.
+
+        :raises ~ocimodel.errors.ManifestTooLarge: more than ``list_limit`` names.
+        :raises ~ocimodel.errors.RegistryError: the pages lead back to one already read.
+        """
+        names = list(first.items)
+        seen: set[str] = set()
+        page = first
+        while True:
+            if len(names) > self.list_limit:
+                raise ManifestTooLarge(f"{what}: more than {self.list_limit} names (list_limit= changes the limit)")
+            if page.next_url is None:
+                return names
+            if page.next_url in seen:
+                raise RegistryError(
+                    f"{what}: the next page leads back to one already read ({redact_url(page.next_url)})",
+                    status=200,
+                )
+            seen.add(page.next_url)
+            page = more(page.next_url)
+            names.extend(page.items)
 
     def _next_page(self, response: urllib3.BaseHTTPResponse, url: str, what: str) -> str | None:
         """The next page's URL from the answer's ``Link`` header (``None`` at the end): on the
@@ -624,7 +738,7 @@ class Client:
         link = next_link(response.headers.get("Link"), what)
         next_url = urljoin(urljoin(self.base_url(), url), link) if link else None
         if next_url is not None:
-            check_target(next_url, self.registry, "next page")
+            self.check_url(next_url, "next page")
             if origin(next_url) != origin(self.base_url()):
                 raise InsecureRedirect(f"{what}: the next page is on another host: {redact_url(next_url)}")
         return next_url
@@ -651,18 +765,26 @@ class Client:
         (an HTML page from a front end), or fail in other ways (401 from a front end that guards
         unknown paths, 500): all mean "use the fallback tag", whose own answer then says what is
         wrong, if anything. A later page that fails is an error: a partial list is never whole.
+        All pages together are one index, held whole: they may add up to ``manifest_limit`` bytes,
+        and lead back to no page already read.
+
+        :raises ~ocimodel.errors.ManifestTooLarge: the pages add up to more than ``manifest_limit``.
         """
         query = f"?{urlencode({'artifactType': artifact_type})}" if artifact_type else ""
         what = f"referrers of {repository.name}@{digest}"
         url: str | None = f"/v2/{repository.path}/referrers/{digest}{query}"
         pages: list[bytes] = []
+        seen: set[str] = set()
         while url is not None:
+            if url in seen:
+                raise RegistryError(f"{what}: the next page leads back to one already read", status=200)
+            seen.add(url)
             try:
                 response, data = self.fetch(
                     url,
                     scopes=[pull_scope(repository)],
                     headers={"Accept": MediaType.OCI_INDEX},
-                    limit=self.manifest_limit,
+                    limit=self.manifest_limit - sum(len(page) for page in pages),
                     what=what,
                     ok=(200, 404, 400, 405, 406),
                 )
@@ -701,6 +823,26 @@ def _merged_index(pages: Sequence[bytes], what: str) -> bytes:
     except (ValueError, AttributeError, TypeError):
         raise RegistryError(f"{what}: a page is not an OCI index", status=200) from None
     return json.dumps(merged, separators=(",", ":")).encode()
+
+
+def _said_digest(response: urllib3.BaseHTTPResponse) -> Hash | None:
+    """The answer's ``Docker-Content-Digest`` (``None`` if absent or not a digest: it is optional)."""
+    try:
+        return Hash.parse(response.headers.get("Docker-Content-Digest", ""))
+    except ValueError:
+        return None
+
+
+def _check_said(response: urllib3.BaseHTTPResponse, asked: Hash | None, what: str) -> None:
+    """Refuse an answer whose ``Docker-Content-Digest`` names, in ``asked``'s algorithm, another
+    digest than ``asked``: a claim about what was asked for that contradicts it is an error, not
+    an answer (one in another algorithm can be neither checked nor refuted here).
+
+    :raises ~ocimodel.errors.DigestMismatch: it does.
+    """
+    said = _said_digest(response)
+    if asked is not None and said is not None and said.algorithm == asked.algorithm and said != asked:
+        raise DigestMismatch(f"{what}: the registry named another", asked, said)
 
 
 def _digest_or_none(reference: str) -> Hash | None:

@@ -44,6 +44,7 @@ from ocimodel.errors import (
     TransportError,
     UntrustedCertificate,
 )
+from ocimodel.transport._guard import url_host
 from ocimodel.transport._proxy import ProxyRules
 from ocimodel.transport._redact import redact_url
 from ocimodel.transport._retry import RetryPolicy
@@ -63,6 +64,8 @@ REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 NOT_TAKEN_STATUSES: Final = frozenset({429, 503})
 #: The most of a body read only to reuse its connection; past it the connection is closed instead.
 DISCARD_LIMIT: Final = 64 << 10
+#: The longest a body read only to reuse its connection is read; past it the connection is closed.
+DISCARD_SECONDS: Final = 1.0
 _UPLOAD_PIECE = 256 << 10
 
 
@@ -82,15 +85,13 @@ Guard = Callable[[str], None]
 
 
 def origin(url: str) -> str:
-    """``scheme://host:port`` of ``url``, the default port made explicit: what "the same host" means."""
-    parts = urlsplit(url)
+    """``scheme://host:port`` of ``url``, the default port made explicit: what "the same host"
+    means, the host read as urllib3 (which connects) reads it (``""`` for what is not a URL)."""
     try:
-        port = parts.port
+        scheme, host, port = url_host(url)
     except ValueError:
-        port = None
-    port = port or (443 if parts.scheme == "https" else 80)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+        return ""
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def _proxy_manager(proxy: str, options: dict[str, Any]) -> urllib3.ProxyManager:
@@ -112,13 +113,21 @@ def _proxy_manager(proxy: str, options: dict[str, Any]) -> urllib3.ProxyManager:
 
 def discard(response: urllib3.BaseHTTPResponse) -> None:
     """Finish with a response whose body is not wanted: read a small rest so the connection can be
-    reused, but never more than :data:`DISCARD_LIMIT` (a server must not decide how long we read);
-    past that the connection is closed."""
+    reused, but never more than :data:`DISCARD_LIMIT` nor for longer than :data:`DISCARD_SECONDS`
+    (a server must not decide how long we read); past either the connection is closed. A
+    compressed body is never read on (the bytes it would decode to are the server's to choose):
+    its connection is closed."""
     try:
-        rest = response.read(DISCARD_LIMIT + 1, decode_content=False)
-        if len(rest) > DISCARD_LIMIT:
+        if response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
             response.close()
-    except (urllib3.exceptions.HTTPError, OSError):
+            return
+        deadline, count = time.monotonic() + DISCARD_SECONDS, 0
+        while piece := response.read1(DISCARD_LIMIT + 1 - count, decode_content=False):
+            count += len(piece)
+            if count > DISCARD_LIMIT or time.monotonic() > deadline:
+                response.close()
+                break
+    except (urllib3.exceptions.HTTPError, OSError, RuntimeError):
         response.close()
     finally:
         response.release_conn()
@@ -133,13 +142,51 @@ def release(response: urllib3.BaseHTTPResponse) -> None:
     response.release_conn()
 
 
-def read_capped(response: urllib3.BaseHTTPResponse, limit: int) -> bytes:
-    """At most ``limit`` bytes of a body (decoded); nothing if the connection breaks first. For
-    error bodies and the like, where what matters is what they say, not that they are whole."""
+def read_within(response: urllib3.BaseHTTPResponse, limit: int, seconds: float) -> bytes:
+    """At most ``limit`` bytes of a small body (decoded), which must arrive within ``seconds``
+    (give or take one read's timeout): a server that sends a byte now and then must not keep us
+    reading either. Blobs are not read this way: they may take as long as they keep moving.
+
+    :raises ~ocimodel.errors.TransportError: the body is still coming after ``seconds``.
+    """
+    deadline = time.monotonic() + seconds
+    pieces: list[bytes] = []
+    count = 0
+    while count < limit:
+        piece = response.read1(min(limit - count, 1 << 16), decode_content=True)
+        if not piece:
+            break
+        pieces.append(piece)
+        count += len(piece)
+        if count < limit and time.monotonic() > deadline:
+            response.close()  # still coming: not worth waiting for, nor reusing
+            url = redact_url(response.url or "")
+            raise TransportError(
+                f"the answer from {url} was still arriving after {seconds:g} s (timeout= gives it longer)", url=url
+            )
+    return b"".join(pieces)
+
+
+def read_capped(response: urllib3.BaseHTTPResponse, limit: int, seconds: float = 30.0) -> bytes:
+    """At most ``limit`` bytes of a body (decoded), as much as arrives within ``seconds``; nothing
+    if the connection breaks first, or the body cannot be decoded. For error bodies and the like,
+    where what matters is what they say, not that they are whole."""
+    deadline = time.monotonic() + seconds
+    pieces: list[bytes] = []
+    count = 0
     try:
-        return bytes(response.read(limit, decode_content=True))
-    except (urllib3.exceptions.HTTPError, OSError):
+        while count < limit:
+            if time.monotonic() > deadline:
+                response.close()  # still coming: not worth waiting for, nor reusing
+                break
+            piece = response.read1(min(limit - count, 1 << 16), decode_content=True)
+            if not piece:
+                break
+            pieces.append(piece)
+            count += len(piece)
+    except (urllib3.exceptions.HTTPError, OSError, RuntimeError):
         return b""
+    return b"".join(pieces)
 
 
 def refused(error: BaseException) -> bool:
@@ -170,7 +217,8 @@ class Transport:
     """Sends requests under one policy (see the module's documentation); thread-safe.
 
     :param retry: what is retried and for how long.
-    :param timeout: seconds for each connect and each read.
+    :param timeout: seconds for each connect and each read, and for a small answer (a manifest,
+        a page, a token, an error) to arrive whole.
     :param user_agent: the ``User-Agent`` of every request.
     :param ca_file: CA certificates to trust (``SSL_CERT_FILE`` is honoured too).
     :param client_cert: a client certificate file, or ``(certificate, key)`` files.
@@ -203,6 +251,8 @@ class Transport:
     ) -> None:
         self.retry = retry or RetryPolicy()
         self.insecure = insecure
+        #: Seconds for each connect and each read; a small answer read whole gets as long in all.
+        self.seconds = timeout
         self.timeout = urllib3.Timeout(connect=timeout, read=timeout)
         self.user_agent = user_agent
         self.cancel = cancel
@@ -510,7 +560,7 @@ def exchange(
 
     def read(response: urllib3.BaseHTTPResponse) -> Answer:
         try:
-            return Answer(response.status, dict(response.headers), bytes(response.read(limit + 1, decode_content=True)))
+            return Answer(response.status, dict(response.headers), read_within(response, limit + 1, transport.seconds))
         finally:
             discard(response)
 

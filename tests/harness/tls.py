@@ -12,8 +12,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def self_signed(folder: Path, common_name: str = "127.0.0.1") -> tuple[Path, Path, ec.EllipticCurvePrivateKey]:
-    """A P-256 key and a CA-capable certificate for 127.0.0.1 and localhost; returns (cert, key, key object)."""
+def self_signed(
+    folder: Path, common_name: str = "127.0.0.1", names: tuple[str, ...] = ()
+) -> tuple[Path, Path, ec.EllipticCurvePrivateKey]:
+    """A P-256 key and a CA-capable certificate for 127.0.0.1, localhost and ``names`` (DNS
+    names, wildcards allowed); returns (cert, key, key object)."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
@@ -26,7 +29,13 @@ def self_signed(folder: Path, common_name: str = "127.0.0.1") -> tuple[Path, Pat
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            x509.SubjectAlternativeName(
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.DNSName("localhost"),
+                    *(x509.DNSName(name) for name in names),
+                ]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
