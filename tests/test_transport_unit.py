@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import html
 import json
 import time
 from urllib.parse import quote
 
 import pytest
+import urllib3
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ocimodel.errors import (
     Denied,
+    DigestMismatch,
     InsecureRedirect,
     InvalidRequest,
     NotFound,
@@ -22,6 +25,7 @@ from ocimodel.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from ocimodel.hashing import Hash
 from ocimodel.name import Registry
 from ocimodel.transport import (
     Challenge,
@@ -35,6 +39,7 @@ from ocimodel.transport import (
     redact_url,
     registry_error,
 )
+from ocimodel.transport._client import _check_said
 from ocimodel.transport._redact import MASK, mask, secret_forms
 
 
@@ -303,7 +308,11 @@ def test_insecure_allows_plain_http_but_not_private_addresses() -> None:
         check_target("http://127.0.0.1/x", public, "redirect", registry_scheme="https", allow_http=True)
 
 
-@given(st.text(min_size=1, max_size=40), st.text(max_size=40), st.sampled_from(["plain", "json", "quoted", "basic"]))
+@given(
+    st.text(min_size=1, max_size=40),
+    st.text(max_size=40),
+    st.sampled_from(["plain", "json", "quoted", "basic", "html"]),
+)
 def test_a_secret_sent_is_masked_in_every_spelling(secret: str, around: str, spelling: str) -> None:
     credential = "Basic " + base64.b64encode(f"user:{secret}".encode()).decode()
     forms = secret_forms(credential)
@@ -312,6 +321,33 @@ def test_a_secret_sent_is_masked_in_every_spelling(secret: str, around: str, spe
         "json": json.dumps(secret)[1:-1],
         "quoted": quote(secret, safe=""),
         "basic": credential,
+        "html": html.escape(secret),  # an HTML error page's echo
     }[spelling]
     masked = mask(f"{around}{shown}{around}", forms)
     assert all(shown not in piece for piece in masked.split(MASK))
+
+
+ASKED = Hash.sha256(b"asked")
+OTHER = Hash.sha256(b"other")
+
+
+@pytest.mark.parametrize(
+    ("header", "refused"),
+    [
+        (str(ASKED), False),
+        (str(ASKED).upper().replace("SHA256", "sha256"), False),  # the same digest, upper-case hex
+        (None, False),  # the header is optional
+        ("sha512:" + "ab" * 64, False),  # another algorithm: neither checked nor refuted
+        (str(OTHER), True),
+        ("sha256:" + OTHER.hex.upper(), True),  # another digest, spelt in upper case
+        (f"{ASKED}, {OTHER}", True),  # two headers, one of them another digest
+        ("sha256:not-a-digest", True),
+    ],
+)
+def test_a_digest_claim_that_contradicts_what_was_asked_is_refused(header: str | None, refused: bool) -> None:
+    response = urllib3.HTTPResponse(body=b"", headers={"Docker-Content-Digest": header} if header else {})
+    if refused:
+        with pytest.raises(DigestMismatch):
+            _check_said(response, ASKED, "GET x")
+    else:
+        _check_said(response, ASKED, "GET x")

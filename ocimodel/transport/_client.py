@@ -843,6 +843,13 @@ def _check_said(response: urllib3.BaseHTTPResponse, asked: Hash | None, what: st
     said = _said_digest(response)
     if asked is not None and said is not None and said.algorithm == asked.algorithm and said != asked:
         raise DigestMismatch(f"{what}: the registry named another", asked, said)
+    raw = response.headers.get("Docker-Content-Digest")
+    if asked is None or said is not None or raw is None:
+        return
+    # not one digest: several headers ("D, O"), or one spelt as no digest is (upper-case hex)
+    claims = [claim.strip().lower() for claim in raw.split(",")]
+    if any(claim.startswith(f"{asked.algorithm}:") and claim != str(asked) for claim in claims):
+        raise DigestMismatch(f"{what}: the registry named another ({raw[:80]!r})", asked, None)
 
 
 def _digest_or_none(reference: str) -> Hash | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 from collections.abc import Collection, Mapping
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
@@ -55,6 +56,8 @@ def secret_forms(value: str) -> set[str]:
             quote(form, safe="", errors="replace"),
             quote_plus(form, errors="replace"),
             json.dumps(form)[1:-1],
+            html.escape(form),  # an HTML error page's echo
+            html.escape(form, quote=False),
         }
     return {form for form in forms | escaped if form}
 
