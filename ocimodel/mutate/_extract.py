@@ -251,9 +251,8 @@ class _Model:
             folder = self.walk(parts, layer, create=False, where=where)
         except BadLayerError:  # beneath a file, or a loop: nothing there to hide
             return
-        if folder is not None and folder.children:
-            for part in [part for part, child in folder.children.items() if self.prune(child, layer)]:
-                del folder.children[part]
+        if folder is not None:
+            self.prune(folder, layer)  # its children; the folder itself stays, whatever prune says of it
 
     def leads_out(self, name: str, target: str) -> bool:
         """Whether the symlink at ``name`` with the (relative) ``target`` leads out of the root
