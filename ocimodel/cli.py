@@ -489,59 +489,166 @@ def version() -> None:
     click.echo(__version__)
 
 
-def _target(reference: str, session: Session) -> Image | ImageIndex:
-    """An image, or (with --platform all, or none given) an index, as the reference names."""
+def _target(reference: str, session: Session, *, whole: bool | None = None) -> Image | ImageIndex:
+    """An image, or (with --platform all, or none given) an index, as the reference names.
+    ``whole``: whether an index is kept whole, decided by the caller (as a worker thread, which
+    has no click context to read the global options from, must)."""
     from ocimodel import remote
 
     found = remote.get(reference, session=session)
-    if found.media_type.is_index() and _globals().platform in (None, "all"):
+    if whole is None:
+        whole = _globals().platform in (None, "all")
+    if found.media_type.is_index() and whole:
         return found.image_index()
     return found.image()
 
 
+def _jobs(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``-j/--jobs`` option of a verb that takes several inputs: how many are worked on at once."""
+    return click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(1),
+        default=4,
+        show_default=True,
+        help=f"With several {what}: how many are worked on at once (1: one after another).",
+    )
+
+
+def _each(
+    arguments: Sequence[str],
+    work: Callable[[str], _T],
+    show: Callable[[str, _T], None],
+    *,
+    jobs: int,
+) -> None:
+    """A verb's batch form (README, "Batches"): ``work`` on each input (``arguments``, ``-`` read
+    from stdin, a line for each), ``jobs`` at a time on worker threads (which must not touch
+    click: the main thread reads the options first); ``show`` prints each result, in the order of
+    the inputs. A failure is one line on stderr, ``ocimodel: INPUT: what went wrong``, and the
+    others go on; then the exit status is 1. Ctrl-C stops the work under way (at its next
+    request) and drops the rest."""
+    from ocimodel import _batch
+
+    try:
+        items = _batch.inputs(arguments, _stdin)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    failed = 0
+    for item, result in _batch.run(items, work, jobs=jobs, cancel=_cancel):
+        if isinstance(result, Exception):
+            if not _reportable(result):
+                raise result
+            failed += 1
+            if _globals().verbose:
+                import traceback
+
+                traceback.print_exception(result)
+            _complain(f"{item}: {str(result) or type(result).__name__}", result)
+        else:
+            show(item, result)
+            sys.stdout.flush()  # each result as it comes, for a reader that acts on it at once
+    if failed:
+        raise click.exceptions.Exit(EXIT_ERROR)
+
+
 @cli.command()
-@click.argument("image", required=False)
+@click.argument("images", metavar="[IMAGE]...", nargs=-1)
 @click.option("--full-ref", is_flag=True, help="Print the reference with its digest.")
 @click.option("--tarball", "tarball_path", type=click.Path(exists=True, dir_okay=False), help="Read a tarball instead.")
-def digest(image: str | None, full_ref: bool, tarball_path: str | None) -> None:
+@_jobs("images")
+def digest(images: Sequence[str], full_ref: bool, tarball_path: str | None, jobs: int) -> None:
     """Print the digest of an image (by HEAD, falling back to GET), or of one in a tarball
-    (IMAGE then picks the tag, if it holds several)."""
+    (IMAGE then picks the tag, if it holds several). Several IMAGEs, or - (a list on stdin),
+    print a line 'IMAGE DIGEST' for each."""
     from ocimodel import remote, tarball
+    from ocimodel._batch import is_batch
     from ocimodel.errors import RegistryError
 
+    several = is_batch(images)
     if tarball_path is not None:
-        click.echo(str(tarball.image(tarball_path, image).digest()))
+        path = tarball_path
+        if several:
+            _each(images, lambda tag: str(tarball.image(path, tag).digest()), _item_line, jobs=jobs)
+            return
+        click.echo(str(tarball.image(tarball_path, images[0] if images else None).digest()))
         return
-    if image is None:
+    if not images:
         raise click.UsageError("give an IMAGE, or --tarball")
     session = _globals().session()
-    platform = _globals().platform
-    if platform not in (None, "all"):
-        found = str(remote.image(image, session=session).digest())
+    by_image = _globals().platform not in (None, "all")
+
+    def found(image: str) -> str:
+        if by_image:
+            digest = str(remote.image(image, session=session).digest())
+        else:
+            try:
+                digest = str(remote.head(image, session=session).digest)
+            except RegistryError:
+                digest = str(remote.get(image, session=session).descriptor.digest)
+        return f"{session.reference(image).repository.name}@{digest}" if full_ref else digest
+
+    if several:
+        _each(images, found, _item_line, jobs=jobs)
     else:
-        try:
-            found = str(remote.head(image, session=session).digest)
-        except RegistryError:
-            found = str(remote.get(image, session=session).descriptor.digest)
-    if full_ref:
-        click.echo(f"{session.reference(image).repository.name}@{found}")
-    else:
-        click.echo(found)
+        click.echo(found(images[0]))
+
+
+def _stdin() -> IO[str]:
+    """stdin as text, read as UTF-8 whatever the locale; bytes that are not UTF-8 are replaced
+    (the line is then refused as the bad input it is, naming it, not as a traceback)."""
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(encoding="utf-8", errors="replace")
+    return sys.stdin
+
+
+def _item_line(item: str, value: str) -> None:
+    """A batch's result line: the input as given, a space, what was found for it."""
+    click.echo(f"{item} {value}")
+
+
+def _item_lines(item: str, values: Sequence[str]) -> None:
+    """A batch's result lines (:func:`_item_line`), one for each value found for ``item``."""
+    for value in values:
+        _item_line(item, value)
 
 
 @cli.command()
-@click.argument("image")
-def manifest(image: str) -> None:
-    """Print an image's manifest (the platform's, for an index, with --platform)."""
+@click.argument("images", metavar="IMAGE...", nargs=-1, required=True)
+@_jobs("images")
+def manifest(images: Sequence[str], jobs: int) -> None:
+    """Print an image's manifest (the platform's, for an index, with --platform). Several IMAGEs,
+    or - (a list on stdin), print a JSON line for each: {"reference", "digest", "mediaType",
+    "manifest"}, the manifest as the registry holds it."""
     from ocimodel import remote
+    from ocimodel._batch import is_batch, json_line
 
     session = _globals().session()
-    if _globals().platform not in (None, "all"):
-        data = remote.image(image, session=session).raw_manifest()
-    else:
-        data = remote.get(image, session=session).raw_manifest()
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    by_image = _globals().platform not in (None, "all")
+    if not is_batch(images):
+        if by_image:
+            data = remote.image(images[0], session=session).raw_manifest()
+        else:
+            data = remote.get(images[0], session=session).raw_manifest()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+
+    def line(image: str) -> bytes:
+        if by_image:
+            found = remote.image(image, session=session)
+            digest, media_type, data = found.digest(), found.media_type(), found.raw_manifest()
+        else:
+            got = remote.get(image, session=session)
+            digest, media_type, data = got.digest, got.media_type, got.raw_manifest()
+        fields = {"reference": image, "digest": str(digest), "mediaType": str(media_type)}
+        return json_line(fields, "manifest", data, f"manifest of {image}")
+
+    _each(images, line, _write_line, jobs=jobs)
+
+
+def _write_line(_item: str, line: bytes) -> None:
+    sys.stdout.buffer.write(line)
 
 
 @cli.command()
@@ -555,19 +662,31 @@ def config(image: str) -> None:
 
 
 @cli.command(name="ls")
-@click.argument("repository")
+@click.argument("repositories", metavar="REPOSITORY...", nargs=-1, required=True)
 @click.option("--full-ref", is_flag=True, help="Print full references, not just tags.")
 @click.option("-O", "--omit-digest-tags", is_flag=True, help="Leave out sha256-… tags (referrers and signatures).")
-def list_tags(repository: str, full_ref: bool, omit_digest_tags: bool) -> None:
-    """List the tags of a repository."""
+@_jobs("repositories")
+def list_tags(repositories: Sequence[str], full_ref: bool, omit_digest_tags: bool, jobs: int) -> None:
+    """List the tags of a repository. Several REPOSITORYs, or - (a list on stdin), print a line
+    'REPOSITORY TAG' for each tag."""
     from ocimodel import remote
+    from ocimodel._batch import is_batch
 
     session = _globals().session()
-    repo = session.repository(repository)
-    for tag in remote.list_tags(repo, session=session):
-        if omit_digest_tags and tag.startswith(("sha256-", "sha512-")):
-            continue
-        click.echo(f"{repo.name}:{tag}" if full_ref else tag)
+
+    def tags(repository: str) -> list[str]:
+        repo = session.repository(repository)
+        return [
+            f"{repo.name}:{tag}" if full_ref else tag
+            for tag in remote.list_tags(repo, session=session)
+            if not (omit_digest_tags and tag.startswith(("sha256-", "sha512-")))
+        ]
+
+    if is_batch(repositories):
+        _each(repositories, tags, _item_lines, jobs=jobs)
+        return
+    for tag in tags(repositories[0]):
+        click.echo(tag)
 
 
 @cli.command()
@@ -594,14 +713,21 @@ def tag(image: str, tag: str) -> None:
 
 
 @cli.command()
-@click.argument("image")
-def delete(image: str) -> None:
+@click.argument("images", metavar="IMAGE...", nargs=-1, required=True)
+@_jobs("images")
+def delete(images: Sequence[str], jobs: int) -> None:
     """Delete what IMAGE names: REPO:TAG the tag alone, REPO@DIGEST the manifest (and so every tag
     on it). A registry that refuses to delete tags is an error: the manifest is never deleted
-    in the tag's place."""
+    in the tag's place. Several IMAGEs, or - (a list on stdin), are deleted -j at a time (-j 1:
+    in the order given)."""
     from ocimodel import remote
+    from ocimodel._batch import is_batch
 
-    remote.delete(image, session=_globals().session())
+    session = _globals().session()
+    if is_batch(images):
+        _each(images, lambda image: remote.delete(image, session=session), lambda _item, _none: None, jobs=jobs)
+        return
+    remote.delete(images[0], session=session)
 
 
 @cli.command()
@@ -617,18 +743,98 @@ def blob(blob: str) -> None:
 
 
 @cli.command()
-@click.argument("source")
-@click.argument("destination")
+@click.argument("arguments", metavar="SOURCE DESTINATION | SOURCE... PREFIX/ | - [PREFIX/]", nargs=-1, required=True)
 @click.option("-a", "--all-tags", is_flag=True, help="Copy every tag of the source repository.")
-@click.option("-j", "--jobs", type=click.IntRange(1), default=4, show_default=True, help="Blobs moved at once.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="Blobs moved at once (with several sources: images copied at once, too).",
+)
 @click.option("-n", "--no-clobber", is_flag=True, help="Refuse to overwrite an existing tag.")
-def copy(source: str, destination: str, all_tags: bool, jobs: int, no_clobber: bool) -> None:
+def copy(arguments: Sequence[str], all_tags: bool, jobs: int, no_clobber: bool) -> None:
     """Copy an image or index between repositories (mounting blobs within a registry); also
-    spelt cp, as in crane."""
+    spelt cp, as in crane.
+
+    Several at once: SOURCE... PREFIX/ copies each source to PREFIX/ followed by its repository
+    path and tag (or digest); - reads a list on stdin, a line 'SOURCE DESTINATION' for each
+    copy, or with PREFIX/ a line 'SOURCE'. With -a, sources and destinations are repositories."""
+    write_options = _globals().write_options()
+    whole = _globals().platform in (None, "all")
+    several = "-" in arguments or len(arguments) > 2 or (len(arguments) == 2 and arguments[-1].endswith("/"))
+    if not several:
+        if len(arguments) < 2:
+            raise click.UsageError("give a SOURCE and a DESTINATION, or - for a list on stdin")
+        session = _globals().session(jobs=jobs, progress="copying")
+        _copy(
+            arguments[0],
+            arguments[1],
+            session,
+            all_tags,
+            no_clobber,
+            write_options,
+            whole,
+            lambda line: _say(line, False),
+        )
+        return
+    prefix = arguments[-1] if arguments[-1].endswith("/") else None
+    if prefix is None and list(arguments) != ["-"]:
+        raise click.UsageError("with several sources, the destination is a prefix ending in '/' (REGISTRY/PATH/)")
+    if prefix is not None and not prefix.strip("/"):
+        raise click.UsageError(f"the prefix {prefix!r} names no registry")
+    session = _globals().session(jobs=jobs)
+
+    def copied(item: str) -> list[str]:
+        if prefix is None:
+            pair = item.split()
+            if len(pair) != 2:
+                from ocimodel.errors import OCIError
+
+                raise OCIError(f"expected a line 'SOURCE DESTINATION', got {len(pair)} words")
+            source, destination = pair
+        else:
+            source, destination = item, _under(prefix, item, session, all_tags)
+        lines: list[str] = []
+        _copy(source, destination, session, all_tags, no_clobber, write_options, whole, lines.append)
+        return lines
+
+    _each(arguments[:-1] if prefix is not None else arguments, copied, lambda _item, lines: _say_all(lines), jobs=jobs)
+
+
+def _say_all(lines: Sequence[str]) -> None:
+    for line in lines:
+        _say(line, False)
+
+
+def _under(prefix: str, source: str, session: Session, all_tags: bool) -> str:
+    """Where ``source`` goes under ``prefix`` (``REGISTRY/PATH/``): its repository's path (without
+    its registry) after the prefix, then its tag or digest (none for a repository, with -a)."""
+    from ocimodel.name import Digest
+
+    if all_tags:
+        return prefix.rstrip("/") + "/" + session.repository(source).path
+    found = session.reference(source)
+    where = prefix.rstrip("/") + "/" + found.repository.path
+    return f"{where}@{found.identifier}" if isinstance(found, Digest) else f"{where}:{found.identifier}"
+
+
+def _copy(
+    source: str,
+    destination: str,
+    session: Session,
+    all_tags: bool,
+    no_clobber: bool,
+    write_options: dict[str, Any],
+    whole: bool,
+    done: Callable[[str], None],
+) -> None:
+    """Copy ``source`` to ``destination`` (with ``all_tags``, every tag of one repository to the
+    other, in turn); ``done`` is given ``REPOSITORY@DIGEST`` of each copy made."""
     from ocimodel import remote
     from ocimodel.errors import OCIError
 
-    session = _globals().session(jobs=jobs, progress="copying")
     pairs: list[tuple[Reference, Reference]]
     if all_tags:
         source_repo, target_repo = session.repository(source), session.repository(destination)
@@ -638,9 +844,9 @@ def copy(source: str, destination: str, all_tags: bool, jobs: int, no_clobber: b
     for src, dst in pairs:
         if no_clobber and _exists(dst, session):
             raise OCIError(f"refusing to overwrite {dst}: it exists (-n)")
-        target = _target(str(src), session)
-        remote.multi_write({dst: target}, session=session, **_globals().write_options())
-        _say(f"{dst.repository.name}@{target.digest()}", False)
+        target = _target(str(src), session, whole=whole)
+        remote.multi_write({dst: target}, session=session, **write_options)
+        done(f"{dst.repository.name}@{target.digest()}")
 
 
 def _exists(reference: Reference, session: Session) -> bool:
@@ -886,24 +1092,46 @@ def export(image: str, output: str) -> None:
 
 
 @cli.command(name="validate")
-@click.option("--remote", "remote_ref", help="An image in a registry.")
+@click.option("--remote", "remote_refs", multiple=True, help="An image in a registry (repeatable; -: a list on stdin).")
 @click.option("--tarball", "tarball_path", type=click.Path(exists=True), help="A docker tarball.")
 @click.option("--fast", is_flag=True, help="Check manifests and configs only, no blob bytes.")
-def validate_command(remote_ref: str | None, tarball_path: str | None, fast: bool) -> None:
-    """Recompute every digest of an image and check it agrees with itself."""
-    from ocimodel import tarball, validate
-    from ocimodel.image import Image
+@_jobs("images")
+def validate_command(remote_refs: Sequence[str], tarball_path: str | None, fast: bool, jobs: int) -> None:
+    """Recompute every digest of an image and check it agrees with itself. Several --remote
+    images, or --remote - (a list on stdin), are each checked: a line 'PASS: IMAGE' for each that
+    passes, one error line for each that does not."""
+    from ocimodel import tarball
+    from ocimodel._batch import is_batch
 
-    if (remote_ref is None) == (tarball_path is None):
+    if bool(remote_refs) == (tarball_path is not None):
         raise click.UsageError("give exactly one of --remote and --tarball")
-    subject = remote_ref or tarball_path or ""
+    if is_batch(remote_refs):
+        session = _globals().session()
+        whole = _globals().platform in (None, "all")
+
+        def checked(image: str) -> None:
+            _validated(_target(image, session, whole=whole), image, fast)
+
+        _each(remote_refs, checked, lambda item, _none: click.echo(f"PASS: {item}", err=True), jobs=jobs)
+        return
+    subject = remote_refs[0] if remote_refs else tarball_path or ""
     with _about(f"validating {subject}", subject):
         target = tarball.image(tarball_path) if tarball_path else _target(subject, _globals().session())
+    _validated(target, subject, fast)
+    click.echo(f"PASS: {subject}", err=True)
+
+
+def _validated(target: Image | ImageIndex, subject: str, fast: bool) -> None:
+    """``validate.image`` or ``validate.index``; errors that do not name ``subject`` say they
+    came from validating it (:func:`_about`)."""
+    from ocimodel import validate
+    from ocimodel.image import Image
+
+    with _about(f"validating {subject}", subject):
         if isinstance(target, Image):
             validate.image(target, fast=fast)
         else:
             validate.index(target, fast=fast)
-    click.echo(f"PASS: {remote_ref or tarball_path}", err=True)
 
 
 def _flag_values(parse: Callable[[], _T]) -> _T:

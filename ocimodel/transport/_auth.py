@@ -75,6 +75,10 @@ class Auth:
     credentials go to a realm only after it passed. Every credential this object hands out is
     remembered (:meth:`secrets`), so that messages can mask it wherever a server echoes it.
 
+    Thread-safe, and shared by the threads of a session: when several need the same token at
+    once (a batch starting, a push's parallel uploads), one asks the token server and the others
+    wait for its answer; the keychain is asked once per repository, however many ask at once.
+
     :param token_limit: the most bytes of a token server's answer that are read.
     """
 
@@ -93,6 +97,7 @@ class Auth:
         self._refresh_tokens: dict[str, str] = {}
         self._credentials: dict[Registry | Repository, Authenticator] = {}
         self._basic_scopes: set[frozenset[str]] = set()  # scope sets a bearer registry wants Basic for
+        self._fetching: dict[object, threading.Lock] = {}  # one per token or credentials being fetched
 
     def set_challenge(self, base_url: str, challenge: Challenge | None) -> None:
         """What the registry's ``/v2/`` said (``None``: no auth needed), and where it lives."""
@@ -129,13 +134,26 @@ class Auth:
             return self._handed(authenticator.header()) if isinstance(authenticator, Basic) else None
         if challenge.scheme != "bearer":
             return None
-        with self._lock:
-            token = self._tokens.get(wanted)
-        if token is None or time.monotonic() >= token.renew_at:
-            token = self._exchange(challenge, authenticator, wanted)
-            with self._lock:
-                self._tokens[wanted] = token
+        token = self._fresh_token(wanted)
+        if token is None:
+            with self._fetch_lock(wanted):  # the first thread asks; the others wait for its token
+                token = self._fresh_token(wanted)
+                if token is None:
+                    token = self._exchange(challenge, authenticator, wanted)
+                    with self._lock:
+                        self._tokens[wanted] = token
         return self._handed(f"Bearer {token.value}")
+
+    def _fresh_token(self, scopes: frozenset[str]) -> _Token | None:
+        """The cached token for ``scopes``, unless there is none or it is due for renewal."""
+        with self._lock:
+            token = self._tokens.get(scopes)
+        return token if token is not None and time.monotonic() < token.renew_at else None
+
+    def _fetch_lock(self, key: object) -> threading.Lock:
+        """The lock held while the token or credentials named ``key`` are fetched."""
+        with self._lock:
+            return self._fetching.setdefault(key, threading.Lock())
 
     def _handed(self, value: str) -> str:
         self._remember(value)
@@ -147,9 +165,13 @@ class Auth:
         with self._lock:
             if resource in self._credentials:
                 return self._credentials[resource]
-        found = self._keychain.resolve(resource)
-        with self._lock:
-            return self._credentials.setdefault(resource, found)
+        with self._fetch_lock(resource):
+            with self._lock:
+                if resource in self._credentials:  # another thread asked while this one waited
+                    return self._credentials[resource]
+            found = self._keychain.resolve(resource)
+            with self._lock:
+                return self._credentials.setdefault(resource, found)
 
     def unauthorized(self, url: str, scopes: Sequence[str], www_authenticate: Sequence[str]) -> bool:
         """A 401 came back: update what we know; ``True`` if trying again could now succeed."""
@@ -189,7 +211,8 @@ class Auth:
             )
         check_target(realm, self._registry, "token realm", registry_scheme=self._scheme, allow_http=False)
         ordered = sorted(scopes, key=lambda s: (":push" not in s, s))  # push first: some servers read only one
-        refresh = self._refresh_tokens.get(realm)
+        with self._lock:
+            refresh = self._refresh_tokens.get(realm)
         if refresh is None and isinstance(authenticator, IdentityToken):
             refresh = authenticator.token
         response, method = None, "GET"
@@ -248,5 +271,6 @@ class Auth:
         refresh = answer.get("refresh_token")
         if isinstance(refresh, str) and refresh:
             self._remember(refresh)
-            self._refresh_tokens[realm] = refresh
+            with self._lock:
+                self._refresh_tokens[realm] = refresh
         return _Token(value, time.monotonic() + lifetime * _EARLY)

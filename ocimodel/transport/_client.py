@@ -214,6 +214,7 @@ class Client:
             insecure=self._insecure,
         )
         self._lock = threading.Lock()
+        self._pinging = threading.Lock()  # one ping at a time: threads starting together share it
         self._base_url: str | None = None
         chosen = StaticKeychain(auth) if auth is not None else keychain or default_keychain
         # Hosts a redirect leads to never get this registry's credentials: their own, or none.
@@ -295,9 +296,12 @@ class Client:
         self.transport.check_cancelled(f"no more requests to {self.registry}")
 
     def base_url(self) -> str:
-        """``scheme://registry``, with the scheme settled by a ping the first time it is asked."""
+        """``scheme://registry``, with the scheme settled by a ping the first time it is asked
+        (once, however many threads ask at once)."""
         if self._known_base() is None:
-            self.ping()
+            with self._pinging:
+                if self._known_base() is None:
+                    self.ping()
         base = self._known_base()
         assert base is not None
         return base
