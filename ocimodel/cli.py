@@ -506,10 +506,12 @@ def _target(reference: str, session: Session) -> Image | ImageIndex:
 def digest(image: str | None, full_ref: bool, tarball_path: str | None) -> None:
     """Print the digest of an image (by HEAD, falling back to GET), or of one in a tarball
     (IMAGE then picks the tag, if it holds several)."""
-    from ocimodel import remote, tarball
+    from ocimodel import remote
     from ocimodel.errors import RegistryError
 
     if tarball_path is not None:
+        from ocimodel import tarball
+
         click.echo(str(tarball.image(tarball_path, image).digest()))
         return
     if image is None:
