@@ -318,12 +318,13 @@ def _order(key: tuple[str, str, str]) -> tuple[int, int, int]:
     return list(FIXTURES).index(fixture), OPERATIONS.index(operation), TOOLS.index(tool)
 
 
-def write_results(text: str, results: Path) -> None:
-    """Put ``text`` between the markers of ``results`` (the rest of the file is kept)."""
+def write_results(text: str, results: Path, markers: tuple[str, str] = (BEGIN, END)) -> None:
+    """Put ``text`` between the ``markers`` of ``results`` (the rest of the file is kept)."""
+    begin, end = markers
     current = results.read_text() if results.exists() else "# Benchmark results\n"
-    if BEGIN in current:
-        head, _, rest = current.partition(BEGIN)
-        _, _, tail = rest.partition(END)
+    if begin in current:
+        head, _, rest = current.partition(begin)
+        _, _, tail = rest.partition(end)
         current = head + text + tail
     else:
         current = current.rstrip("\n") + "\n\n" + text + "\n"

@@ -561,12 +561,14 @@ def digest(images: Sequence[str], full_ref: bool, tarball_path: str | None, jobs
     """Print the digest of an image (by HEAD, falling back to GET), or of one in a tarball
     (IMAGE then picks the tag, if it holds several). Several IMAGEs, or - (a list on stdin),
     print a line 'IMAGE DIGEST' for each."""
-    from ocimodel import remote, tarball
+    from ocimodel import remote
     from ocimodel._batch import is_batch
     from ocimodel.errors import RegistryError
 
     several = is_batch(images)
     if tarball_path is not None:
+        from ocimodel import tarball
+
         path = tarball_path
         if several:
             _each(images, lambda tag: str(tarball.image(path, tag).digest()), _item_line, jobs=jobs)

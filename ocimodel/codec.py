@@ -27,20 +27,25 @@ import base64
 import binascii
 import json
 import re
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Final, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Self, TypeVar, cast
 
 import attrs
-import cattrs
-from cattrs.cols import homogenous_tuple_structure_factory, is_mapping, mapping_structure_factory
-from cattrs.gen import make_dict_structure_fn, override
 
 from ocimodel._frozen import FrozenMap
 from ocimodel._json import loads
 from ocimodel.errors import BadJSONError
 from ocimodel.hashing import Hash
 from ocimodel.mediatype import MediaType
+
+if TYPE_CHECKING:
+    import cattrs
+
+    converter: cattrs.Converter
+    """The one converter every spec type goes through (a :class:`cattrs.Converter`), made on
+    first use: commands that parse no JSON do not import cattrs."""
 
 __all__ = ["Document", "Parsed", "canonical", "converter", "from_json", "json_key", "to_json"]
 
@@ -140,29 +145,13 @@ def _unstructure_names(value: frozenset[str]) -> dict[str, dict[str, object]]:
     return {name: {} for name in sorted(value)}
 
 
-converter = cattrs.Converter(detailed_validation=True)
-"""The one converter every spec type goes through (a :class:`cattrs.Converter`)."""
-
-converter.register_structure_hook(str, _structure_str)
-converter.register_structure_hook(int, _structure_int)
-converter.register_structure_hook(bool, _structure_bool)
-converter.register_structure_hook(bytes, _structure_bytes)
-converter.register_unstructure_hook(bytes, lambda data: base64.b64encode(data).decode("ascii"))
-converter.register_structure_hook(datetime, _structure_datetime)
-converter.register_unstructure_hook(datetime, format_time)
-converter.register_structure_hook(Hash, lambda value, _: Hash.parse(_structure_str(value, None)))
-converter.register_unstructure_hook(Hash, str)
-converter.register_structure_hook(MediaType, lambda value, _: MediaType(_structure_str(value, None)))
-converter.register_unstructure_hook(MediaType, str)
-converter.register_structure_hook_func(lambda t: t == frozenset[str], _structure_names)
-converter.register_unstructure_hook_func(lambda t: t == frozenset[str], _unstructure_names)
-
-
 def _is_tuple(type_: Any) -> bool:
     return getattr(type_, "__origin__", None) is tuple
 
 
 def _tuple_hook_factory(type_: Any, conv: cattrs.Converter) -> Callable[[Any, Any], tuple[Any, ...]]:
+    from cattrs.cols import homogenous_tuple_structure_factory
+
     inner = homogenous_tuple_structure_factory(type_, conv)
 
     def structure(value: Any, _: Any) -> tuple[Any, ...]:
@@ -176,6 +165,8 @@ def _tuple_hook_factory(type_: Any, conv: cattrs.Converter) -> Callable[[Any, An
 
 
 def _mapping_hook_factory(type_: Any, conv: cattrs.Converter) -> Callable[[Any, Any], FrozenMap[Any, Any]]:
+    from cattrs.cols import mapping_structure_factory
+
     inner = mapping_structure_factory(type_, conv)
 
     def structure(value: Any, _: Any) -> FrozenMap[Any, Any]:
@@ -189,12 +180,8 @@ def _mapping_hook_factory(type_: Any, conv: cattrs.Converter) -> Callable[[Any, 
 
 
 def _unstructure_mapping(value: Mapping[Any, Any]) -> dict[Any, Any]:
-    return {key: converter.unstructure(value[key]) for key in sorted(value)}
-
-
-converter.register_structure_hook_factory(_is_tuple, _tuple_hook_factory)
-converter.register_structure_hook_factory(is_mapping, _mapping_hook_factory)
-converter.register_unstructure_hook_func(lambda t: is_mapping(t) or t is FrozenMap, _unstructure_mapping)
+    unstructure = _converter().unstructure
+    return {key: unstructure(value[key]) for key in sorted(value)}
 
 
 def _is_spec_class(type_: Any) -> bool:
@@ -249,6 +236,8 @@ def canonical(value: T) -> T:
 
 
 def _structure_factory(cls: type[T], conv: cattrs.Converter) -> Callable[[Any, Any], T]:
+    from cattrs.gen import make_dict_structure_fn, override
+
     fields = _json_fields(cls)
     renames: dict[str, Any] = {field.name: override(rename=spec.key) for field, spec in fields}
     keeps_origin = issubclass(cls, Parsed)
@@ -316,8 +305,50 @@ def _unstructure_factory(cls: type[Any], conv: cattrs.Converter) -> Callable[[An
     return unstructure
 
 
-converter.register_structure_hook_factory(_is_spec_class, _structure_factory)
-converter.register_unstructure_hook_factory(_is_spec_class, _unstructure_factory)
+_made: list[cattrs.Converter] = []
+_making = threading.Lock()
+
+
+def _converter() -> cattrs.Converter:
+    """The converter, made (and its hooks registered) on first use."""
+    if _made:
+        return _made[0]
+    with _making:
+        if not _made:
+            _made.append(_new_converter())
+    return _made[0]
+
+
+def _new_converter() -> cattrs.Converter:
+    import cattrs
+    from cattrs.cols import is_mapping
+
+    made = cattrs.Converter(detailed_validation=True)
+    made.register_structure_hook(str, _structure_str)
+    made.register_structure_hook(int, _structure_int)
+    made.register_structure_hook(bool, _structure_bool)
+    made.register_structure_hook(bytes, _structure_bytes)
+    made.register_unstructure_hook(bytes, lambda data: base64.b64encode(data).decode("ascii"))
+    made.register_structure_hook(datetime, _structure_datetime)
+    made.register_unstructure_hook(datetime, format_time)
+    made.register_structure_hook(Hash, lambda value, _: Hash.parse(_structure_str(value, None)))
+    made.register_unstructure_hook(Hash, str)
+    made.register_structure_hook(MediaType, lambda value, _: MediaType(_structure_str(value, None)))
+    made.register_unstructure_hook(MediaType, str)
+    made.register_structure_hook_func(lambda t: t == frozenset[str], _structure_names)
+    made.register_unstructure_hook_func(lambda t: t == frozenset[str], _unstructure_names)
+    made.register_structure_hook_factory(_is_tuple, _tuple_hook_factory)
+    made.register_structure_hook_factory(is_mapping, _mapping_hook_factory)
+    made.register_unstructure_hook_func(lambda t: is_mapping(t) or t is FrozenMap, _unstructure_mapping)
+    made.register_structure_hook_factory(_is_spec_class, _structure_factory)
+    made.register_unstructure_hook_factory(_is_spec_class, _unstructure_factory)
+    return made
+
+
+def __getattr__(name: str) -> Any:
+    if name == "converter":
+        return _converter()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # Go's encoding/json escapes these inside strings; so must we, for byte-identical output.
@@ -338,6 +369,8 @@ def _describe(exc: BaseException) -> str:
 
 def _problems(exc: BaseException, path: str = "$") -> list[str]:
     """One ``path: problem`` line per failure in a cattrs error tree, with JSON keys in the path."""
+    import cattrs
+
     if isinstance(exc, cattrs.ClassValidationError):
         keys = {field.name: spec.key for field, spec in _json_fields(exc.cl)} if _is_spec_class(exc.cl) else {}
         fields, without = exc.group_exceptions()
@@ -357,8 +390,10 @@ def _kind(cls: type[Any]) -> str:
 def structure(value: object, cls: type[T]) -> T:
     """Build ``cls`` from already-decoded JSON, raising :class:`BadJSONError` on any mismatch."""
     try:
-        return converter.structure(value, cls)
+        return _converter().structure(value, cls)
     except Exception as exc:  # cattrs groups and plain errors raised by validators alike
+        import cattrs
+
         if isinstance(exc, (cattrs.BaseValidationError, TypeError, ValueError, KeyError)):
             raise BadJSONError(_kind(cls), _problems(exc)) from None
         raise
@@ -375,7 +410,7 @@ def to_json(value: object) -> bytes:
     """Serialise a spec value; a :class:`Document` returns the bytes it was parsed from, if any."""
     if isinstance(value, Document):
         return value.to_json()
-    return dumps(converter.unstructure(value))
+    return dumps(_converter().unstructure(value))
 
 
 @attrs.frozen
@@ -411,7 +446,7 @@ class Document(Parsed):
             if origin is not None and origin.raw is not None and origin.unchanged(self):
                 object.__setattr__(self, "_raw", origin.raw)
             else:
-                object.__setattr__(self, "_raw", dumps(converter.unstructure(self)))
+                object.__setattr__(self, "_raw", dumps(_converter().unstructure(self)))
         assert self._raw is not None
         return self._raw
 

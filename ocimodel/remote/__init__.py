@@ -34,8 +34,9 @@ What every function may raise (each is an :class:`~ocimodel.errors.OCIError`, ex
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
-from typing import Protocol, Unpack, cast
+from typing import TYPE_CHECKING, Any, Protocol, Unpack, cast
 
 import attrs
 
@@ -43,26 +44,46 @@ from ocimodel._options import check_options, option_names
 from ocimodel.descriptor import Descriptor as SpecDescriptor
 from ocimodel.errors import BadNameError, InvalidRequest, NotFound, RegistryError, TransportError, UnsupportedMediaType
 from ocimodel.hashing import Hash
-from ocimodel.image import Image
-from ocimodel.index import ImageIndex
-from ocimodel.layer import Layer
-from ocimodel.manifest import IndexManifest, Manifest
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Digest, Reference, Registry, Repository
-from ocimodel.remote._blob import BlobReader
-from ocimodel.remote._objects import (
-    INDEX_TYPES,
-    Descriptor,
-    RemoteImage,
-    RemoteIndex,
-    RemoteLayer,
-    fetch_manifest,
-)
-from ocimodel.remote._pull import BlobSink, DirectorySink, pull
-from ocimodel.remote._referrers import fallback_index
 from ocimodel.remote._session import DEFAULT_PLATFORM, Progress, Session, SessionOptions, session_from
-from ocimodel.remote._write import MountableLayer, WriteOptions, Writer, WriterOptions
 from ocimodel.transport import Client, ManifestBody, ManifestHead
+
+if TYPE_CHECKING:
+    from ocimodel.image import Image
+    from ocimodel.index import ImageIndex
+    from ocimodel.layer import Layer
+    from ocimodel.remote._blob import BlobReader
+    from ocimodel.remote._objects import Descriptor, RemoteImage, RemoteIndex, RemoteLayer
+    from ocimodel.remote._pull import BlobSink, DirectorySink, pull
+    from ocimodel.remote._write import MountableLayer, WriteOptions, Writer, WriterOptions
+
+# What only reading images or writing needs is imported on first use, so that the single-request
+# functions (head, list_tags, catalog, tag, delete) load neither the image model nor the writer.
+_LAZY = {
+    "BlobReader": "_blob",
+    "Descriptor": "_objects",
+    "RemoteImage": "_objects",
+    "RemoteIndex": "_objects",
+    "RemoteLayer": "_objects",
+    "BlobSink": "_pull",
+    "DirectorySink": "_pull",
+    "pull": "_pull",
+    "MountableLayer": "_write",
+    "WriteOptions": "_write",
+    "Writer": "_write",
+    "WriterOptions": "_write",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_PLATFORM",
@@ -102,6 +123,9 @@ __all__ = [
 
 
 def _describe(session: Session, reference: Reference, body: ManifestBody) -> Descriptor:
+    from ocimodel.manifest import IndexManifest, Manifest
+    from ocimodel.remote._objects import Descriptor
+
     described = SpecDescriptor(body.media_type, len(body.data), body.digest)
     try:
         if body.media_type.is_image():
@@ -131,6 +155,8 @@ def get(reference: Reference | str, *, session: Session | None = None, **options
     :raises ~ocimodel.errors.DigestMismatch: a digest reference whose manifest hashes otherwise.
     :raises ~ocimodel.errors.ManifestTooLarge: a manifest over the limit (4 MiB).
     """
+    from ocimodel.remote._objects import fetch_manifest
+
     session = session_from(session, options)
     parsed = session.reference(reference)
     return _describe(session, parsed, fetch_manifest(session, parsed))
@@ -193,6 +219,8 @@ def index(
         honour ``Accept``).
     :raises ~ocimodel.errors.UnsupportedMediaType: the registry answered with an image.
     """
+    from ocimodel.remote._objects import INDEX_TYPES, RemoteIndex, fetch_manifest
+
     session = session_from(session, options)
     parsed = session.reference(reference)
     body = fetch_manifest(session, parsed, INDEX_TYPES)
@@ -209,6 +237,8 @@ def layer(reference: Digest | str, *, session: Session | None = None, **options:
 
     :raises ~ocimodel.errors.BadNameError: ``reference`` is a tag, not a digest (a ``ValueError``).
     """
+    from ocimodel.remote._objects import RemoteLayer
+
     session = session_from(session, options)
     parsed = session.reference(reference)
     if not isinstance(parsed, Digest):
@@ -287,6 +317,10 @@ def referrers(
 
     :raises ValueError: a tag rather than a digest reference.
     """
+    from ocimodel.manifest import IndexManifest
+    from ocimodel.remote._objects import RemoteIndex
+    from ocimodel.remote._referrers import fallback_index
+
     session = session_from(session, options)
     parsed = session.reference(reference)
     if not isinstance(parsed, Digest):
@@ -313,6 +347,8 @@ class Taggable(Protocol):
 
 def _writer(session: Session | None, options: WriteOptions) -> tuple[Session, Writer]:
     """The session (from ``session`` or the session options) and a writer (the writer options)."""
+    from ocimodel.remote._write import WriteOptions, Writer, WriterOptions
+
     check_options(options, WriteOptions, "remote write")
     writer_keys = option_names(WriterOptions)
     writer_options = cast(WriterOptions, {k: v for k, v in options.items() if k in writer_keys})
