@@ -45,7 +45,17 @@ from ocimodel.errors import (
 )
 from ocimodel.mediatype import MediaType
 from tests.harness import confined
-from tests.harness.hostile_registry import Ended, HostileServer, Reply, Seen, basic, cases, cli, endless
+from tests.harness.hostile_registry import (
+    Ended,
+    HostileServer,
+    Reply,
+    Seen,
+    StalledHandshake,
+    basic,
+    cases,
+    cli,
+    endless,
+)
 from tests.harness.tls import self_signed
 
 USER, PASSWORD = "alice", "s3cr3t-Pa55word"
@@ -234,6 +244,91 @@ def test_rule_1_no_answer_is_read_past_its_cap(
                 assert typed_failure(found, expected), (case, found)
             listing = case in ("pages", "referrers")
             assert server.sent_to[server.name(case)] < (64 << 20 if listing else 16 << 20), case
+
+
+def _trickled_headers_route(seen: Seen) -> Reply:
+    """Registries whose answers (but the ping's) trickle in, status line and headers a byte at a
+    time, and whose headers never end."""
+    case, path, host = label(seen), seen.target, seen.header("Host")
+    if path == "/v2/":
+        if case == "token":
+            return Reply(401, {"WWW-Authenticate": f'Bearer realm="http://{host}/token",service="s"'})
+        return Reply(200, {}, b"{}")
+    return Reply(200, {"Content-Type": OCI_MANIFEST, "Content-Length": "2"}, trickle=0.05)
+
+
+#: Each request whose answer trickles in, and the call that makes it (``{host}``: the server's).
+TRICKLED_HEADERS = {
+    "manifest": "remote.get('{host}/app:t', **plain)",
+    "blob": "transport.Client('{host}', **plain).head_blob(Repository('{host}/app'), CONFIG)",
+    "token": "remote.get('{host}/app:t', **plain)",
+    "manifest-tls": "remote.get('{host}/app:t', **secure)",
+}
+
+
+def test_rule_1_an_answer_whose_headers_trickle_in_is_cut_off(home: Path, certificate: tuple[Path, Path]) -> None:
+    """A server that sends its status line and headers a byte at a time (each byte in time for
+    the per-read timeout), for a manifest's ``GET``, a blob's ``HEAD`` or a token request, over
+    http or https: each is cut off at ``timeout=`` seconds in all, a ``TransportError`` naming the
+    host and the deadline, not retried."""
+    with (
+        HostileServer(_trickled_headers_route) as plain,
+        HostileServer(_trickled_headers_route, tls=certificate) as secure,
+    ):
+        hosts = {case: plain.name(case) for case in ("manifest", "blob", "token")}
+        hosts["manifest-tls"] = secure.name("manifest-tls")
+        setup = child_setup(f"""
+            from ocimodel import Hash
+            from ocimodel.name import Repository
+            CONFIG = Hash.parse({str(CONFIG_DIGEST)!r})
+            plain = dict(insecure=True, timeout=0.5)
+            secure = dict(timeout=0.5, ca_file={str(certificate[0])!r})
+            """)
+        calls = {case: call.format(host=hosts[case]) for case, call in TRICKLED_HEADERS.items()}
+        outcome, ended = cases(setup, calls, home)
+        asked = {
+            case: [s for s in server.requests(hosts[case]) if s.target != "/v2/"]
+            for case, server in (("manifest", plain), ("blob", plain), ("token", plain), ("manifest-tls", secure))
+        }
+    within_bounds(outcome)
+    for case, host in hosts.items():
+        found = ended.get(case)
+        assert typed_failure(found, TransportError), (case, found)
+        assert found is not None
+        assert host in found.message, found.message
+        assert "within 0.5 s (timeout= gives it longer)" in found.message, found.message
+        assert found.seconds < 3.0, (case, found)
+    for case, requests in asked.items():  # one deadline each: not asked again
+        assert len(requests) == 1, (case, [(s.method, s.target) for s in requests])
+
+
+def test_rule_1_a_silent_server_and_a_slow_handshake_are_read_timeouts(home: Path) -> None:
+    """The deadline catches headers that trickle in; a server that sends nothing at all after a
+    request is a read timeout as ever, and tried again as one. So is a TLS handshake that stalls,
+    silent or trickling (Python bounds the whole handshake by the timeout)."""
+
+    def route(seen: Seen) -> Reply:
+        if seen.target != "/v2/":
+            time.sleep(1.5)  # nothing, for longer than the timeout
+        return Reply(200, {"Content-Type": OCI_MANIFEST}, b"{}")
+
+    with HostileServer(route) as plain, StalledHandshake(every=None) as silent, StalledHandshake() as trickling:
+        setup = child_setup("""
+            session = dict(timeout=0.5, retry=transport.RetryPolicy(attempts=2, backoff=0.01))
+            """)
+        calls = {
+            "answer": f"remote.get('{plain.name()}/app:t', insecure=True, **session)",
+            "silent-handshake": f"remote.get('{silent.name()}/app:t', **session)",
+            "trickled-handshake": f"remote.get('{trickling.name()}/app:t', **session)",
+        }
+        outcome, ended = cases(setup, calls, home)
+        asked = [seen for seen in plain.seen if seen.target != "/v2/"]
+    within_bounds(outcome)
+    for case in calls:
+        assert typed_failure(ended.get(case), TransportError), (case, ended.get(case))
+        assert "timed out" in ended[case].message, ended[case].message
+    assert len(asked) == 2
+    assert silent.connections == trickling.connections == 2
 
 
 @pytest.mark.parametrize(

@@ -40,9 +40,10 @@ class SessionOptions(TypedDict, total=False):
       such as ``"linux/arm64"`` (default ``linux/amd64``).
     - ``jobs``: how many blobs move at once (default 4; at least 1).
     - ``user_agent``: a prefix for ``User-Agent`` (``"<prefix> ocimodel/<version>"``).
-    - ``timeout``: seconds (a float) for each connect and each read of one request, and for a
-      small answer (a manifest, a page, a token, an error) to arrive whole; not for a blob, nor
-      for the whole operation (default 30).
+    - ``timeout``: seconds (a float) for each connect and each read of one request, for each
+      answer's status line and headers to arrive whole, and for a small answer (a manifest, a
+      page, a token, an error) to arrive whole; not for a blob's body, nor for the whole
+      operation (default 30).
     - ``retry``: a :class:`~ocimodel.transport.RetryPolicy` (default: 4 tries within 30 seconds
       of waiting, ``Retry-After`` honoured).
     - ``progress``: a :data:`Progress` callback (default: none).
