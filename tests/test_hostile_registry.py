@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import textwrap
 import time
@@ -33,6 +34,7 @@ import pytest
 
 from ocimodel import Hash, remote
 from ocimodel.errors import (
+    BlobTooLarge,
     Denied,
     DigestMismatch,
     DocumentTooLarge,
@@ -40,6 +42,7 @@ from ocimodel.errors import (
     ManifestTooLarge,
     NotFound,
     RegistryError,
+    SizeMismatch,
     TransportError,
     Unauthorized,
 )
@@ -329,6 +332,68 @@ def test_rule_1_a_silent_server_and_a_slow_handshake_are_read_timeouts(home: Pat
         assert "timed out" in ended[case].message, ended[case].message
     assert len(asked) == 2
     assert silent.connections == trickling.connections == 2
+
+
+def _unsized_blob_route(seen: Seen) -> Reply:
+    """Registries whose blob ``GET`` goes on for ever, chunked (no ``Content-Length``), and whose
+    ``HEAD`` states a size (``sized``: the blob's, and the ``GET`` sends the blob and more), states
+    none (``unsized``), or is refused (``refused``: 403, as ECR Public does)."""
+    case, path = label(seen), seen.target
+    if path == "/v2/":
+        return Reply(200, {}, b"{}")
+    if "/blobs/" not in path:
+        return Reply(404, {}, b"")
+    if seen.method == "HEAD":
+        if case == "sized":
+            return Reply(200, {"Content-Type": "application/octet-stream"}, length=len(CONFIG))
+        if case == "unsized":
+            return Reply(200, {"Content-Type": "application/octet-stream"}, framing="chunked")
+        return Reply(403, {"Content-Type": "application/json"}, b'{"errors":[{"code":"DENIED"}]}')
+    return Reply(200, {"Content-Type": "application/octet-stream"}, itertools.chain([CONFIG], endless()), "chunked")
+
+
+#: Each registry of :func:`_unsized_blob_route`, the call that reads its blob, and what comes of it.
+UNSIZED_BLOBS: dict[str, tuple[str, type[Exception]]] = {
+    "sized": ("remote.layer('{host}/app@{digest}', **session).compressed().read()", SizeMismatch),
+    "unsized": ("remote.layer('{host}/app@{digest}', **session).compressed().read()", BlobTooLarge),
+    "refused": ("remote.layer('{host}/app@{digest}', **session).compressed().read()", BlobTooLarge),
+    "refused-size": ("remote.layer('{host}/app@{digest}', **session).size()", BlobTooLarge),
+}
+
+
+def test_rule_1_a_blob_whose_size_nothing_states_is_read_within_a_cap(home: Path) -> None:
+    """A blob named by digest alone, whose ``GET`` is chunked and endless: where its ``HEAD``
+    states a size, that is where the read stops (more is a ``SizeMismatch``); where nothing states
+    one, at ``blob_limit`` (``BlobTooLarge``, naming the option), for its bytes and for its size,
+    in the library and on the command line (``blob --blob-limit``)."""
+    limit = 1 << 20
+    with HostileServer(_unsized_blob_route) as server:
+        hosts = {case: server.name(case.partition("-")[0]) for case in UNSIZED_BLOBS}
+        setup = child_setup(f"session = dict(insecure=True, timeout=5, blob_limit={limit})")
+        calls = {case: call.format(host=hosts[case], digest=CONFIG_DIGEST) for case, (call, _) in UNSIZED_BLOBS.items()}
+        outcome, ended = cases(setup, calls, home)
+        lines = {
+            case: cli(
+                "--insecure", "blob", "--blob-limit", str(limit), f"{server.name(case)}/app@{CONFIG_DIGEST}", home=home
+            )
+            for case in ("sized", "refused")
+        }
+        # what each host sent, and for how many reads (the sockets' buffers hold some MiB each)
+        sent = {host: (count, len(server.requests(host))) for host, count in server.sent_to.items()}
+    within_bounds(outcome)
+    for case, (_, expected) in UNSIZED_BLOBS.items():
+        found = ended.get(case)
+        assert typed_failure(found, expected), (case, found)
+        assert found is not None
+        if expected is BlobTooLarge:
+            assert "blob_limit=" in found.message, found.message
+            assert f"{limit} bytes" in found.message, found.message
+    for case, line in lines.items():
+        within_bounds(line)
+        assert line.returncode == 1
+        assert len(line.lines) == 1, line.lines
+        assert len(line.stdout) <= (len(CONFIG) if case == "sized" else limit)
+    assert all(count < reads * (16 << 20) for count, reads in sent.values()), sent
 
 
 @pytest.mark.parametrize(
