@@ -734,11 +734,21 @@ def delete(images: Sequence[str], jobs: int) -> None:
 
 @cli.command()
 @click.argument("blob")
-def blob(blob: str) -> None:
-    """Write a blob (repository@sha256:…) to stdout, verified."""
+@click.option(
+    "--blob-limit",
+    type=click.IntRange(1),
+    default=None,
+    metavar="BYTES",
+    help="The most bytes read of a blob whose size the registry states nowhere (default 1 GiB).",
+)
+def blob(blob: str, blob_limit: int | None) -> None:
+    """Write a blob (repository@sha256:…) to stdout, verified. It stops at the size the registry
+    states for it (Content-Length of its GET, else of its HEAD); where the registry states none,
+    at --blob-limit bytes."""
     from ocimodel import remote
 
-    with remote.layer(blob, session=_globals().session()).compressed() as stream:
+    options: dict[str, Any] = {} if blob_limit is None else {"blob_limit": blob_limit}
+    with remote.layer(blob, session=_globals().session(**options)).compressed() as stream:
         while chunk := stream.read(1 << 20):
             sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()

@@ -14,6 +14,7 @@ the library means to report. The branches are the things a caller can act on::
     ├── BackendNotInstalled    (ValueError)  a compressor asked for by name is not installed
     ├── DocumentTooLarge                     a document read whole is larger than its descriptor or the cap
     │   └── ManifestTooLarge                 a manifest or index is larger than the cap
+    ├── BlobTooLarge                         a blob whose size nothing stated ran past the cap on such blobs
     ├── IndexTooDeep                         indexes nest indexes deeper than the cap
     ├── NoSuchBlob             (LookupError) an image or index has no layer, blob or child with that digest
     ├── NoMatchingPlatform     (LookupError) no child of an index suits the platform asked for
@@ -60,6 +61,7 @@ __all__ = [
     "BadNameError",
     "BadPlatformError",
     "BadReturnValue",
+    "BlobTooLarge",
     "Cancelled",
     "CredentialsError",
     "Denied",
@@ -189,6 +191,13 @@ class ManifestTooLarge(DocumentTooLarge):
     """A manifest or index body is larger than the configured cap (4 MiB by default, the
     distribution registry's own limit: ``manifest_limit=`` for one fetched from a registry), or a
     registry's listing is longer than its own (``list_limit=``)."""
+
+
+class BlobTooLarge(OCIError):
+    """A blob whose size nothing stated (no descriptor, no ``Content-Length`` on its ``GET`` nor
+    on its ``HEAD``) ran past the cap on such blobs (``blob_limit=``, 1 GiB by default): it is not
+    read on, so a registry cannot decide how long we read. The message names the blob and the
+    option that moves the cap."""
 
 
 class IndexTooDeep(OCIError):

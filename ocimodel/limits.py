@@ -23,8 +23,8 @@ either is refused before it is read (:class:`~ocimodel.errors.DocumentTooLarge`,
 :class:`~ocimodel.errors.BadJSONError`, and an index deeper than ``index_depth`` an
 :class:`~ocimodel.errors.IndexTooDeep`. Manifests fetched from a registry have their own cap,
 ``manifest_limit`` of :class:`ocimodel.transport.Client` and of every :mod:`ocimodel.remote`
-function (4 MiB too), beside ``config_limit``, ``token_limit``, ``error_limit`` and ``list_limit``
-(:class:`ocimodel.remote.SessionOptions`).
+function (4 MiB too), beside ``config_limit``, ``token_limit``, ``error_limit``, ``list_limit``
+and ``blob_limit`` (:class:`ocimodel.remote.SessionOptions`).
 
 >>> from ocimodel import limits
 >>> limits.current().document

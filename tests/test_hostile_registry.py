@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import textwrap
 import time
@@ -33,6 +34,7 @@ import pytest
 
 from ocimodel import Hash, remote
 from ocimodel.errors import (
+    BlobTooLarge,
     Denied,
     DigestMismatch,
     DocumentTooLarge,
@@ -40,12 +42,23 @@ from ocimodel.errors import (
     ManifestTooLarge,
     NotFound,
     RegistryError,
+    SizeMismatch,
     TransportError,
     Unauthorized,
 )
 from ocimodel.mediatype import MediaType
 from tests.harness import confined
-from tests.harness.hostile_registry import Ended, HostileServer, Reply, Seen, basic, cases, cli, endless
+from tests.harness.hostile_registry import (
+    Ended,
+    HostileServer,
+    Reply,
+    Seen,
+    StalledHandshake,
+    basic,
+    cases,
+    cli,
+    endless,
+)
 from tests.harness.tls import self_signed
 
 USER, PASSWORD = "alice", "s3cr3t-Pa55word"
@@ -234,6 +247,153 @@ def test_rule_1_no_answer_is_read_past_its_cap(
                 assert typed_failure(found, expected), (case, found)
             listing = case in ("pages", "referrers")
             assert server.sent_to[server.name(case)] < (64 << 20 if listing else 16 << 20), case
+
+
+def _trickled_headers_route(seen: Seen) -> Reply:
+    """Registries whose answers (but the ping's) trickle in, status line and headers a byte at a
+    time, and whose headers never end."""
+    case, path, host = label(seen), seen.target, seen.header("Host")
+    if path == "/v2/":
+        if case == "token":
+            return Reply(401, {"WWW-Authenticate": f'Bearer realm="http://{host}/token",service="s"'})
+        return Reply(200, {}, b"{}")
+    return Reply(200, {"Content-Type": OCI_MANIFEST, "Content-Length": "2"}, trickle=0.05)
+
+
+#: Each request whose answer trickles in, and the call that makes it (``{host}``: the server's).
+TRICKLED_HEADERS = {
+    "manifest": "remote.get('{host}/app:t', **plain)",
+    "blob": "transport.Client('{host}', **plain).head_blob(Repository('{host}/app'), CONFIG)",
+    "token": "remote.get('{host}/app:t', **plain)",
+    "manifest-tls": "remote.get('{host}/app:t', **secure)",
+}
+
+
+def test_rule_1_an_answer_whose_headers_trickle_in_is_cut_off(home: Path, certificate: tuple[Path, Path]) -> None:
+    """A server that sends its status line and headers a byte at a time (each byte in time for
+    the per-read timeout), for a manifest's ``GET``, a blob's ``HEAD`` or a token request, over
+    http or https: each is cut off at ``timeout=`` seconds in all, a ``TransportError`` naming the
+    host and the deadline, not retried."""
+    with (
+        HostileServer(_trickled_headers_route) as plain,
+        HostileServer(_trickled_headers_route, tls=certificate) as secure,
+    ):
+        hosts = {case: plain.name(case) for case in ("manifest", "blob", "token")}
+        hosts["manifest-tls"] = secure.name("manifest-tls")
+        setup = child_setup(f"""
+            from ocimodel import Hash
+            from ocimodel.name import Repository
+            CONFIG = Hash.parse({str(CONFIG_DIGEST)!r})
+            plain = dict(insecure=True, timeout=0.5)
+            secure = dict(timeout=0.5, ca_file={str(certificate[0])!r})
+            """)
+        calls = {case: call.format(host=hosts[case]) for case, call in TRICKLED_HEADERS.items()}
+        outcome, ended = cases(setup, calls, home)
+        asked = {
+            case: [s for s in server.requests(hosts[case]) if s.target != "/v2/"]
+            for case, server in (("manifest", plain), ("blob", plain), ("token", plain), ("manifest-tls", secure))
+        }
+    within_bounds(outcome)
+    for case, host in hosts.items():
+        found = ended.get(case)
+        assert typed_failure(found, TransportError), (case, found)
+        assert found is not None
+        assert host in found.message, found.message
+        assert "within 0.5 s (timeout= gives it longer)" in found.message, found.message
+        assert found.seconds < 3.0, (case, found)
+    for case, requests in asked.items():  # one deadline each: not asked again
+        assert len(requests) == 1, (case, [(s.method, s.target) for s in requests])
+
+
+def test_rule_1_a_silent_server_and_a_slow_handshake_are_read_timeouts(home: Path) -> None:
+    """The deadline catches headers that trickle in; a server that sends nothing at all after a
+    request is a read timeout as ever, and tried again as one. So is a TLS handshake that stalls,
+    silent or trickling (Python bounds the whole handshake by the timeout)."""
+
+    def route(seen: Seen) -> Reply:
+        if seen.target != "/v2/":
+            time.sleep(1.5)  # nothing, for longer than the timeout
+        return Reply(200, {"Content-Type": OCI_MANIFEST}, b"{}")
+
+    with HostileServer(route) as plain, StalledHandshake(every=None) as silent, StalledHandshake() as trickling:
+        setup = child_setup("""
+            session = dict(timeout=0.5, retry=transport.RetryPolicy(attempts=2, backoff=0.01))
+            """)
+        calls = {
+            "answer": f"remote.get('{plain.name()}/app:t', insecure=True, **session)",
+            "silent-handshake": f"remote.get('{silent.name()}/app:t', **session)",
+            "trickled-handshake": f"remote.get('{trickling.name()}/app:t', **session)",
+        }
+        outcome, ended = cases(setup, calls, home)
+        asked = [seen for seen in plain.seen if seen.target != "/v2/"]
+    within_bounds(outcome)
+    for case in calls:
+        assert typed_failure(ended.get(case), TransportError), (case, ended.get(case))
+        assert "timed out" in ended[case].message, ended[case].message
+    assert len(asked) == 2
+    assert silent.connections == trickling.connections == 2
+
+
+def _unsized_blob_route(seen: Seen) -> Reply:
+    """Registries whose blob ``GET`` goes on for ever, chunked (no ``Content-Length``), and whose
+    ``HEAD`` states a size (``sized``: the blob's, and the ``GET`` sends the blob and more), states
+    none (``unsized``), or is refused (``refused``: 403, as ECR Public does)."""
+    case, path = label(seen), seen.target
+    if path == "/v2/":
+        return Reply(200, {}, b"{}")
+    if "/blobs/" not in path:
+        return Reply(404, {}, b"")
+    if seen.method == "HEAD":
+        if case == "sized":
+            return Reply(200, {"Content-Type": "application/octet-stream"}, length=len(CONFIG))
+        if case == "unsized":
+            return Reply(200, {"Content-Type": "application/octet-stream"}, framing="chunked")
+        return Reply(403, {"Content-Type": "application/json"}, b'{"errors":[{"code":"DENIED"}]}')
+    return Reply(200, {"Content-Type": "application/octet-stream"}, itertools.chain([CONFIG], endless()), "chunked")
+
+
+#: Each registry of :func:`_unsized_blob_route`, the call that reads its blob, and what comes of it.
+UNSIZED_BLOBS: dict[str, tuple[str, type[Exception]]] = {
+    "sized": ("remote.layer('{host}/app@{digest}', **session).compressed().read()", SizeMismatch),
+    "unsized": ("remote.layer('{host}/app@{digest}', **session).compressed().read()", BlobTooLarge),
+    "refused": ("remote.layer('{host}/app@{digest}', **session).compressed().read()", BlobTooLarge),
+    "refused-size": ("remote.layer('{host}/app@{digest}', **session).size()", BlobTooLarge),
+}
+
+
+def test_rule_1_a_blob_whose_size_nothing_states_is_read_within_a_cap(home: Path) -> None:
+    """A blob named by digest alone, whose ``GET`` is chunked and endless: where its ``HEAD``
+    states a size, that is where the read stops (more is a ``SizeMismatch``); where nothing states
+    one, at ``blob_limit`` (``BlobTooLarge``, naming the option), for its bytes and for its size,
+    in the library and on the command line (``blob --blob-limit``)."""
+    limit = 1 << 20
+    with HostileServer(_unsized_blob_route) as server:
+        hosts = {case: server.name(case.partition("-")[0]) for case in UNSIZED_BLOBS}
+        setup = child_setup(f"session = dict(insecure=True, timeout=5, blob_limit={limit})")
+        calls = {case: call.format(host=hosts[case], digest=CONFIG_DIGEST) for case, (call, _) in UNSIZED_BLOBS.items()}
+        outcome, ended = cases(setup, calls, home)
+        lines = {
+            case: cli(
+                "--insecure", "blob", "--blob-limit", str(limit), f"{server.name(case)}/app@{CONFIG_DIGEST}", home=home
+            )
+            for case in ("sized", "refused")
+        }
+        # what each host sent, and for how many reads (the sockets' buffers hold some MiB each)
+        sent = {host: (count, len(server.requests(host))) for host, count in server.sent_to.items()}
+    within_bounds(outcome)
+    for case, (_, expected) in UNSIZED_BLOBS.items():
+        found = ended.get(case)
+        assert typed_failure(found, expected), (case, found)
+        assert found is not None
+        if expected is BlobTooLarge:
+            assert "blob_limit=" in found.message, found.message
+            assert f"{limit} bytes" in found.message, found.message
+    for case, line in lines.items():
+        within_bounds(line)
+        assert line.returncode == 1
+        assert len(line.lines) == 1, line.lines
+        assert len(line.stdout) <= (len(CONFIG) if case == "sized" else limit)
+    assert all(count < reads * (16 << 20) for count, reads in sent.values()), sent
 
 
 @pytest.mark.parametrize(

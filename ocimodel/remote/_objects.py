@@ -11,9 +11,10 @@ import attrs
 import urllib3
 
 from ocimodel._memo import memoized
-from ocimodel._streams import Reader, binary
+from ocimodel._streams import Reader, binary, read_into
 from ocimodel.descriptor import Descriptor as SpecDescriptor
 from ocimodel.errors import (
+    BlobTooLarge,
     DigestMismatch,
     DocumentTooLarge,
     InsecureRedirect,
@@ -98,18 +99,14 @@ class RemoteLayer(Layer):
     def size(self) -> int:
         """From the descriptor; for a blob named by digest alone, from a ``HEAD``, or, where that
         says nothing useful, from the ``GET`` answer's ``Content-Length`` (checked when the bytes
-        are read), else by counting the bytes. ECR Public refuses ``HEAD`` (401, 403) where
-        ``GET`` works; Artifactory answers 404 for a remote blob it has not cached yet."""
+        are read), else by counting the bytes (at most ``blob_limit``). ECR Public refuses
+        ``HEAD`` (401, 403) where ``GET`` works; Artifactory answers 404 for a remote blob it has
+        not cached yet."""
         if self._descriptor is not None:
             return self._descriptor.size
-        client = self._session.client(self.repository.registry)
-        try:
-            found = client.head_blob(self.repository, self._digest)
-        except (RegistryError, TransportError) as error:  # HEAD is optional: GET says the rest
-            log.debug("HEAD of blob %s in %s gave no answer (%s): asking by GET", self._digest, self.repository, error)
-            found = None
-        if found is not None and found >= 0:
-            return found
+        stated = self._stated_size()
+        if stated is not None:
+            return stated
         try:
             with self.compressed() as stream:
                 declared = getattr(stream, "size", None)
@@ -119,14 +116,41 @@ class RemoteLayer(Layer):
         except NotFound:
             raise NoSuchBlob(f"{self.repository} has no blob {self._digest}") from None
 
+    @memoized
+    def _stated_size(self) -> int | None:
+        """The size a ``HEAD`` states, or ``None``: no ``Content-Length``, the blob is not there
+        (404), or the ``HEAD`` was refused or failed (it is optional: ``GET`` says the rest).
+
+        :raises ~ocimodel.errors.DigestMismatch: the answer names another blob.
+        """
+        client = self._session.client(self.repository.registry)
+        try:
+            found = client.head_blob(self.repository, self._digest)
+        except (RegistryError, TransportError) as error:
+            log.debug("HEAD of blob %s in %s gave no answer (%s): asking by GET", self._digest, self.repository, error)
+            return None
+        return found if found is not None and found >= 0 else None
+
     def compressed(self) -> IO[bytes]:
-        """The verified bytes; a blob named by digest alone is read by ``GET`` only, as crane does:
-        its length is checked against the answer's ``Content-Length`` (if it says) and the digest."""
+        """The verified bytes; a blob named by digest alone is read by ``GET``, as crane does, and
+        stops at the size its answer's ``Content-Length`` states or, where it states none, at the
+        size a ``HEAD`` states (more is a :class:`~ocimodel.errors.SizeMismatch`); where nothing
+        states a size, at ``blob_limit`` bytes (:class:`~ocimodel.errors.BlobTooLarge`): a
+        registry never decides how long we read. The digest is checked at the end."""
         if self._descriptor is not None:
             return super().compressed()
+        what = f"layer {self._digest}"
         stream = self.open_compressed()
-        declared = getattr(stream, "declared_size", None)
-        return binary(VerifyingReader(stream, self._digest, declared, what=f"layer {self._digest}"))
+        try:
+            size = getattr(stream, "declared_size", None)
+            if size is None:
+                size = self._stated_size()
+        except BaseException:
+            stream.close()
+            raise
+        if size is None:
+            stream = binary(_Capped(stream, self._session.blob_limit, f"{what} in {self.repository}"))
+        return binary(VerifyingReader(stream, self._digest, size, what=what))
 
     def media_type(self) -> MediaType:
         return self._descriptor.media_type if self._descriptor is not None else MediaType.DOCKER_LAYER
@@ -170,6 +194,33 @@ class RemoteLayer(Layer):
             discard(response)
             last = TransportError(f"GET {redact_url(url)}: status {response.status}")
         raise last
+
+
+class _Capped(Reader):
+    """A blob whose size nothing states, cut off past ``limit`` bytes (see
+    :meth:`RemoteLayer.compressed`)."""
+
+    def __init__(self, raw: IO[bytes], limit: int, what: str) -> None:
+        super().__init__()
+        self._raw, self._limit, self._what = raw, limit, what
+        self._count = 0
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")[: self._limit + 1 - self._count]
+        count = read_into(self._raw, view) if view else 0
+        self._count += count
+        if self._count > self._limit:
+            self.close()
+            raise BlobTooLarge(
+                f"{self._what}: the registry states no size for it, and it goes on past {self._limit} bytes "
+                "(blob_limit= changes the limit)"
+            )
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+            super().close()
 
 
 class _Raw(Reader):

@@ -40,9 +40,10 @@ class SessionOptions(TypedDict, total=False):
       such as ``"linux/arm64"`` (default ``linux/amd64``).
     - ``jobs``: how many blobs move at once (default 4; at least 1).
     - ``user_agent``: a prefix for ``User-Agent`` (``"<prefix> ocimodel/<version>"``).
-    - ``timeout``: seconds (a float) for each connect and each read of one request, and for a
-      small answer (a manifest, a page, a token, an error) to arrive whole; not for a blob, nor
-      for the whole operation (default 30).
+    - ``timeout``: seconds (a float) for each connect and each read of one request, for each
+      answer's status line and headers to arrive whole, and for a small answer (a manifest, a
+      page, a token, an error) to arrive whole; not for a blob's body, nor for the whole
+      operation (default 30).
     - ``retry``: a :class:`~ocimodel.transport.RetryPolicy` (default: 4 tries within 30 seconds
       of waiting, ``Retry-After`` honoured).
     - ``progress``: a :data:`Progress` callback (default: none).
@@ -67,7 +68,10 @@ class SessionOptions(TypedDict, total=False):
     - ``config_limit``: an image's config (default 16 MiB; :class:`~ocimodel.errors.DocumentTooLarge`);
     - ``token_limit``: a token server's answer (default 64 KiB);
     - ``error_limit``: an error answer, read for its message (default 64 KiB);
-    - ``list_limit``: the names one listing gathers over all its pages (default 250,000).
+    - ``list_limit``: the names one listing gathers over all its pages (default 250,000);
+    - ``blob_limit``: a blob whose size nothing states: named by digest alone (``remote.layer``),
+      its ``GET`` and its ``HEAD`` without ``Content-Length`` (default 1 GiB;
+      :class:`~ocimodel.errors.BlobTooLarge`). Every other blob stops at its stated size.
     """
 
     auth: Authenticator | None
@@ -89,6 +93,7 @@ class SessionOptions(TypedDict, total=False):
     token_limit: int
     error_limit: int
     list_limit: int
+    blob_limit: int
 
 
 #: The options a :class:`Session` hands to each registry's :class:`~ocimodel.transport.Client`.
@@ -110,6 +115,8 @@ _CLIENT_OPTIONS = (
 )
 #: The most bytes of an image's config that are read (``config_limit=``).
 CONFIG_LIMIT = 16 << 20
+#: The most bytes of a blob whose size nothing states that are read (``blob_limit=``).
+BLOB_LIMIT = 1 << 30
 
 
 class Session:
@@ -134,6 +141,7 @@ class Session:
         self.insecure = options.get("insecure", False)
         self.allow_foreign = options.get("allow_foreign", False)
         self.config_limit = options.get("config_limit", CONFIG_LIMIT)
+        self.blob_limit = options.get("blob_limit", BLOB_LIMIT)
         self._client_options: dict[str, Any] = {"timeout": DEFAULT_TIMEOUT}
         self._client_options.update((key, value) for key, value in options.items() if key in _CLIENT_OPTIONS)
         self._clients: dict[str, Client] = {}

@@ -156,8 +156,9 @@ class Client:
     :param ca_file: CA certificates to trust (``SSL_CERT_FILE`` is honoured too).
     :param client_cert: a client certificate file, or ``(certificate, key)`` files.
     :param verify: ``False`` skips TLS verification (an explicit opt-in; never the default).
-    :param timeout: seconds for each connect and each read, and for a small answer (a manifest,
-        a page, a token, an error) to arrive whole.
+    :param timeout: seconds for each connect and each read, for every answer's status line and
+        headers to arrive whole, and for a small answer's body (a manifest, a page, a token, an
+        error) to arrive whole.
     :param user_agent: a prefix for ``User-Agent`` (``"<prefix> ocimodel/<version>"``).
     :param pool: a :class:`urllib3.PoolManager` the caller owns (proxies are then the caller's too).
     :param cancel: an event that, once set, stops the client before its next request or retry

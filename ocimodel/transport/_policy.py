@@ -17,8 +17,11 @@ step, for a foreign layer — goes through :meth:`Transport.send`. It owns:
   once, quickly (nothing listens there: waiting will not help); a request whose body cannot be
   sent again is never resent, and one that may have been taken (an upload step) is resent only
   after an answer that says it was not (429, 503);
-- **timeouts** on every connect and read, and **cancellation** before each hop, during waits and
-  between the pieces of a streamed body (an upload is abandoned at its next piece, not its end).
+- **timeouts** on every connect and read, and a **deadline** on what per-read timeouts do not
+  bound: an answer's status line and headers, whole within ``timeout`` seconds
+  (:mod:`~ocimodel.transport._deadline`);
+- **cancellation** before each hop, during waits and between the pieces of a streamed body (an
+  upload is abandoned at its next piece, not its end).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from ocimodel.errors import (
     TransportError,
     UntrustedCertificate,
 )
+from ocimodel.transport._deadline import POOL_CLASSES, too_late
 from ocimodel.transport._guard import url_host
 from ocimodel.transport._proxy import ProxyRules
 from ocimodel.transport._redact import redact_url
@@ -217,13 +221,15 @@ class Transport:
     """Sends requests under one policy (see the module's documentation); thread-safe.
 
     :param retry: what is retried and for how long.
-    :param timeout: seconds for each connect and each read, and for a small answer (a manifest,
-        a page, a token, an error) to arrive whole.
+    :param timeout: seconds for each connect and each read, for every answer's status line and
+        headers to arrive whole, and for a small answer's body (a manifest, a page, a token, an
+        error) to arrive whole.
     :param user_agent: the ``User-Agent`` of every request.
     :param ca_file: CA certificates to trust (``SSL_CERT_FILE`` is honoured too).
     :param client_cert: a client certificate file, or ``(certificate, key)`` files.
     :param verify: ``False`` skips TLS verification.
-    :param pool: a :class:`urllib3.PoolManager` the caller owns (proxies are then the caller's too).
+    :param pool: a :class:`urllib3.PoolManager` the caller owns (proxies are then the caller's too,
+        and so are its connections: the deadline on headers is kept only by the pools made here).
     :param proxies: proxy rules (default: from the environment, read once).
     :param cancel: an event that, once set, stops every request before its next hop or retry.
     :param home: ``host[:port]`` of the registry: the one host that gets ``ca_file`` alone as its
@@ -302,10 +308,10 @@ class Transport:
                             else tls_context(ca_file, None, verify, system=True)
                         )
                     options.update(https_pool_options(self._tls[home]))
-                if proxy:
-                    self._pools[key] = _proxy_manager(proxy, options)
-                else:
-                    self._pools[key] = urllib3.PoolManager(**options)
+                manager = _proxy_manager(proxy, options) if proxy else urllib3.PoolManager(**options)
+                # connections whose answers' headers, and set-up, must end within the timeout
+                manager.pool_classes_by_scheme = POOL_CLASSES
+                self._pools[key] = manager
             return self._pools[key]
 
     def close(self) -> None:
@@ -405,7 +411,9 @@ class Transport:
             except TransportError as error:
                 nothing_there = refused(error)
                 limit = min(policy.attempts, policy.refused_attempts) if nothing_there else policy.attempts
-                if not (replay and resendable) or attempt >= limit:
+                # a server that was still sending its headers at the deadline is not asked again,
+                # as one whose small body still trickles is not (read_within)
+                if not (replay and resendable) or attempt >= limit or too_late(error):
                     raise
                 delay = policy.refused_delay if nothing_there else policy.delay(attempt)
                 if waited + delay > policy.budget:

@@ -15,11 +15,16 @@ a home of its own, with the ``config.json`` a test gives it.
 from __future__ import annotations
 
 import base64
+import contextlib
+import itertools
 import json
 import os
+import socket
+import socketserver
 import ssl
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler
@@ -73,13 +78,16 @@ class Seen:
 class Reply:
     """An answer: ``body`` is bytes or an iterable of pieces (:func:`endless`); ``framing`` says
     how its end is told: a ``Content-Length`` (of the bytes, or ``length`` if given: a claim),
-    chunked, or the connection closing."""
+    chunked, or the connection closing. ``trickle``: seconds between the bytes of the status line
+    and headers, sent one at a time, and the headers never end (padding lines follow for ever,
+    each byte in time for any per-read timeout)."""
 
     status: int = 200
     headers: Mapping[str, str] = attrs.field(factory=dict)
     body: bytes | Iterable[bytes] = b""
     framing: Literal["length", "chunked", "close"] = "length"
     length: int | None = None
+    trickle: float = 0.0
 
 
 Route = Callable[[Seen], Reply]
@@ -145,6 +153,9 @@ class HostileServer(LocalServer):
                 with server._lock:
                     server.seen.append(seen)
                 reply = server.route(seen)
+                if reply.trickle:
+                    self._trickle(reply)
+                    return
                 self.send_response(reply.status)
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
@@ -179,9 +190,65 @@ class HostileServer(LocalServer):
                 except OSError:  # the client went away: what a bounded reader does
                     self.close_connection = True
 
+            def _trickle(self, reply: Reply) -> None:
+                """The status line and headers a byte at a time, and padding headers after them for ever."""
+                self.close_connection = True
+                lines = [f"HTTP/1.1 {reply.status} OK\r\n", *(f"{k}: {v}\r\n" for k, v in reply.headers.items())]
+                padding = (f"X-Pad-{count}: x\r\n" for count in itertools.count())
+                with contextlib.suppress(OSError):  # the client went away: what a deadline does
+                    for line in itertools.chain(lines, padding):
+                        for byte in line.encode():
+                            time.sleep(reply.trickle)
+                            self.wfile.write(bytes([byte]))
+
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle  # noqa: N815
 
         return Handler
+
+
+class StalledHandshake:
+    """A TCP server on 127.0.0.1 that meets a TLS ClientHello with the header of a 16 KiB
+    handshake record and then its bytes, one every ``every`` seconds: a TLS handshake that never
+    ends, though each read is in time for any per-read timeout (``every=None``: nothing after the
+    ClientHello, a silent server). ``connections`` counts the connections it was asked for."""
+
+    def __init__(self, every: float | None = 0.05) -> None:
+        self.connections = 0
+        outer = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                outer.connections += 1
+                connection: socket.socket = self.request
+                with contextlib.suppress(OSError):  # the client went away
+                    connection.recv(1 << 16)  # the ClientHello
+                    if every is None:
+                        connection.recv(1)  # until the client gives up
+                        return
+                    connection.sendall(b"\x16\x03\x03\x40\x00")  # a handshake record of 16 KiB follows
+                    while True:
+                        time.sleep(every)
+                        connection.sendall(b"\x00")
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def name(self, label: str = "registry") -> str:
+        """``host:port`` under a public-looking name (see the module's documentation)."""
+        return f"{label}.{DOMAIN}:{self.port}"
+
+    def __enter__(self) -> StalledHandshake:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 def basic(user: str, password: str) -> str:
