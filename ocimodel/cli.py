@@ -433,8 +433,14 @@ def _log_requests() -> None:
     logger = logging.getLogger("ocimodel")
     if logger.level == logging.DEBUG:
         return
+    from ocimodel._shown import scrubbed
+
+    class _Scrubbed(logging.Formatter):  # a registry's text: no secret, one line, no escape sequences
+        def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+            return scrubbed(super().formatMessage(record))
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    handler.setFormatter(_Scrubbed("%(name)s: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
 
@@ -561,13 +567,14 @@ def config(image: str) -> None:
 def list_tags(repository: str, full_ref: bool, omit_digest_tags: bool) -> None:
     """List the tags of a repository."""
     from ocimodel import remote
+    from ocimodel._shown import printable  # names the registry wrote: no escape sequences
 
     session = _globals().session()
     repo = session.repository(repository)
     for tag in remote.list_tags(repo, session=session):
         if omit_digest_tags and tag.startswith(("sha256-", "sha512-")):
             continue
-        click.echo(f"{repo.name}:{tag}" if full_ref else tag)
+        click.echo(printable(f"{repo.name}:{tag}" if full_ref else tag))
 
 
 @cli.command()
@@ -576,9 +583,10 @@ def list_tags(repository: str, full_ref: bool, omit_digest_tags: bool) -> None:
 def catalog(registry: str, full_ref: bool) -> None:
     """List the repositories of a registry."""
     from ocimodel import remote
+    from ocimodel._shown import printable
 
     for name in remote.catalog(registry, session=_globals().session()):
-        click.echo(f"{registry.rstrip('/')}/{name}" if full_ref else name)
+        click.echo(printable(f"{registry.rstrip('/')}/{name}" if full_ref else name))
 
 
 @cli.command()
@@ -1181,9 +1189,10 @@ def index() -> None:
 def index_list(image: str) -> None:
     """Print each entry of an index: digest, media type, platform."""
     from ocimodel import remote
+    from ocimodel._shown import printable
 
     for entry in remote.index(image, session=_globals().session()).index_manifest().manifests:
-        click.echo(f"{entry.digest} {entry.media_type} {entry.platform or ''}".rstrip())
+        click.echo(printable(f"{entry.digest} {entry.media_type} {entry.platform or ''}".rstrip()))
 
 
 @index.command(name="filter")
@@ -1468,7 +1477,10 @@ def _run(arguments: list[str]) -> int:
         if verbose:
             import traceback
 
-            traceback.print_exc()
+            from ocimodel._shown import scrubbed
+
+            lines = traceback.format_exc().splitlines()
+            click.echo("\n".join(scrubbed(line) for line in lines), err=True)
         _complain(str(error) or type(error).__name__, error)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -1479,8 +1491,14 @@ def _run(arguments: list[str]) -> int:
 def _complain(message: str, error: Exception) -> None:
     """Print an error as the one line on stderr the README promises: ``ocimodel: message``; a
     usage error says where the verb's help is. A message of several lines (a registry's detail,
-    a list of problems) is joined into one."""
-    line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    a list of problems) is joined into one; no credential the process sent is in it, in any
+    spelling, and nothing in it reaches the terminal as a control character (an escape sequence a
+    registry wrote is shown as ``\\x1b``)."""
+    from ocimodel._mask import mask, sent
+    from ocimodel._shown import printable
+
+    masked = mask(message, sent(), short=False)  # before the lines are joined, which could cut a secret
+    line = printable("; ".join(part.strip() for part in masked.splitlines() if part.strip()))
     context = getattr(error, "ctx", None)
     if isinstance(error, click.UsageError) and context is not None:
         line = f"{line.rstrip('.')} (see '{context.command_path} -h')"
