@@ -122,7 +122,9 @@ def _noisy_route(seen: Seen) -> Reply:
     """Registries that write a lot, or write to the terminal."""
     case, host, path = (seen.header("Host") or "").split(".")[0], seen.header("Host"), seen.target
     if case == "realm" and path == "/v2/":
-        return Reply(401, {"WWW-Authenticate": f'Bearer realm="http://{host}/token/{BIG}",service="s",x="{BIG[:4000]}"'})
+        return Reply(
+            401, {"WWW-Authenticate": f'Bearer realm="http://{host}/token/{BIG}",service="s",x="{BIG[:4000]}"'}
+        )
     if case == "private" and path == "/v2/":
         return Reply(401, {"WWW-Authenticate": f'Bearer realm="http://127.0.0.1:1/{BIG}",service="s"'})
     if path == "/v2/" or path.startswith("/token"):
