@@ -43,8 +43,8 @@ def _cli(runs: Mapping[str, Sequence[str]], home: Path, hosts: Sequence[str]) ->
     assert not outcome.out_of_memory, outcome.stderr[-2000:]
 
     def split(text: str) -> dict[str, str]:
-        pieces = text.split(MARK)[1:]
-        return dict(piece.split("\n", 1) if "\n" in piece else (piece, "") for piece in pieces)
+        pieces = [piece.partition("\n") for piece in text.split(MARK)[1:]]
+        return {name: rest for name, _, rest in pieces}
 
     out, err = split(outcome.stdout), split(outcome.stderr)
     assert list(err) == list(runs), outcome.stderr[-2000:]
