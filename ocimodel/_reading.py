@@ -15,6 +15,11 @@ A pipe is not a file: these inputs are read more than once, or at several places
 members, a layer's bytes for its digest and again for its upload), which a pipe cannot give. A
 stream goes through the APIs that take a file object (:func:`ocimodel.layer.stream`).
 
+A read that fails (``EIO`` from a disk, or from ``/proc/self/mem`` behind a symbolic link) raises
+an :class:`OSError` of the same kind naming the file (``[Errno 5] Input/output error:
+'/x/index.json'``), as the errors of opening it do: the file object :func:`open_file` returns
+says which file it is reading.
+
 A document (JSON read whole) is read by :func:`read_file` or :func:`read_capped`: with its
 descriptor's size as the limit when it has one, and never more than the document cap
 (:mod:`ocimodel.limits`); a file or member larger than that is refused before it is read.
@@ -23,9 +28,10 @@ descriptor's size as the limit when it has one, and never more than the document
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
-from typing import IO
+from typing import IO, Any
 
 from ocimodel import limits
 from ocimodel.errors import CredentialsError, DocumentTooLarge, ManifestTooLarge, NotReadable
@@ -44,6 +50,39 @@ _KINDS = {
 }
 
 
+class _Named(io.FileIO):
+    """A file whose read errors name it, as the errors of opening it do: ``OSError(errno,
+    strerror, path)`` (``[Errno 5] Input/output error: '/x/index.json'``), of the class the errno
+    maps to (``PermissionError``, ``IsADirectoryError``, …)."""
+
+    def __init__(self, handle: int, path: str) -> None:
+        super().__init__(handle, "rb")
+        self.path = path
+
+    def _named(self, error: OSError) -> OSError:
+        if error.errno is None:
+            return OSError(f"{error}: {self.path!r}")
+        return OSError(error.errno, error.strerror or os.strerror(error.errno), self.path)
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        try:
+            return super().read(size)
+        except OSError as error:
+            raise self._named(error) from None
+
+    def readall(self) -> bytes:
+        try:
+            return super().readall()
+        except OSError as error:
+            raise self._named(error) from None
+
+    def readinto(self, buffer: Any, /) -> int:
+        try:
+            return super().readinto(buffer)
+        except OSError as error:
+            raise self._named(error) from None
+
+
 def open_file(path: Target, what: str | None = None, *, devices: bool = False, follow: bool = True) -> IO[bytes]:
     """``path`` opened for reading, if it is a regular file; never blocks to open.
 
@@ -52,7 +91,8 @@ def open_file(path: Target, what: str | None = None, *, devices: bool = False, f
         that would block gives ``None``, see :func:`read_capped`).
     :param follow: follow a symbolic link at the end of the path (``False``: refuse it).
     :raises ~ocimodel.errors.NotReadable: ``path`` is not a regular file (or device, if allowed).
-    :raises OSError: it cannot be opened (``FileNotFoundError``, ``PermissionError``), naming it.
+    :raises OSError: it cannot be opened (``FileNotFoundError``, ``PermissionError``), naming it;
+        so does a read of the file object returned that fails.
     """
     shown = what or os.fspath(path)
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
@@ -67,11 +107,11 @@ def open_file(path: Target, what: str | None = None, *, devices: bool = False, f
     try:
         kind = stat.S_IFMT(os.fstat(handle).st_mode)
         if kind == stat.S_IFCHR and devices:
-            return os.fdopen(handle, "rb", buffering=0)
+            return _Named(handle, os.fspath(path))
         if kind != stat.S_IFREG:
             raise NotReadable(f"cannot read {shown}: it is {_KINDS.get(kind, 'not a file')}, not a regular file")
         os.set_blocking(handle, True)
-        return os.fdopen(handle, "rb")
+        return io.BufferedReader(_Named(handle, os.fspath(path)))
     except BaseException:
         os.close(handle)
         raise

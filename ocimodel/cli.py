@@ -433,8 +433,14 @@ def _log_requests() -> None:
     logger = logging.getLogger("ocimodel")
     if logger.level == logging.DEBUG:
         return
+    from ocimodel._shown import scrubbed
+
+    class _Scrubbed(logging.Formatter):  # a registry's text: no secret, one line, no escape sequences
+        def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+            return scrubbed(super().formatMessage(record))
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    handler.setFormatter(_Scrubbed("%(name)s: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
 
@@ -541,9 +547,7 @@ def _each(
                 raise result
             failed += 1
             if _globals().verbose:
-                import traceback
-
-                traceback.print_exception(result)
+                _trace(result)
             _complain(f"{item}: {str(result) or type(result).__name__}", result)
         else:
             show(item, result)
@@ -673,13 +677,14 @@ def list_tags(repositories: Sequence[str], full_ref: bool, omit_digest_tags: boo
     'REPOSITORY TAG' for each tag."""
     from ocimodel import remote
     from ocimodel._batch import is_batch
+    from ocimodel._shown import printable  # names the registry wrote: no escape sequences
 
     session = _globals().session()
 
     def tags(repository: str) -> list[str]:
         repo = session.repository(repository)
         return [
-            f"{repo.name}:{tag}" if full_ref else tag
+            printable(f"{repo.name}:{tag}" if full_ref else tag)
             for tag in remote.list_tags(repo, session=session)
             if not (omit_digest_tags and tag.startswith(("sha256-", "sha512-")))
         ]
@@ -697,9 +702,10 @@ def list_tags(repositories: Sequence[str], full_ref: bool, omit_digest_tags: boo
 def catalog(registry: str, full_ref: bool) -> None:
     """List the repositories of a registry."""
     from ocimodel import remote
+    from ocimodel._shown import printable
 
     for name in remote.catalog(registry, session=_globals().session()):
-        click.echo(f"{registry.rstrip('/')}/{name}" if full_ref else name)
+        click.echo(printable(f"{registry.rstrip('/')}/{name}" if full_ref else name))
 
 
 @cli.command()
@@ -1421,9 +1427,10 @@ def index() -> None:
 def index_list(image: str) -> None:
     """Print each entry of an index: digest, media type, platform."""
     from ocimodel import remote
+    from ocimodel._shown import printable
 
     for entry in remote.index(image, session=_globals().session()).index_manifest().manifests:
-        click.echo(f"{entry.digest} {entry.media_type} {entry.platform or ''}".rstrip())
+        click.echo(printable(f"{entry.digest} {entry.media_type} {entry.platform or ''}".rstrip()))
 
 
 @index.command(name="filter")
@@ -1706,9 +1713,7 @@ def _run(arguments: list[str]) -> int:
         if not _reportable(error):
             raise
         if verbose:
-            import traceback
-
-            traceback.print_exc()
+            _trace(error)
         _complain(str(error) or type(error).__name__, error)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -1716,11 +1721,27 @@ def _run(arguments: list[str]) -> int:
     return returned if isinstance(returned, int) else EXIT_OK  # click gives a verb's Exit(n) back as n
 
 
+def _trace(error: BaseException) -> None:
+    """The traceback of ``error`` on stderr (``-v``), each line scrubbed as :func:`_complain`'s."""
+    import traceback
+
+    from ocimodel._shown import scrubbed
+
+    lines = "".join(traceback.format_exception(error)).splitlines()
+    click.echo("\n".join(scrubbed(line) for line in lines), err=True)
+
+
 def _complain(message: str, error: Exception) -> None:
     """Print an error as the one line on stderr the README promises: ``ocimodel: message``; a
     usage error says where the verb's help is. A message of several lines (a registry's detail,
-    a list of problems) is joined into one."""
-    line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    a list of problems) is joined into one; no credential the process sent is in it, in any
+    spelling, and nothing in it reaches the terminal as a control character (an escape sequence a
+    registry wrote is shown as ``\\x1b``)."""
+    from ocimodel._mask import mask, sent
+    from ocimodel._shown import printable
+
+    masked = mask(message, sent(), short=False)  # before the lines are joined, which could cut a secret
+    line = printable("; ".join(part.strip() for part in masked.splitlines() if part.strip()))
     context = getattr(error, "ctx", None)
     if isinstance(error, click.UsageError) and context is not None:
         line = f"{line.rstrip('.')} (see '{context.command_path} -h')"

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ocimodel import empty, mutate, random, remote, validate
+from ocimodel.errors import ManifestTooLarge, NotReadable
+from ocimodel.hashing import Hash
 from ocimodel.image import Image
 from ocimodel.layout import REF_NAME, Layout
 from ocimodel.mediatype import MediaType
 from ocimodel.platform import Platform
-from ocimodel.registry import Registry
+from ocimodel.registry import Registry, Storage
 from ocimodel.transport import Client
-from tests.harness import skopeo
+from tests.harness import confined, skopeo
 from tests.harness.faultproxy import FaultProxy
+from tests.harness.hostile import HUGE, plant
 
 
 @pytest.fixture
@@ -112,3 +116,42 @@ def test_skopeo_pushes_to_and_pulls_from_it(embedded: Registry, tmp_path: Path) 
     skopeo.copy(f"docker://{embedded.host}/skopeo:v1", f"oci:{tmp_path / 'pulled'}:v1")
     ((_, pulled),) = Layout(tmp_path / "pulled").images()
     assert pulled.digest() == image.digest()
+
+
+def test_disk_storage_is_read_within_bounds(tmp_path: Path) -> None:
+    """Its own files are read as any input is: a blob is streamed, never read whole to answer a
+    HEAD or a ranged GET (a 3 GiB blob, served by a child with 200 MiB); ``state.json`` and the
+    manifests it lists are read within their caps, a device or a file grown huge in their
+    place refused in a typed error naming it, when the registry starts."""
+    store = tmp_path / "store"
+    with Registry(store) as served:
+        remote.write(f"{served.host}/kept:v1", random.image(100, 1, seed=9))
+    data = b"small blob"
+    digest = Hash.sha256(data)
+    Storage(store).put_blob("kept", digest, data)
+    with (store / "blobs" / "sha256" / digest.hex).open("r+b") as grown:
+        grown.truncate(HUGE)
+    outcome = confined.python(
+        textwrap.dedent(f"""
+            import urllib.request
+            from ocimodel.registry import Registry
+            with Registry({str(store)!r}) as served:
+                url = f"{{served.url}}/v2/kept/blobs/{digest}"
+                with urllib.request.urlopen(urllib.request.Request(url, method="HEAD")) as answer:
+                    print(answer.headers["Content-Length"])
+                wanted = urllib.request.Request(url, headers={{"Range": "bytes={HUGE - 4}-"}})
+                with urllib.request.urlopen(wanted) as answer:
+                    print(answer.status, answer.headers["Content-Range"], answer.read())
+        """)
+    )
+    assert (outcome.returncode, outcome.stderr) == (0, ""), outcome.stderr[-2000:]
+    assert outcome.stdout.splitlines() == [str(HUGE), f"206 bytes {HUGE - 4}-{HUGE - 1}/{HUGE} b'\\x00\\x00\\x00\\x00'"]
+    with (store / "blobs" / "sha256" / digest.hex).open("r+b") as shrunk:
+        shrunk.truncate(len(data))
+    manifest = next(path for path in (store / "blobs" / "sha256").iterdir() if path.read_bytes().startswith(b"{"))
+    plant(manifest, "huge")
+    with pytest.raises(ManifestTooLarge, match=manifest.name):
+        Registry(store)
+    plant(store / "state.json", "dev-zero")
+    with pytest.raises(NotReadable, match=r"state\.json"):
+        Registry(store)

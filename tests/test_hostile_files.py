@@ -244,3 +244,78 @@ def test_credentials_files_through_the_library(tmp_path: Path) -> None:
     for kind in [*KINDS, "huge"]:
         refusal(ended[kind], "CredentialsError", tmp_path / kind)
     assert ended["null"] == "ok"
+
+
+# ---------------------------------------------------------------------------------------- failed reads
+
+
+def test_a_read_that_fails_names_the_file(tmp_path: Path) -> None:
+    """A regular file whose read fails (``/proc/self/mem`` read from its start gives ``EIO``, as a
+    failing disk does) is an ``OSError`` naming the file, wherever it is read: a layout's
+    ``index.json``, a tarball, a layer file, a credentials file; on the command line too."""
+    place, _ = hostile.small_layout(tmp_path / "layout")
+    (place.path / "index.json").unlink()
+    (place.path / "index.json").symlink_to("/proc/self/mem")
+    for name in ("image.tar", "layer.tar", "config.json"):
+        (tmp_path / name).symlink_to("/proc/self/mem")
+    ended = hostile.each(
+        {
+            "index.json": _validate(place.path),
+            "tarball": f"tarball.image({str(tmp_path / 'image.tar')!r}).digest()",
+            "layer file": f"layer.from_file({str(tmp_path / 'layer.tar')!r}).digest()",
+            "credentials": f"ConfigFileKeychain(Path({str(tmp_path)!r}, 'config.json')).resolve(Registry('r.x'))",
+        },
+        prelude=f"""
+            {_READ_LAYOUTS}
+            from pathlib import Path
+            from ocimodel import layer, tarball
+            from ocimodel.authn import ConfigFileKeychain
+            from ocimodel.name import Registry
+        """,
+    )
+    refusal(ended["index.json"], "OSError", place.path / "index.json", "Input/output error")
+    refusal(ended["tarball"], "OSError", tmp_path / "image.tar", "Input/output error")
+    refusal(ended["layer file"], "OSError", tmp_path / "layer.tar", "Input/output error")
+    refusal(ended["credentials"], "CredentialsError", tmp_path / "config.json", "Input/output error")
+    refused_cli(confined.cli("digest", "--tarball", str(tmp_path / "image.tar")), "", tmp_path / "image.tar")
+
+
+# ---------------------------------------------------------------------------------------- credential helpers
+
+
+def _helper(folder: Path, name: str, script: str) -> None:
+    path = folder / f"docker-credential-{name}"
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+
+
+def test_a_credential_helper_is_read_within_bounds(tmp_path: Path) -> None:
+    """A credential helper's answer is read within the document cap (32 KiB here), its stderr
+    within 64 KiB, for 30 s (1 s here): one that writes without end, or never ends, is stopped,
+    in a typed error naming it; what a failing one says is shown on one line, without control
+    characters."""
+    for name, script in {
+        "endless": 'yes \'{"Username": "u", "Secret": "s"}\'\n',
+        "shouting": "yes 'the keyring is locked' >&2\n",
+        "asleep": "sleep 60\n",
+        "escaping": "printf 'locked\\033[2J\\033]0;title\\007\\nsecond line' >&2\nexit 1\n",
+        "fine": 'cat > /dev/null; echo \'{"Username": "u", "Secret": "s"}\'\n',
+    }.items():
+        _helper(tmp_path, name, script)
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}", "OCIMODEL_DOCUMENT_LIMIT": "32768"}
+    ended = hostile.each(
+        {name: f"credential_helper({name!r}, 'r.example')" for name in ("endless", "shouting", "asleep", "escaping")}
+        | {"fine": "print(credential_helper('fine', 'r.example'), file=sys.stderr)"},
+        prelude="""
+            import sys
+            from ocimodel.authn import _keychain, credential_helper
+            _keychain._HELPER_TIMEOUT = 1.0
+        """,
+        env=env,
+    )
+    refusal(ended["endless"], "CredentialsError", "docker-credential-endless", "more than 32768 bytes to its stdout")
+    refusal(ended["shouting"], "CredentialsError", "docker-credential-shouting", "more than 65536 bytes to its stderr")
+    refusal(ended["asleep"], "CredentialsError", "docker-credential-asleep", "after 1 s")
+    line = refusal(ended["escaping"], "CredentialsError", "docker-credential-escaping", "locked\\x1b[2J")
+    assert line.isprintable(), line
+    assert ended["fine"] == "ok"

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
 
+from ocimodel import limits
 from ocimodel._json import loads
 from ocimodel._reading import read_credentials
+from ocimodel._shown import shown
 from ocimodel.authn._authenticator import Anonymous, AuthConfig, Authenticator
+from ocimodel.authn._process import ask
 from ocimodel.errors import BadJSONError, CredentialsError
 from ocimodel.name import DEFAULT_REGISTRY, Registry, Repository
 
 _HUB_KEY = "https://index.docker.io/v1/"
 _HELPER_TIMEOUT = 30.0
+_HELPER_ERRORS = 64 << 10  # bytes of a helper's stderr read: its first line is all a message shows
 _NOT_FOUND = "credentials not found"
 
 
@@ -60,22 +63,32 @@ def _hostname(key: str) -> str:
 
 
 def credential_helper(name: str, server: str) -> AuthConfig | None:
-    """Ask ``docker-credential-<name>`` for ``server``'s credentials (``None`` if it has none)."""
+    """Ask ``docker-credential-<name>`` for ``server``'s credentials (``None`` if it has none).
+
+    Its answer is read within the document cap (``OCIMODEL_DOCUMENT_LIMIT``, :mod:`ocimodel.limits`),
+    its stderr within 64 KiB, and it has 30 s: past any of them it is stopped.
+
+    :raises ~ocimodel.errors.CredentialsError: it is not on ``PATH``, fails, says more than the
+        caps, takes too long, or answers what is not its JSON.
+    """
     program = f"docker-credential-{name}"
     path = shutil.which(program)
     if path is None:
         raise CredentialsError(f"credential helper {program} is not on PATH (configured for {server})")
-    try:
-        answer = subprocess.run(
-            [path, "get"], input=server, capture_output=True, text=True, timeout=_HELPER_TIMEOUT, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise CredentialsError(f"credential helper {program} failed for {server}: {error}") from None
+    cap = limits.current().document
+    answer = ask(
+        [path, "get"],
+        server.encode(),
+        what=f"credential helper {program} for {server}",
+        limit=cap,
+        error_limit=_HELPER_ERRORS,
+        seconds=_HELPER_TIMEOUT,
+    )
     if answer.returncode != 0:
-        said = (answer.stdout + answer.stderr).strip()
+        said = (answer.stdout + answer.stderr).decode("utf-8", "replace").strip()
         if _NOT_FOUND in said.lower():
             return None
-        first_line = said.splitlines()[0][:200] if said else f"exit status {answer.returncode}"
+        first_line = shown(said.splitlines()[0], 200) if said else f"exit status {answer.returncode}"
         raise CredentialsError(f"credential helper {program} failed for {server}: {first_line}")
     try:
         found = loads(answer.stdout, f"{program}'s answer")

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qs, quote, urlsplit
+
+import attrs
 
 from ocimodel.descriptor import Descriptor
 from ocimodel.errors import BadDigestError, BadJSONError
 from ocimodel.hashing import Hash
 from ocimodel.manifest import IndexManifest, Manifest
 from ocimodel.mediatype import MediaType
-from ocimodel.registry._storage import Storage
+from ocimodel.registry._storage import MANIFEST_LIMIT, Storage
 
 _NAME = r"(?P<name>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
 _ROUTES = [
@@ -30,7 +34,7 @@ _ROUTES = [
     ("tags", re.compile(rf"/v2/{_NAME}/tags/list")),
     ("referrers", re.compile(rf"/v2/{_NAME}/referrers/(?P<digest>[^/]+)")),
 ]
-MANIFEST_LIMIT = 4 << 20
+_PIECE = 1 << 20
 
 
 log = logging.getLogger("ocimodel.registry")
@@ -48,6 +52,27 @@ class _Error(Exception):
     def __init__(self, status: int, code: str, message: str, detail: object = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.detail = status, code, message, detail
+
+
+@attrs.frozen
+class _Stream:
+    """An answer's body to send from a file: ``length`` bytes from where ``source`` stands, a
+    piece at a time (a blob is never read whole to be served)."""
+
+    source: IO[bytes]
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+    def send(self, write: Callable[[bytes], object]) -> None:
+        left = self.length
+        while left > 0:
+            piece = self.source.read(min(left, _PIECE))
+            if not piece:
+                raise OSError(f"a blob ended {left} bytes early")
+            write(piece)
+            left -= len(piece)
 
 
 def _digest(text: str) -> Hash:
@@ -152,7 +177,7 @@ class Registry:
 
     def _handle(
         self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> tuple[int, dict[str, str], bytes | _Stream]:
         for route, pattern in _ROUTES:
             match = pattern.fullmatch(path)
             if match is not None:
@@ -228,23 +253,31 @@ class Registry:
 
     def _blob_head(self, name: str, digest: str, headers: Any, **_: Any) -> tuple[int, dict[str, str], bytes]:
         status, answer, data = self._blob_get(name, digest, headers)
+        data.source.close()
         return status, answer | {"Content-Length": str(len(data))}, b""
 
-    def _blob_get(self, name: str, digest: str, headers: Any, **_: Any) -> tuple[int, dict[str, str], bytes]:
+    def _blob_get(self, name: str, digest: str, headers: Any, **_: Any) -> tuple[int, dict[str, str], _Stream]:
         hash_ = _digest(digest)
-        data = self.storage.blob(name, hash_)
-        if data is None:
+        source = self.storage.open_blob(name, hash_)
+        if source is None:
             raise _Error(404, "BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest})
-        answer = {"Content-Type": "application/octet-stream", "Docker-Content-Digest": str(hash_)}
-        wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", headers.get("Range", "") or "")
-        if wanted:
-            start = int(wanted.group(1))
-            end = int(wanted.group(2)) if wanted.group(2) else len(data) - 1
-            if start >= len(data) or end < start:
-                raise _Error(416, "BLOB_UNKNOWN", "range not satisfiable")
-            end = min(end, len(data) - 1)
-            return 206, answer | {"Content-Range": f"bytes {start}-{end}/{len(data)}"}, data[start : end + 1]
-        return 200, answer, data
+        try:
+            size = source.seek(0, io.SEEK_END)
+            answer = {"Content-Type": "application/octet-stream", "Docker-Content-Digest": str(hash_)}
+            start, end, status = 0, size - 1, 200
+            wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", headers.get("Range", "") or "")
+            if wanted:
+                start = int(wanted.group(1))
+                end = int(wanted.group(2)) if wanted.group(2) else size - 1
+                if start >= size or end < start:
+                    raise _Error(416, "BLOB_UNKNOWN", "range not satisfiable")
+                end, status = min(end, size - 1), 206
+                answer["Content-Range"] = f"bytes {start}-{end}/{size}"
+            source.seek(start)
+        except BaseException:
+            source.close()
+            raise
+        return status, answer, _Stream(source, end + 1 - start)
 
     def _blob_delete(self, name: str, digest: str, **_: Any) -> tuple[int, dict[str, str], bytes]:
         if not self.storage.delete_blob(name, _digest(digest)):
@@ -375,9 +408,12 @@ class Registry:
                 parts = urlsplit(self.path)
                 body = read_body(self)
                 try:
-                    status, headers, data = registry._handle(
-                        self.command, parts.path, parse_qs(parts.query), self.headers, body
-                    )
+                    try:
+                        status, headers, data = registry._handle(
+                            self.command, parts.path, parse_qs(parts.query), self.headers, body
+                        )
+                    except OSError as failed:  # its storage failed: a file replaced by a FIFO, a disk error
+                        raise _Error(500, "UNKNOWN", f"the registry's storage failed: {failed}") from None
                 except _Error as error:
                     status, headers = error.status, {"Content-Type": "application/json"}
                     entry: dict[str, Any] = {"code": error.code, "message": error.message}
@@ -390,7 +426,10 @@ class Registry:
                 for key, value in headers.items():
                     self.send_header(key, value)
                 self.end_headers()
-                if self.command != "HEAD":
+                if isinstance(data, _Stream):
+                    with data.source:
+                        data.send(self.wfile.write)
+                elif self.command != "HEAD":
                     self.wfile.write(data)
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _serve  # noqa: N815

@@ -1,18 +1,32 @@
 """Where the embedded registry keeps things: blobs by digest, manifests and tags per repository,
-uploads in progress. In memory, or on disk (one file per blob, written atomically)."""
+uploads in progress. In memory, or on disk (one file per blob, written atomically).
+
+On disk, its own files are read within bounds too: a blob is opened and streamed
+(:meth:`Storage.open_blob`), never read whole to be served; ``state.json`` is read within the
+document cap (:mod:`ocimodel.limits`) and each manifest within :data:`MANIFEST_LIMIT`, through
+the same checked opening as every other input (:mod:`ocimodel._reading`: a FIFO or a device put
+in a blob's place is refused, not waited on), and as depth-capped JSON.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import attrs
 
 from ocimodel._files import write_file
+from ocimodel._json import loads
+from ocimodel._reading import open_file, read_capped, read_file
 from ocimodel.hashing import Hash, Hasher
+
+#: The largest manifest the registry takes (and reads back from its storage), as distribution.
+MANIFEST_LIMIT = 4 << 20
 
 
 @attrs.define
@@ -62,25 +76,44 @@ class Storage:
         path = self._root / "state.json"
         if not path.exists():
             return
-        state = json.loads(path.read_text())
+        state = loads(read_file(path, f"embedded registry state {path}"), f"embedded registry state {path}")
         self._links = {repo: {Hash.parse(d) for d in digests} for repo, digests in state["links"].items()}
         self._tags = {repo: {t: Hash.parse(d) for t, d in tags.items()} for repo, tags in state["tags"].items()}
         for repo, entries in state["manifests"].items():
             self._manifests[repo] = {
-                Hash.parse(d): (self._blob_path(Hash.parse(d)).read_bytes(), media_type)
-                for d, media_type in entries.items()
+                Hash.parse(d): (self._read_manifest(Hash.parse(d)), media_type) for d, media_type in entries.items()
             }
+
+    def _read_manifest(self, digest: Hash) -> bytes:
+        path = self._blob_path(digest)
+        with open_file(path, f"manifest {digest} at {path}", follow=False) as stream:
+            return read_capped(stream, f"manifest {digest} at {path}", MANIFEST_LIMIT, manifest=True)
 
     # ---------------------------------------------------------------- blobs
 
-    def blob(self, repository: str, digest: Hash) -> bytes | None:
+    def open_blob(self, repository: str, digest: Hash) -> IO[bytes] | None:
+        """The blob's bytes as a file at its start (the caller closes it), or ``None`` if
+        ``repository`` has no such blob. On disk, the file is opened as any input is
+        (:func:`~ocimodel._reading.open_file`: a regular file, not a symbolic link)."""
         with self._lock:
             if digest not in self._links.get(repository, set()):
                 return None
             if self._root is None:
-                return self._blobs.get(digest)
-        path = self._blob_path(digest)
-        return path.read_bytes() if path.exists() else None
+                data = self._blobs.get(digest)
+                return None if data is None else io.BytesIO(data)
+        try:
+            return open_file(self._blob_path(digest), f"blob {digest} at {self._blob_path(digest)}", follow=False)
+        except FileNotFoundError:
+            return None
+
+    def blob(self, repository: str, digest: Hash) -> bytes | None:
+        """The blob's bytes, whole (for tests of small blobs; the server streams
+        :meth:`open_blob`), or ``None``."""
+        stream = self.open_blob(repository, digest)
+        if stream is None:
+            return None
+        with stream:
+            return stream.read()
 
     def has_blob(self, repository: str, digest: Hash) -> bool:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from ocimodel._shown import shown
 from ocimodel.errors import NotFound, RegistryError
 from ocimodel.hashing import Hash
 from ocimodel.manifest import IndexManifest
@@ -53,7 +54,7 @@ def fallback_index(client: Client, repository: Repository, subject: Hash) -> Ind
     declared = index.media_type if index is not None and index.media_type else body.media_type
     if index is None or declared.essence != MediaType.OCI_INDEX:
         raise RegistryError(
-            f"the referrers tag {repository.name}:{tag} holds a {body.media_type}, not an OCI image index: "
+            f"the referrers tag {repository.name}:{tag} holds a {shown(str(body.media_type))}, not an OCI image index: "
             "left as it is",
             status=200,
             method="GET",

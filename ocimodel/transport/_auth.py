@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import attrs
 
 from ocimodel._json import loads
+from ocimodel._mask import remember
 from ocimodel.authn import Anonymous, Authenticator, Basic, Bearer, IdentityToken, Keychain
 from ocimodel.errors import Unauthorized
 from ocimodel.name import Registry, Repository
@@ -17,7 +18,7 @@ from ocimodel.transport._challenge import Challenge, parse_challenges, preferred
 from ocimodel.transport._errors import registry_error
 from ocimodel.transport._guard import check_target, ip_literal, is_private_host, url_host
 from ocimodel.transport._policy import Answer
-from ocimodel.transport._redact import redact_url, secret_forms
+from ocimodel.transport._redact import redact_url
 
 __all__ = ["Auth", "check_target", "host_of", "ip_literal", "is_private_host", "scope_resource"]
 
@@ -91,7 +92,7 @@ class Auth:
         self._challenge: Challenge | None = None
         self._host = ""
         self._scheme: str | None = None
-        self._sent: set[str] = set()  # credentials handed out, in the forms a server could echo
+        self._sent: set[str] = set()  # credentials handed out (masked in every spelling: _mask)
         self._tokens: dict[frozenset[str], _Token] = {}
         self._learnt: dict[frozenset[str], frozenset[str]] = {}
         self._refresh_tokens: dict[str, str] = {}
@@ -108,14 +109,15 @@ class Auth:
 
     def secrets(self) -> frozenset[str]:
         """Every credential this object has handed out or sent (``Authorization`` values, tokens,
-        passwords, refresh tokens), in each spelling a server could echo back."""
+        refresh tokens), for :func:`~ocimodel._mask.mask` to find in any spelling a
+        server could echo back."""
         with self._lock:
             return frozenset(self._sent)
 
     def _remember(self, *values: str) -> None:
-        forms = set().union(*(secret_forms(value) for value in values if value))
+        remember(*values)  # for every message of the process (ocimodel._shown), not only this client's
         with self._lock:
-            self._sent |= forms
+            self._sent |= {value for value in values if value}
 
     def _scopes(self, scopes: Sequence[str]) -> frozenset[str]:
         asked = frozenset(scopes)

@@ -6,10 +6,10 @@ from collections.abc import Collection
 from http import HTTPStatus
 
 from ocimodel._json import loads
+from ocimodel._mask import mask, mask_json
+from ocimodel._shown import SHOWN, shorten, shown
 from ocimodel.errors import Diagnostic, RegistryError, registry_error_class
-from ocimodel.transport._redact import mask, mask_json, redact_url
-
-_SHOWN_BODY = 512
+from ocimodel.transport._redact import redact_url
 
 
 def diagnostics(body: bytes, secrets: Collection[str] = ()) -> list[Diagnostic]:
@@ -43,6 +43,15 @@ def _reason(status: int) -> str:
         return str(status)
 
 
+def _body_text(body: bytes) -> str:
+    """An answer's body as text: UTF-8 if it is, else Latin-1 (each byte one character), so that
+    what we sent, echoed in either, reads as it was sent and can be masked."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("latin-1")
+
+
 def registry_error(
     method: str,
     url: str,
@@ -53,19 +62,22 @@ def registry_error(
 ) -> RegistryError:
     """The error for a registry's answer, its message naming the request (URL redacted) and
     what came back: the error codes, or the start of a body that is not the spec's. ``secrets``
-    (what we sent: see :func:`~ocimodel.transport._redact.secret_forms`) are masked wherever the
-    answer echoes them."""
+    (what we sent: ``Authorization`` values, tokens) are masked wherever the answer echoes them,
+    in any spelling (:mod:`~ocimodel._mask`). What the registry wrote is quoted on one
+    line, without control characters, and shortened (:func:`~ocimodel._shown.shown`): each error
+    entry, or the body, to :data:`~ocimodel._shown.SHOWN` characters, and all entries together to
+    four times that."""
     shown_url = redact_url(url)
     found = diagnostics(body, secrets)
     if len(found) == 1:
-        detail = str(found[0])
+        detail = shown(str(found[0]))
     elif found:
-        detail = "multiple errors returned: " + "; ".join(str(d) for d in found)
+        detail = shorten("multiple errors returned: " + "; ".join(shown(str(d)) for d in found), 4 * SHOWN)
     else:
         detail = f"unexpected status code {_reason(status)}"
-        text = mask(body.decode("utf-8", "replace"), secrets).strip()
+        text = shown(mask(_body_text(body), secrets).strip())
         if text:
-            detail += ": " + (text[:_SHOWN_BODY] + "…" if len(text) > _SHOWN_BODY else text)
+            detail += ": " + text
         elif method == "HEAD":
             detail += " (HEAD responses have no body, use GET for details)"
     cls = registry_error_class(status, [d.code for d in found])

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 
+from ocimodel._shown import shown as shown_text
 from ocimodel.errors import InsecureRedirect
 from ocimodel.name import Registry
 from ocimodel.transport._redact import redact_url
@@ -138,7 +139,7 @@ def check_target(
         scheme, host, port = url_host(url)
         other = urlsplit(url).hostname
     except ValueError as error:
-        raise InsecureRedirect(f"{what} {shown!r} cannot be followed: {error}") from None
+        raise InsecureRedirect(f"{what} {shown!r} cannot be followed: {shown_text(str(error))}") from None
     if scheme not in ("http", "https"):
         raise InsecureRedirect(f"{what} {shown!r}: only http and https are followed")
     if scheme == "http" and registry_scheme == "https" and not allow_http:
@@ -147,7 +148,9 @@ def check_target(
             "(insecure=True, --insecure, allows it)"
         )
     if (other or "").rstrip(".").lower() != host:
-        raise InsecureRedirect(f"{what} {shown!r}: its host reads two ways ({host!r} or {other!r})")
+        raise InsecureRedirect(
+            f"{what} {shown!r}: its host reads two ways ({shown_text(host)!r} or {shown_text(other or '')!r})"
+        )
     target = locality(host)
     if target == "public":
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from ocimodel._shown import shown
 from ocimodel.errors import RegistryError
 
 _RANGE = re.compile(r"^\s*(?:bytes\s*[= ]\s*)?(\d+)\s*-\s*(-?\d+)\s*(?:/\s*(?:\d+|\*)\s*)?$", re.IGNORECASE)
@@ -75,7 +76,7 @@ def next_link(value: str | None, what: str) -> str | None:
             target, _, params = part.partition(";")
             target, params = target.strip(), ";" + params
             if not target or any(c in target for c in ' "<>'):
-                raise RegistryError(f"{what}: cannot read the Link header {value!r}", status=200)
+                raise RegistryError(f"{what}: cannot read the Link header {shown(value)!r}", status=200)
         found = _REL.search(params)
         relation = None if found is None else next((g for g in found.groups() if g is not None), "").lower()
         links.append((target, relation))
