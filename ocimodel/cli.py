@@ -1502,12 +1502,19 @@ def _address(_context: click.Context, _parameter: click.Parameter, value: str) -
     "--address", default="127.0.0.1:5000", show_default=True, callback=_address, help="host:port to listen on."
 )
 @click.option("--disk", type=click.Path(file_okay=False), help="Keep blobs in this folder (default: memory).")
-def serve(address: str, disk: str | None) -> None:
+@click.option(
+    "--upload-limit",
+    type=click.IntRange(min=1),
+    default=1 << 30,
+    show_default=True,
+    help="Refuse (413) a blob larger than this many bytes.",
+)
+def serve(address: str, disk: str | None, upload_limit: int) -> None:
     """Serve an in-process OCI registry until interrupted."""
     from ocimodel.registry import Registry
 
     try:
-        served = Registry(disk, address=address)
+        served = Registry(disk, address=address, upload_limit=upload_limit)
     except OSError as error:  # the address is taken, or not this machine's
         raise OSError(error.errno, f"cannot listen on {address}: {error.strerror or error}") from None
     click.echo(f"serving on {served.host}", err=True)

@@ -155,3 +155,74 @@ def test_disk_storage_is_read_within_bounds(tmp_path: Path) -> None:
     plant(store / "state.json", "dev-zero")
     with pytest.raises(NotReadable, match=r"state\.json"):
         Registry(store)
+
+
+def _send(registry: Registry, head: str, body: bytes = b"", *, endless: bytes | None = None) -> bytes:
+    """Send a raw request (and, with ``endless``, that chunk for as long as the registry reads);
+    what the registry answered, read until it closes the connection."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", registry.port), timeout=10) as connection:
+        connection.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
+        if endless is not None:
+            frame = b"%x\r\n%s\r\n" % (len(endless), endless)
+            try:
+                for _ in range(10_000):  # 640 MiB at most: far past any cap the test sets
+                    connection.sendall(frame)
+            except OSError:
+                pass  # the registry stopped reading and closed the connection: the point
+        answer = b""
+        try:
+            while chunk := connection.recv(65536):
+                answer += chunk
+        except OSError:
+            pass
+        return answer
+
+
+def test_what_a_client_sends_is_read_within_caps() -> None:
+    with Registry(upload_limit=1 << 20) as small:
+        client_post = _send(
+            small, f"POST /v2/caps/blobs/uploads/ HTTP/1.1\r\nHost: {small.host}\r\nContent-Length: 0\r\n"
+        )
+        assert client_post.startswith(b"HTTP/1.1 202"), client_post[:200]
+        location = next(
+            line.split(b": ", 1)[1].decode()
+            for line in client_post.split(b"\r\n")
+            if line.lower().startswith(b"location")
+        )
+        # a declared length over the cap: refused before any of it is read
+        said = _send(small, f"PATCH {location} HTTP/1.1\r\nHost: {small.host}\r\nContent-Length: {2 << 20}\r\n")
+        assert said.startswith(b"HTTP/1.1 413"), said[:200]
+        assert b"SIZE_INVALID" in said
+        # an endless chunked body: cut off at the cap, the connection closed
+        said = _send(
+            small,
+            f"PATCH {location} HTTP/1.1\r\nHost: {small.host}\r\nTransfer-Encoding: chunked\r\n",
+            endless=b"x" * 65536,
+        )
+        assert said.startswith(b"HTTP/1.1 413"), said[:200]
+        # requests that each fit, but together pass the cap
+        piece = b"y" * (600 << 10)
+        first = _send(
+            small, f"PATCH {location} HTTP/1.1\r\nHost: {small.host}\r\nContent-Length: {len(piece)}\r\n", piece
+        )
+        assert first.startswith(b"HTTP/1.1 202"), first[:200]
+        second = _send(
+            small, f"PATCH {location} HTTP/1.1\r\nHost: {small.host}\r\nContent-Length: {len(piece)}\r\n", piece
+        )
+        assert second.startswith(b"HTTP/1.1 413"), second[:200]
+        # a manifest over 4 MiB, whatever the upload cap
+        manifest = _send(
+            small,
+            f"PUT /v2/caps/manifests/v1 HTTP/1.1\r\nHost: {small.host}\r\n"
+            f"Content-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: {5 << 20}\r\n",
+        )
+        assert manifest.startswith(b"HTTP/1.1 413"), manifest[:200]
+        # bad framing is a 400, not a dropped connection
+        framing = _send(
+            small, f"PATCH {location} HTTP/1.1\r\nHost: {small.host}\r\nTransfer-Encoding: chunked\r\n", b"zz\r\n"
+        )
+        assert framing.startswith(b"HTTP/1.1 400"), framing[:200]
+        # and what fits still works
+        remote.write(f"{small.host}/caps/fits:v1", random.image(1024, 2, seed=3), insecure=True)

@@ -96,19 +96,31 @@ def _page(items: list[str], query: dict[str, list[str]], path: str) -> tuple[lis
     return page, f'<{path}?n={n}&last={quote(page[-1], safe="")}>; rel="next"'
 
 
-def read_body(request: BaseHTTPRequestHandler) -> bytes:
-    """A request's whole body, sent with ``Content-Length`` or chunked."""
+class BodyTooLarge(Exception):
+    """A request body over the cap :func:`read_body` was given: it was not read."""
+
+
+def read_body(request: BaseHTTPRequestHandler, limit: int | None = None) -> bytes:
+    """A request's whole body, sent with ``Content-Length`` or chunked; over ``limit`` bytes (if
+    given) :class:`BodyTooLarge`, after reading at most ``limit`` bytes of it, and
+    :class:`ValueError` for framing that is not HTTP's."""
     if request.headers.get("Transfer-Encoding", "").lower() == "chunked":
         parts: list[bytes] = []
+        total = 0
         while True:
-            size = int(request.rfile.readline().split(b";")[0].strip(), 16)
+            size = int(request.rfile.readline(1024).split(b";")[0].strip(), 16)
             if size == 0:
-                request.rfile.readline()
+                request.rfile.readline(1024)
                 return b"".join(parts)
+            total += size
+            if limit is not None and total > limit:
+                raise BodyTooLarge(f"a body of more than {limit} bytes")
             parts.append(request.rfile.read(size))
-            request.rfile.readline()
+            request.rfile.readline(1024)
     length = int(request.headers.get("Content-Length") or 0)
-    return request.rfile.read(length) if length else b""
+    if limit is not None and length > limit:
+        raise BodyTooLarge(f"a body of {length} bytes, over {limit}")
+    return request.rfile.read(length) if length > 0 else b""
 
 
 class Registry:
@@ -121,6 +133,10 @@ class Registry:
     referrers API. Upload locations are relative, and ``chunk_min_length`` makes it send
     ``OCI-Chunk-Min-Length``, so clients meet what real registries do.
 
+    What a client sends is read within caps, as a registry on a network must: a manifest within
+    4 MiB, a blob (all of an upload's requests together) within ``upload_limit`` bytes (1 GiB);
+    past them the answer is 413 and the connection is closed without reading the rest.
+
     Use it as a context manager or with :meth:`start` and :meth:`stop`; :attr:`host` is what
     references to it start with.
     """
@@ -132,7 +148,9 @@ class Registry:
         address: str = "127.0.0.1:0",
         chunk_min_length: int | None = None,
         referrers_api: bool = True,
+        upload_limit: int = 1 << 30,
     ) -> None:
+        self.upload_limit = upload_limit
         self.storage = Storage(Path(storage) if storage is not None else None)
         host, _, port = address.rpartition(":")
         self.chunk_min_length = chunk_min_length
@@ -322,9 +340,14 @@ class Registry:
             start = int(content_range.split("-")[0])
             if start != len(upload.data):
                 raise _Error(416, "BLOB_UPLOAD_INVALID", f"expected the chunk at {len(upload.data)}, got {start}")
+        self._fits(len(upload.data) + len(body))
         upload.data += body
         upload.hasher.update(body)
         return 202, self._session_headers(name, id, len(upload.data)), b""
+
+    def _fits(self, size: int) -> None:
+        if size > self.upload_limit:
+            raise _Error(413, "SIZE_INVALID", f"a blob of more than {self.upload_limit} bytes")
 
     def _upload_get(self, name: str, id: str, **_: Any) -> tuple[int, dict[str, str], bytes]:
         upload = self._upload_or_fail(name, id)
@@ -337,6 +360,7 @@ class Registry:
         if "digest" not in query:
             raise _Error(400, "DIGEST_INVALID", "a digest= is required to finish an upload")
         digest = _digest(query["digest"][0])
+        self._fits(len(upload.data) + len(body))
         upload.data += body
         upload.hasher.update(body)
         if Hash.of(bytes(upload.data), digest.algorithm) != digest:
@@ -406,7 +430,16 @@ class Registry:
 
             def _serve(self) -> None:
                 parts = urlsplit(self.path)
-                body = read_body(self)
+                limit = MANIFEST_LIMIT if "/manifests/" in parts.path else registry.upload_limit
+                try:
+                    body = read_body(self, limit)
+                except (BodyTooLarge, ValueError) as refused:
+                    self.close_connection = True  # the rest of the body is not read
+                    too_large = isinstance(refused, BodyTooLarge)
+                    self._answer_error(
+                        413 if too_large else 400, "SIZE_INVALID" if too_large else "UNSUPPORTED", str(refused)
+                    )
+                    return
                 try:
                     try:
                         status, headers, data = registry._handle(
@@ -415,11 +448,18 @@ class Registry:
                     except OSError as failed:  # its storage failed: a file replaced by a FIFO, a disk error
                         raise _Error(500, "UNKNOWN", f"the registry's storage failed: {failed}") from None
                 except _Error as error:
-                    status, headers = error.status, {"Content-Type": "application/json"}
-                    entry: dict[str, Any] = {"code": error.code, "message": error.message}
-                    if error.detail is not None:
-                        entry["detail"] = error.detail
-                    data = json.dumps({"errors": [entry]}).encode() if self.command != "HEAD" else b""
+                    self._answer_error(error.status, error.code, error.message, error.detail)
+                    return
+                self._answer(status, headers, data)
+
+            def _answer_error(self, status: int, code: str, message: str, detail: object = None) -> None:
+                entry: dict[str, Any] = {"code": code, "message": message}
+                if detail is not None:
+                    entry["detail"] = detail
+                data = json.dumps({"errors": [entry]}).encode() if self.command != "HEAD" else b""
+                self._answer(status, {"Content-Type": "application/json"}, data)
+
+            def _answer(self, status: int, headers: dict[str, str], data: bytes | _Stream) -> None:
                 self.send_response(status)
                 headers.setdefault("Content-Length", str(len(data)))
                 headers["Docker-Distribution-API-Version"] = "registry/2.0"
