@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import codecs
 import functools
-import html
 import json
 import re
 import threading
@@ -118,6 +117,8 @@ def _mojibake(text: str) -> set[str]:
 
 def _escaped(secret: str) -> set[str]:
     """``secret`` as it stands, URL-encoded (once and twice), JSON- and HTML-escaped."""
+    import html  # here: masking is for messages, which most runs never make
+
     return {
         secret,
         quote(secret, safe="", errors="surrogatepass"),
@@ -291,6 +292,8 @@ def _units(run: str) -> list[tuple[str, int]]:
 
 def _decoded(view: _View) -> _View | None:
     """``view`` with one round of escapes decoded (``None``: it holds none)."""
+    import html
+
     built = _Builder()
     starts, ends = view.starts, view.ends
     at, decoded = 0, False

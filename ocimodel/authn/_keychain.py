@@ -15,7 +15,6 @@ from ocimodel._json import loads
 from ocimodel._reading import read_credentials
 from ocimodel._shown import shown
 from ocimodel.authn._authenticator import Anonymous, AuthConfig, Authenticator
-from ocimodel.authn._process import ask
 from ocimodel.errors import BadJSONError, CredentialsError
 from ocimodel.name import DEFAULT_REGISTRY, Registry, Repository
 
@@ -76,6 +75,8 @@ def credential_helper(name: str, server: str) -> AuthConfig | None:
     if path is None:
         raise CredentialsError(f"credential helper {program} is not on PATH (configured for {server})")
     cap = limits.current().document
+    from ocimodel.authn._process import ask  # here: only a credential helper starts a process
+
     answer = ask(
         [path, "get"],
         server.encode(),
