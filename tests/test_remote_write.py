@@ -19,8 +19,10 @@ from ocimodel.errors import (
     TransportError,
     Unauthorized,
 )
+from ocimodel.hashing import Hash
 from ocimodel.image import Image
 from ocimodel.mediatype import MediaType
+from ocimodel.name import Repository
 from ocimodel.platform import Platform
 from ocimodel.registry import Registry
 from ocimodel.transport import RetryPolicy
@@ -103,8 +105,27 @@ def test_copy_between_repositories_mounts_every_blob(fault_proxy: FaultProxy) ->
     assert {post.status for post in posts} == {201}
     assert fault_proxy.requests("PATCH") == []
     assert fault_proxy.requests("GET", "/blobs/") == []  # not even the config is read: it is mounted
+    assert fault_proxy.requests("HEAD", "/blobs/") == []  # a mount needs no HEAD first
     assert [r.path for r in fault_proxy.requests("PUT")] == ["/v2/write/target/manifests/v1"]
     validate.image(remote.image(f"{fault_proxy.host}/write/target:v1"))
+
+
+def test_a_mount_not_made_falls_back_to_the_head_and_the_upload(fault_proxy: FaultProxy) -> None:
+    """A mount from a repository that lacks the blob is answered 202 (an upload begins): the blob
+    is then looked for here (present: the upload is given up) or sent on that upload."""
+    here, elsewhere = random.layer(3000, seed=173), random.layer(3000, seed=174)
+    remote.write_layer(f"{fault_proxy.host}/write/mount-target", here)
+    nowhere = f"{fault_proxy.host}/write/mount-empty"
+    for blob in (here, elsewhere):
+        fault_proxy.reset()
+        remote.write_layer(f"{fault_proxy.host}/write/mount-target", remote.MountableLayer(blob, Repository(nowhere)))
+        seen = [(r.method, r.status) for r in fault_proxy.requests()][1:]  # after the ping
+        if blob is here:
+            assert seen == [("POST", 202), ("HEAD", 200), ("DELETE", 204)]
+        else:
+            assert seen == [("POST", 202), ("HEAD", 404), ("PUT", 201)]
+        with remote.layer(f"{fault_proxy.host}/write/mount-target@{blob.digest()}").compressed() as stream:
+            assert Hash.sha256(stream.read()) == blob.digest()
 
 
 @pytest.mark.parametrize("jobs", [1, 4])

@@ -152,11 +152,13 @@ class Writer:
     """Pushes images and indexes to one session's registries.
 
     For each target: if a tag already names the same digest, one ``HEAD`` and done. Otherwise
-    every blob (layers, then each image's config) is uploaded with a bounded pool of ``jobs``
-    workers shared by everything being written (nested indexes do not multiply it), skipping blobs
-    the repository has (one ``HEAD``), mounting those that live in another repository of the same
-    registry, and deduplicating across all targets. Manifests follow, children before parents, so
-    the registry never holds a manifest whose blobs are missing.
+    every blob (layers and configs; a config after the layers only when it names single-pass
+    ones) is uploaded with a bounded pool of ``jobs`` workers shared by everything being written
+    (nested indexes do not multiply it; an index's child manifests are read by the same workers),
+    skipping blobs the repository has (one ``HEAD``), mounting those that live in another
+    repository of the same registry (the mount asked for at once, the ``HEAD`` only if it is not
+    made), and deduplicating across all targets. Manifests follow, children before parents (those
+    of one height at once), so the registry never holds a manifest whose blobs are missing.
     """
 
     def __init__(self, session: Session, **options: Unpack[WriterOptions]) -> None:
@@ -315,16 +317,26 @@ class Writer:
             return
         digest, size = layer.digest(), layer.size()
         self._progress.expect(size)
-        if _blob_present(client, repository, digest):
-            self._progress.advance(str(digest), size, size, size)
-            return
         source = getattr(layer, "mount_source", None)
         mount_from = source() if callable(source) else None
         if isinstance(mount_from, Repository) and (
             mount_from.registry.name != repository.registry.name or mount_from == repository
         ):
             mount_from = None
-        upload = client.start_upload(repository, mount=digest if mount_from else None, source=mount_from)
+        if mount_from is None:
+            if _blob_present(client, repository, digest):
+                self._progress.advance(str(digest), size, size, size)
+                return
+            upload = client.start_upload(repository)
+        else:
+            # A mount is asked for at once: it succeeds whether the blob is in the source or here
+            # already, so the HEAD that would come first is spent only when the mount is not
+            # made (refused, or the source lacks the blob); an upload started for a blob that
+            # is here after all is given up.
+            upload = client.start_upload(repository, mount=digest, source=mount_from)
+            if not upload.mounted and _blob_present(client, repository, digest):
+                _give_up(client, repository, upload)
+                upload = attrs.evolve(upload, mounted=True)
         if upload.mounted:
             self._progress.advance(str(digest), size, size, size)
             return
@@ -444,6 +456,14 @@ def _blob_present(client: Client, repository: Repository, digest: Hash) -> bool:
     except (RegistryError, TransportError) as error:
         log.debug("HEAD of blob %s in %s gave no answer (%s): uploading", digest, repository, error)
         return False
+
+
+def _give_up(client: Client, repository: Repository, upload: UploadState) -> None:
+    """Cancel an upload that is not needed; a registry that will not is left to expire it."""
+    try:
+        client.cancel_upload(repository, upload.location)
+    except (RegistryError, TransportError) as error:
+        log.debug("cancelling the upload at %s failed (%s): the registry expires it", upload.location, error)
 
 
 def _config_blob(image: Image) -> Layer:
