@@ -21,7 +21,8 @@ from ocimodel.remote._session import DEFAULT_JOBS, Progress
 
 
 class BlobSink(Protocol):
-    """Where pulled blobs go: a layout, a tarball writer, a cache."""
+    """Where pulled blobs go: a layout, a tarball writer, a cache. Both methods are called from
+    the pull's workers, several at once."""
 
     def has(self, digest: Hash) -> bool:
         """Whether the blob is there already (it is then not fetched)."""
@@ -104,8 +105,8 @@ class _Pull:
         self._stopped = False
 
     def run(self, target: Image | ImageIndex) -> None:
-        self._visit(target, 1)
         try:
+            self._visit(target, 1)
             position = 0
             while position < len(self._tasks):  # tasks add tasks: the list grows as it is waited on
                 self._tasks[position].result()
