@@ -173,7 +173,12 @@ def test_a_chunked_upload_resumes_from_the_registry_s_offset(fault_proxy: FaultP
     # the third chunk fails with a 500 (it never reached the registry, but a 500 does not say so)
     fault_proxy.inject(Fault("PATCH", "/blobs/uploads/", skip=2, status=500))
     remote.write(
-        f"{fault_proxy.host}/write/chunked:v1", image, chunked_threshold=1_000_000, chunk_size=chunk, retry=FAST
+        f"{fault_proxy.host}/write/chunked:v1",
+        image,
+        chunked_threshold=1_000_000,
+        chunk_size=chunk,
+        retry=FAST,
+        jobs=1,  # one blob at a time: the config's requests do not come between the layer's
     )
     log = fault_proxy.requests()
     broken = next(i for i, r in enumerate(log) if r.method == "PATCH" and r.fault)
