@@ -1,9 +1,11 @@
 """How each tool does each operation: the command lines the peer benchmark runs.
 
 Every operation is a whole process (interpreter start-up and imports included), because that is
-what a user waits for. The Python peers are driven by short scripts written the way their
-documentation shows: python-dxf's ``push_blob(filename)`` / ``pull_blob(digest)``, oras-py's
-``upload_blob`` / ``download_blob`` / ``upload_manifest``. ``None`` means the tool cannot do it.
+what a user waits for; but for ``ocimodel-lib-warm``, which times only the library's operation in
+a process that has imported ocimodel (its script prints the figures). The Python peers are driven
+by short scripts written the way their documentation shows: python-dxf's ``push_blob(filename)``
+/ ``pull_blob(digest)``, oras-py's ``upload_blob`` / ``download_blob`` / ``upload_manifest``.
+``None`` means the tool cannot do it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import attrs
 
-TOOLS = ("ocimodel", "ocimodel-lib", "skopeo", "python-dxf", "oras-py", "stdlib-floor")
+TOOLS = ("ocimodel", "ocimodel-lib", "ocimodel-lib-warm", "skopeo", "python-dxf", "oras-py", "stdlib-floor")
 OPERATIONS = ("push-cold", "push-warm", "pull-oci", "pull-tarball", "copy", "build-layer", "start-up")
 
 
@@ -173,25 +175,73 @@ top = {"mediaType": manifest["mediaType"], "digest": digest, "size": len(raw),
 """
 )
 
+# The library's operations, each the body of ``operation()``: what a program using ocimodel
+# writes. Each operation makes its own session (a copy shares one between its read and its
+# write), so nothing is reused between runs.
 _LIB_PUSH = r"""
-import sys
-from ocimodel import layout, remote
 found = layout.Layout(sys.argv[1]).image_index()
 entry = found.index_manifest().manifests[0]
 child = found.image_index(entry.digest) if entry.media_type.is_index() else found.image(entry.digest)
 (remote.write_index if entry.media_type.is_index() else remote.write)(sys.argv[2], child)
 """
 
+# Pulls every blob ``jobs`` at a time (remote.pull), then names the entry, as ``ocimodel pull --format oci``.
 _LIB_PULL = r"""
-import sys
-from ocimodel import layout, remote
 found = remote.get(sys.argv[1])
-target = layout.Layout(sys.argv[2])
-if found.media_type.is_index():
-    target.append_index(found.image_index(), annotations={"org.opencontainers.image.ref.name": "bench"})
-else:
-    target.append_image(found.image(), annotations={"org.opencontainers.image.ref.name": "bench"})
+target = found.image_index() if found.media_type.is_index() else found.image()
+place = layout.Layout(sys.argv[2])
+remote.pull(target, place)
+place.append_descriptor(attrs.evolve(target.descriptor(), annotations={layout.REF_NAME: "bench"}))
 """
+
+# Within one registry: the writer mounts every blob from the source repository.
+_LIB_COPY = r"""
+session = remote.Session()
+found = remote.get(sys.argv[1], session=session)
+remote.write(sys.argv[2], found.image_index() if found.media_type.is_index() else found.image(), session=session)
+"""
+
+_LIB_HEAD = r"""
+import sys
+import attrs
+from ocimodel import layout, remote
+"""
+
+#: What the warm library row's child prints before its own figures (``[wall s, cpu s]``).
+WARM_MARK = "ocimodel-lib-warm:"
+
+# The same operations in a process that has imported ocimodel already: every module of the
+# packages the operations use (loaded lazily or not) is imported first, and only ``operation()``
+# is timed, its wall time and the CPU of all the process's threads (getrusage), printed after
+# WARM_MARK.
+_WARM_HEAD = (
+    _LIB_HEAD
+    + r"""
+import importlib, json, pkgutil, resource, time
+for name in ("ocimodel.remote", "ocimodel.transport", "ocimodel.authn"):
+    for module in pkgutil.iter_modules(importlib.import_module(name).__path__, name + "."):
+        importlib.import_module(module.name)
+"""
+)
+
+_WARM_TAIL = r"""
+usage, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+operation()
+seconds, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
+cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
+print(WARM_MARK, json.dumps([seconds, cpu]), flush=True)
+"""
+
+
+def _lib(body: str) -> str:
+    """A whole-process library script: imports, then ``body``."""
+    return _LIB_HEAD + body
+
+
+def _warm(body: str) -> str:
+    """A warm-process library script: imports, then ``body`` timed alone."""
+    indented = "".join(f"    {line}\n" for line in body.strip().splitlines())
+    return f"{_WARM_HEAD}WARM_MARK = {WARM_MARK!r}\ndef operation():\n{indented}{_WARM_TAIL}"
 
 
 # A gzip'd layer from a folder: a reproducible tar, compressed and hashed in one pass.
@@ -261,9 +311,14 @@ COMMANDS: dict[tuple[str, str], Command] = {
     ("ocimodel", "pull-oci"): lambda job: _ocimodel("pull", "--format", "oci", job.reference, str(job.output)),
     ("ocimodel", "pull-tarball"): lambda job: _ocimodel("pull", job.reference, str(job.output)),
     ("ocimodel", "copy"): lambda job: _ocimodel("copy", job.reference, job.target),
-    ("ocimodel-lib", "push-cold"): lambda job: _python(_LIB_PUSH, str(job.layout), job.reference),
-    ("ocimodel-lib", "push-warm"): lambda job: _python(_LIB_PUSH, str(job.layout), job.reference),
-    ("ocimodel-lib", "pull-oci"): lambda job: _python(_LIB_PULL, job.reference, str(job.output)),
+    ("ocimodel-lib", "push-cold"): lambda job: _python(_lib(_LIB_PUSH), str(job.layout), job.reference),
+    ("ocimodel-lib", "push-warm"): lambda job: _python(_lib(_LIB_PUSH), str(job.layout), job.reference),
+    ("ocimodel-lib", "pull-oci"): lambda job: _python(_lib(_LIB_PULL), job.reference, str(job.output)),
+    ("ocimodel-lib", "copy"): lambda job: _python(_lib(_LIB_COPY), job.reference, job.target),
+    ("ocimodel-lib-warm", "push-cold"): lambda job: _python(_warm(_LIB_PUSH), str(job.layout), job.reference),
+    ("ocimodel-lib-warm", "push-warm"): lambda job: _python(_warm(_LIB_PUSH), str(job.layout), job.reference),
+    ("ocimodel-lib-warm", "pull-oci"): lambda job: _python(_warm(_LIB_PULL), job.reference, str(job.output)),
+    ("ocimodel-lib-warm", "copy"): lambda job: _python(_warm(_LIB_COPY), job.reference, job.target),
     ("ocimodel-lib", "build-layer"): lambda job: _python(_LIB_BUILD, str(job.layout)),
     ("skopeo", "push-cold"): _skopeo_push,
     ("skopeo", "push-warm"): _skopeo_push,

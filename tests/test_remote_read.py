@@ -351,6 +351,32 @@ def test_parallel_pull_into_a_directory(any_registry: DistributionRegistry | Reg
     assert len(seen) == before  # everything was there: nothing fetched
 
 
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_an_index_pull_reads_each_document_once_and_stores_manifests_after_their_blobs(
+    fault_proxy: FaultProxy, tmp_path: Path, jobs: int
+) -> None:
+    index, amd, arm = two_platform_index()
+    repository = Repository(f"{fault_proxy.host}/remote/walk{jobs}")
+    push(Client(fault_proxy.host), repository, index, "v1")
+    broken = arm.layers()[1].digest()
+    fault_proxy.reset()
+    fault_proxy.inject(Fault("GET", f"/blobs/{broken}", corrupt_at=1000))
+    sink = remote.DirectorySink(tmp_path / "blobs")
+    with pytest.raises(DigestMismatch, match=f"layer {broken}"):
+        remote.pull(remote.index(f"{repository}:v1"), sink, jobs=jobs)
+    # cut short: no manifest is stored whose blobs may be missing (the index's least of all)
+    assert not sink.has(index.digest())
+    assert not sink.has(arm.digest())
+    gets = [r.path for r in fault_proxy.requests("GET")]
+    assert len(gets) == len(set(gets)), gets  # each child manifest and each config once
+    remote.pull(remote.index(f"{repository}:v1"), sink, jobs=jobs)  # the fault is spent
+    for image in (amd, arm):
+        for blob in (*image.manifest().layers, image.manifest().config):
+            assert sink.has(blob.digest)
+        assert sink.path(image.digest()).read_bytes() == image.raw_manifest()
+    assert sink.path(index.digest()).read_bytes() == index.raw_manifest()
+
+
 def test_layers_need_no_config_until_a_diff_id_is_asked_for(fault_proxy: FaultProxy) -> None:
     original = random.image(3000, 2, seed=12)
     push(Client(fault_proxy.host), Repository(f"{fault_proxy.host}/remote/lazy-config"), original, "v1")

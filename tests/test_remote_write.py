@@ -19,8 +19,10 @@ from ocimodel.errors import (
     TransportError,
     Unauthorized,
 )
+from ocimodel.hashing import Hash
 from ocimodel.image import Image
 from ocimodel.mediatype import MediaType
+from ocimodel.name import Repository
 from ocimodel.platform import Platform
 from ocimodel.registry import Registry
 from ocimodel.transport import RetryPolicy
@@ -102,8 +104,50 @@ def test_copy_between_repositories_mounts_every_blob(fault_proxy: FaultProxy) ->
     assert all("mount=" in post.path and "from=write%2Fsource" in post.path for post in posts)
     assert {post.status for post in posts} == {201}
     assert fault_proxy.requests("PATCH") == []
+    assert fault_proxy.requests("GET", "/blobs/") == []  # not even the config is read: it is mounted
+    assert fault_proxy.requests("HEAD", "/blobs/") == []  # a mount needs no HEAD first
     assert [r.path for r in fault_proxy.requests("PUT")] == ["/v2/write/target/manifests/v1"]
     validate.image(remote.image(f"{fault_proxy.host}/write/target:v1"))
+
+
+def test_a_mount_not_made_falls_back_to_the_head_and_the_upload(fault_proxy: FaultProxy) -> None:
+    """A mount from a repository that lacks the blob is answered 202 (an upload begins): the blob
+    is then looked for here (present: the upload is given up) or sent on that upload."""
+    here, elsewhere = random.layer(3000, seed=173), random.layer(3000, seed=174)
+    remote.write_layer(f"{fault_proxy.host}/write/mount-target", here)
+    nowhere = f"{fault_proxy.host}/write/mount-empty"
+    for blob in (here, elsewhere):
+        fault_proxy.reset()
+        remote.write_layer(f"{fault_proxy.host}/write/mount-target", remote.MountableLayer(blob, Repository(nowhere)))
+        seen = [(r.method, r.status) for r in fault_proxy.requests()][1:]  # after the ping
+        if blob is here:
+            assert seen == [("POST", 202), ("HEAD", 200), ("DELETE", 204)]
+        else:
+            assert seen == [("POST", 202), ("HEAD", 404), ("PUT", 201)]
+        with remote.layer(f"{fault_proxy.host}/write/mount-target@{blob.digest()}").compressed() as stream:
+            assert Hash.sha256(stream.read()) == blob.digest()
+
+
+@pytest.mark.parametrize("jobs", [1, 4])
+def test_copying_an_index_reads_each_child_once_and_puts_parents_last(fault_proxy: FaultProxy, jobs: int) -> None:
+    amd, arm = random.image(3000, 2, seed=171), random.image(3000, 2, seed=172)
+    inner = mutate.append_manifests(empty.index, mutate.IndexAddendum(arm, platform=Platform.parse("linux/arm64")))
+    outer = mutate.append_manifests(
+        empty.index, mutate.IndexAddendum(amd, platform=Platform.parse("linux/amd64")), inner
+    )
+    remote.write_index(f"{fault_proxy.host}/write/index-source:v1", outer)
+    fault_proxy.reset()
+    source = remote.index(f"{fault_proxy.host}/write/index-source:v1")
+    # one worker: reading a child's manifest and moving its blobs share it, and must not wait on each other
+    remote.write_index(f"{fault_proxy.host}/write/index-target{jobs}:v1", source, jobs=jobs)
+    gets = [r.path.rsplit("/", 1)[1] for r in fault_proxy.requests("GET", "/manifests/")]
+    assert sorted(gets) == sorted(["v1", str(inner.digest()), str(amd.digest()), str(arm.digest())])
+    assert fault_proxy.requests("GET", "/blobs/") == []
+    assert {post.status for post in fault_proxy.requests("POST")} == {201}  # every blob mounted
+    puts = [r.path.rsplit("/", 1)[1] for r in fault_proxy.requests("PUT")]
+    assert sorted(puts[:2]) == sorted([str(amd.digest()), str(arm.digest())])  # the images (at once)
+    assert puts[2:] == [str(inner.digest()), "v1"]  # then each index after what it holds
+    validate.index(remote.index(f"{fault_proxy.host}/write/index-target{jobs}:v1"))
 
 
 def test_upload_strategies(fault_proxy: FaultProxy) -> None:
@@ -129,7 +173,12 @@ def test_a_chunked_upload_resumes_from_the_registry_s_offset(fault_proxy: FaultP
     # the third chunk fails with a 500 (it never reached the registry, but a 500 does not say so)
     fault_proxy.inject(Fault("PATCH", "/blobs/uploads/", skip=2, status=500))
     remote.write(
-        f"{fault_proxy.host}/write/chunked:v1", image, chunked_threshold=1_000_000, chunk_size=chunk, retry=FAST
+        f"{fault_proxy.host}/write/chunked:v1",
+        image,
+        chunked_threshold=1_000_000,
+        chunk_size=chunk,
+        retry=FAST,
+        jobs=1,  # one blob at a time: the config's requests do not come between the layer's
     )
     log = fault_proxy.requests()
     broken = next(i for i, r in enumerate(log) if r.method == "PATCH" and r.fault)
@@ -240,6 +289,12 @@ def test_subjects_update_the_referrers_fallback_tag(any_registry: DistributionRe
     assert [e.digest for e in entries] == sorted([sbom.digest(), signature.digest()], key=str)
     assert {e.artifact_type for e in entries} == {"application/vnd.example.sbom", "application/vnd.example.sig"}
     assert {e.annotations["org.example.seed"] for e in entries} == {"1", "2"}
+    # pushed together, their manifests go at once: the fallback tag is still read and written one at a time
+    more = [artifact(f"application/vnd.example.n{seed}", seed) for seed in range(3, 7)]
+    remote.multi_write({f"{any_registry.host}/write/referred@{each.digest()}": each for each in more})
+    found = remote.referrers(f"{any_registry.host}/write/referred@{subject.digest()}")
+    expected = sorted([sbom.digest(), signature.digest(), *(each.digest() for each in more)], key=str)
+    assert [e.digest for e in found.index_manifest().manifests] == expected
 
 
 def test_tag_delete_and_write_layer(any_registry: DistributionRegistry | Registry) -> None:

@@ -36,6 +36,7 @@ from ocimodel.manifest import Manifest
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Repository
 from ocimodel.transport import Client, RetryPolicy
+from ocimodel.transport._tls import speaks_tls
 from tests.harness.distribution import DistributionRegistry, free_port
 from tests.harness.faultproxy import Fault, FaultProxy
 from tests.harness.tokenserver import PASSWORD, USER, TokenServer
@@ -86,6 +87,42 @@ def test_ping_settles_http_for_a_local_registry(registry: DistributionRegistry) 
     client = Client(registry.host)
     assert client.ping() is None
     assert client.base_url() == registry.url
+
+
+def test_the_https_attempt_at_a_plain_http_registry_reads_no_ca_store(
+    registry: DistributionRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # reading the store costs 25-50 ms of CPU on every new client; a CA file that cannot be read
+    # would be reported had it been read at all
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    client = Client(registry.host)
+    assert client.ping() is None
+    assert client.base_url() == registry.url
+
+
+def test_whether_a_server_speaks_tls_is_asked_without_a_ca_store(
+    registry: DistributionRegistry,
+    basic_registry: DistributionRegistry,
+    mtls_registry: tuple[DistributionRegistry, tuple[Path, Path]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    cases = [
+        (registry, False),  # plain http
+        (basic_registry, True),  # TLS with a certificate no store here trusts
+        (mtls_registry[0], True),  # TLS that wants a client certificate
+    ]
+    for served, expected in cases:
+        assert speaks_tls("127.0.0.1", served.port, 5.0) is expected, served.url
+        assert Client(served.host).transport.speaks_tls(f"https://{served.host}/v2/") is expected
+    assert speaks_tls("127.0.0.1", free_port(), 5.0) is False  # nothing listens: an https request fails too
+    owned = Client(registry.host, pool=urllib3.PoolManager())  # the caller's pool makes the connections
+    assert owned.transport.speaks_tls(f"https://{registry.host}/v2/") is None
+    assert owned.ping() is None
+    assert owned.base_url() == registry.url
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{free_port()}")  # the proxy makes the connections
+    assert Client("registry.example:5000").transport.speaks_tls("https://registry.example:5000/v2/") is None
 
 
 def test_blob_upload_strategies_and_reads(registry: DistributionRegistry) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO, TypedDict, Unpack
+from typing import IO, Any, TypedDict, Unpack
 
 import attrs
 
@@ -15,7 +16,7 @@ from ocimodel._streams import CountingReader, binary, chunks
 from ocimodel.descriptor import Descriptor as SpecDescriptor
 from ocimodel.errors import NotComputed, OCIError, RegistryError, TransportError
 from ocimodel.hashing import Hash
-from ocimodel.image import BlobLayer, Image
+from ocimodel.image import DescribedLayer, Image
 from ocimodel.index import ImageIndex, unseen_children
 from ocimodel.layer import Layer, StreamLayer
 from ocimodel.manifest import IndexManifest, Manifest
@@ -151,11 +152,13 @@ class Writer:
     """Pushes images and indexes to one session's registries.
 
     For each target: if a tag already names the same digest, one ``HEAD`` and done. Otherwise
-    every blob (layers, then each image's config) is uploaded with a bounded pool of ``jobs``
-    workers shared by everything being written (nested indexes do not multiply it), skipping blobs
-    the repository has (one ``HEAD``), mounting those that live in another repository of the same
-    registry, and deduplicating across all targets. Manifests follow, children before parents, so
-    the registry never holds a manifest whose blobs are missing.
+    every blob (layers and configs; a config after the layers only when it names single-pass
+    ones) is uploaded with a bounded pool of ``jobs`` workers shared by everything being written
+    (nested indexes do not multiply it; an index's child manifests are read by the same workers),
+    skipping blobs the repository has (one ``HEAD``), mounting those that live in another
+    repository of the same registry (the mount asked for at once, the ``HEAD`` only if it is not
+    made), and deduplicating across all targets. Manifests follow, children before parents (those
+    of one height at once), so the registry never holds a manifest whose blobs are missing.
     """
 
     def __init__(self, session: Session, **options: Unpack[WriterOptions]) -> None:
@@ -169,6 +172,7 @@ class Writer:
         self._progress = _Progress(session.progress)
         self._blobs: dict[tuple[str, object], Future[None]] = {}
         self._lock = threading.Lock()
+        self._refer_lock = threading.Lock()
 
     # ---------------------------------------------------------------- the walk
 
@@ -177,19 +181,32 @@ class Writer:
         pending = {ref: target for ref, target in targets.items() if not self._already_there(ref, target)}
         if not pending:
             return
+        manifests = [each for reference, target in pending.items() for each in _manifests(reference, target)]
         with ThreadPoolExecutor(max_workers=self._session.jobs, thread_name_prefix="ocimodel-push") as pool:
-            images: list[tuple[Repository, Image]] = []
-            for reference, target in pending.items():
-                for child in _images(target):
-                    images.append((reference.repository, child))
-            layer_futures = [
-                self._submit(pool, repository, layer) for repository, image in images for layer in self._layers(image)
-            ]
-            _wait(layer_futures)
-            config_futures = [self._submit(pool, repository, _config_blob(image)) for repository, image in images]
-            _wait(config_futures)
-        for reference, target in pending.items():
-            self._put_tree(reference, target)
+            # Each image's manifest is read in a worker (a remote child is fetched then), which
+            # hands its blobs to the pool and returns without waiting for them: no worker ever
+            # waits on another, so ``jobs=1`` cannot deadlock.
+            images = [(each.repository, each.target) for each in manifests if isinstance(each.target, Image)]
+            plans = [pool.submit(self._plan, pool, repository, image) for repository, image in images]
+            _wait(plans)
+            _wait([future for plan in plans for future in plan.result()[0]])
+            # a config that names single-pass layers is known once they have been read
+            later = [each for each, plan in zip(images, plans, strict=True) if plan.result()[1]]
+            _wait([self._submit(pool, repository, _config_blob(image)) for repository, image in later])
+            # then the manifests, children before parents: those of one height at once
+            for height in sorted({each.height for each in manifests}):
+                level = [each for each in manifests if each.height == height]
+                _wait([pool.submit(self._put, each) for each in level])
+
+    def _plan(self, pool: ThreadPoolExecutor, repository: Repository, image: Image) -> tuple[list[Future[None]], bool]:
+        """Hand ``image``'s blobs to the pool: its layers, and its config unless it names
+        single-pass layers (then ``True``: it is uploaded once they have been)."""
+        layers = list(self._layers(image))
+        futures = [self._submit(pool, repository, layer) for layer in layers]
+        if any(isinstance(layer, StreamLayer) for layer in image.layers()):
+            return futures, True
+        futures.append(self._submit(pool, repository, _config_blob(image)))
+        return futures, False
 
     def _already_there(self, reference: Reference, target: Pushable) -> bool:
         try:
@@ -226,23 +243,8 @@ class Writer:
             self._blobs[key] = future
             return future
 
-    def _put_tree(
-        self,
-        reference: Reference | None,
-        target: Pushable,
-        repository: Repository | None = None,
-        depth: int = 1,
-        seen: set[Hash] | None = None,
-    ) -> None:
-        """Children first (each distinct one once, no deeper than the cap), then ``target``."""
-        repository = repository or (reference.repository if reference is not None else None)
-        assert repository is not None
-        if isinstance(target, ImageIndex):
-            seen = set() if seen is None else seen
-            for _, child, nested in unseen_children(target, depth, seen):
-                if isinstance(child, Image | ImageIndex):
-                    self._put_tree(None, child, repository, nested, seen)
-        self.put_manifest(repository, reference.identifier if reference is not None else str(target.digest()), target)
+    def _put(self, manifest: _Manifest) -> None:
+        self.put_manifest(manifest.repository, manifest.identifier, manifest.target)
 
     def put_manifest(self, repository: Repository, identifier: str, target: Image | ImageIndex) -> None:
         """PUT one manifest (its blobs must be there), then update referrers if it has a subject."""
@@ -254,7 +256,8 @@ class Writer:
             self._progress.advance(str(target.digest()), len(data), len(data), len(data))
             subject = (target.manifest() if isinstance(target, Image) else target.index_manifest()).subject
             if subject is not None:
-                self._refer(client, repository, subject, target)
+                with self._refer_lock:  # the fallback tag is read, changed and written back
+                    self._refer(client, repository, subject, target)
         except OCIError as error:
             raise in_context(error, context) from None
 
@@ -314,16 +317,26 @@ class Writer:
             return
         digest, size = layer.digest(), layer.size()
         self._progress.expect(size)
-        if _blob_present(client, repository, digest):
-            self._progress.advance(str(digest), size, size, size)
-            return
         source = getattr(layer, "mount_source", None)
         mount_from = source() if callable(source) else None
         if isinstance(mount_from, Repository) and (
             mount_from.registry.name != repository.registry.name or mount_from == repository
         ):
             mount_from = None
-        upload = client.start_upload(repository, mount=digest if mount_from else None, source=mount_from)
+        if mount_from is None:
+            if _blob_present(client, repository, digest):
+                self._progress.advance(str(digest), size, size, size)
+                return
+            upload = client.start_upload(repository)
+        else:
+            # A mount is asked for at once: it succeeds whether the blob is in the source or here
+            # already, so the HEAD that would come first is spent only when the mount is not
+            # made (refused, or the source lacks the blob); an upload started for a blob that
+            # is here after all is given up.
+            upload = client.start_upload(repository, mount=digest, source=mount_from)
+            if not upload.mounted and _blob_present(client, repository, digest):
+                _give_up(client, repository, upload)
+                upload = attrs.evolve(upload, mounted=True)
         if upload.mounted:
             self._progress.advance(str(digest), size, size, size)
             return
@@ -445,24 +458,55 @@ def _blob_present(client: Client, repository: Repository, digest: Hash) -> bool:
         return False
 
 
+def _give_up(client: Client, repository: Repository, upload: UploadState) -> None:
+    """Cancel an upload that is not needed; a registry that will not is left to expire it."""
+    try:
+        client.cancel_upload(repository, upload.location)
+    except (RegistryError, TransportError) as error:
+        log.debug("cancelling the upload at %s failed (%s): the registry expires it", upload.location, error)
+
+
 def _config_blob(image: Image) -> Layer:
-    blob: Layer = BlobLayer(image.raw_config_file(), image.manifest().config.media_type)
+    """The config as a blob known by its manifest's descriptor: its bytes are asked for (fetched,
+    for a remote image) only if they are uploaded, not when the registry has them or mounts them."""
+    descriptor = image.manifest().config
+    blob: Layer = DescribedLayer(descriptor, lambda: io.BytesIO(image.raw_config_file()), where="config")
     source = getattr(image, "mount_source", None)
     return MountableLayer(blob, source()) if callable(source) else blob
 
 
-def _images(target: Pushable, depth: int = 1, seen: set[Hash] | None = None) -> Iterator[Image]:
-    """Every distinct image ``target`` holds (no deeper than the cap: :func:`~ocimodel.index.deeper`)."""
-    if isinstance(target, Image):
-        yield target
-        return
-    seen = set() if seen is None else seen
-    for _, child, nested in unseen_children(target, depth, seen):
-        if isinstance(child, Image | ImageIndex):
-            yield from _images(child, nested, seen)
+@attrs.frozen
+class _Manifest:
+    """One manifest to put: where, under what name, and its height (0 for an image and for an
+    index with no manifest among its children; else one more than its highest child's)."""
+
+    repository: Repository
+    identifier: str
+    target: Pushable
+    height: int
 
 
-def _wait(futures: list[Future[None]]) -> None:
+def _manifests(reference: Reference, target: Pushable) -> list[_Manifest]:
+    """Every manifest of ``target`` (each distinct child once, by the digest its parent names;
+    no deeper than the cap: :func:`~ocimodel.index.deeper`), children before parents. Nothing is
+    fetched but nested indexes: an image's manifest is read when its blobs are planned."""
+    found: list[_Manifest] = []
+    seen: set[Hash] = set()
+
+    def visit(node: Pushable, identifier: str, depth: int) -> int:
+        height = 0
+        if isinstance(node, ImageIndex):
+            for descriptor, child, nested in unseen_children(node, depth, seen):
+                if isinstance(child, Image | ImageIndex):
+                    height = max(height, 1 + visit(child, str(descriptor.digest), nested))
+        found.append(_Manifest(reference.repository, identifier, node, height))
+        return height
+
+    visit(target, reference.identifier, 1)
+    return found
+
+
+def _wait(futures: list[Future[Any]]) -> None:
     errors = []
     for future in futures:
         error = future.exception()

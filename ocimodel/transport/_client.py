@@ -127,13 +127,10 @@ def delete_scope(repository: Repository) -> str:
 def _speaks_tls(error: TransportError) -> bool:
     """Whether a failed https attempt reached a TLS server (a certificate or handshake problem),
     rather than a plain http one or nothing at all."""
+    from ocimodel.transport._tls import answered_in_plain
+
     cause = error.__cause__
-    if not isinstance(cause, urllib3.exceptions.SSLError):
-        return False
-    text = str(cause).upper()
-    return not any(
-        sign in text for sign in ("WRONG_VERSION_NUMBER", "RECORD LAYER FAILURE", "HTTP_REQUEST", "UNKNOWN_PROTOCOL")
-    )
+    return isinstance(cause, urllib3.exceptions.SSLError) and not answered_in_plain(cause)
 
 
 class Client:
@@ -319,6 +316,8 @@ class Client:
         last: TransportError | None = None
         for scheme in schemes:
             url = f"{scheme}://{self.registry.name}/v2/"
+            if scheme == "https" and allow_http and self.transport.speaks_tls(url) is False:
+                continue  # a plain http registry: no CA store is read for an https attempt it cannot answer
             try:
                 # Only the last candidate is retried: a failed https probe falls back at once.
                 response = self.transport.send("GET", url, guard=self._guard, replay=scheme == schemes[-1])

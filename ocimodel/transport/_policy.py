@@ -314,6 +314,23 @@ class Transport:
                 self._pools[key] = manager
             return self._pools[key]
 
+    def speaks_tls(self, url: str) -> bool | None:
+        """Whether the server of ``url`` answers in TLS, by a bare handshake that reads no CA
+        store (:func:`~ocimodel.transport._tls.speaks_tls`); ``None`` (unknown) where the
+        connection is not ours to make: a caller's pool, or a proxy for ``url``."""
+        from ocimodel.transport._tls import speaks_tls
+
+        if self._own_pool is not None:
+            return None
+        with self._lock:
+            if self._proxies is None:
+                self._proxies = ProxyRules.from_environment()
+            proxy = self._proxies.proxy_for(url)
+        if proxy:
+            return None
+        _, host, port = url_host(url)
+        return speaks_tls(host, port, self.seconds)
+
     def close(self) -> None:
         """Close the pools this transport made (not one given to it)."""
         with self._lock:
