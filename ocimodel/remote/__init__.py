@@ -35,7 +35,7 @@ What every function may raise (each is an :class:`~ocimodel.errors.OCIError`, ex
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, Unpack, cast
 
 import attrs
@@ -47,7 +47,7 @@ from ocimodel.hashing import Hash
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Digest, Reference, Registry, Repository
 from ocimodel.remote._session import DEFAULT_PLATFORM, Progress, Session, SessionOptions, session_from
-from ocimodel.transport import Client, ManifestBody, ManifestHead
+from ocimodel.transport import Client, ManifestBody, ManifestHead, Page
 
 if TYPE_CHECKING:
     from ocimodel.image import Image
@@ -254,7 +254,8 @@ def list_tags(
     **options: Unpack[SessionOptions],
 ) -> list[str]:
     """Every tag of a repository, following the registry's pages (``Link``, on the same host
-    only), ``page_size`` tags a request (``None``: as many as the registry gives).
+    only), ``page_size`` tags a request (``None``, or a size the registry refuses with 400: as
+    many as the registry gives).
 
     :raises ~ocimodel.errors.NotFound: no such repository.
     :raises ~ocimodel.errors.ManifestTooLarge: more than ``list_limit`` tags (or a page over
@@ -263,7 +264,7 @@ def list_tags(
     session = session_from(session, options)
     parsed = session.repository(repository)
     client = session.client(parsed.registry)
-    first = client.tags_page(parsed, n=page_size)
+    first = _first_page(lambda n: client.tags_page(parsed, n=n), page_size)
     return client.listing(first, lambda url: client.tags_page(parsed, url=url), f"tags of {parsed.name}")
 
 
@@ -274,7 +275,8 @@ def catalog(
     session: Session | None = None,
     **options: Unpack[SessionOptions],
 ) -> list[str]:
-    """Every repository of a registry, following its pages (``page_size`` names a request).
+    """Every repository of a registry, following its pages (``page_size`` names a request, as
+    :func:`list_tags`).
 
     :raises ~ocimodel.errors.RegistryError: registries that do not offer the catalog answer
         401, 403 or 404 (:class:`~ocimodel.errors.Unauthorized`, …).
@@ -282,8 +284,20 @@ def catalog(
     session = session_from(session, options)
     parsed = registry if isinstance(registry, Registry) else Registry(registry, insecure=session.insecure)
     client = session.client(parsed)
-    first = client.catalog_page(n=page_size)
+    first = _first_page(lambda n: client.catalog_page(n=n), page_size)
     return client.listing(first, lambda url: client.catalog_page(url=url), f"catalog of {parsed}")
+
+
+def _first_page(fetch: Callable[[int | None], Page], page_size: int | None) -> Page:
+    """The first page of a listing, ``page_size`` names long; where the registry refuses that
+    size (400: distribution answers ``PAGINATION_NUMBER_INVALID`` above its ``maxentries``, ECR
+    above 1000), in the registry's own page size instead. The pages after it follow ``Link``."""
+    try:
+        return fetch(page_size)
+    except InvalidRequest as error:
+        if page_size is None or error.status != 400:
+            raise
+        return fetch(None)
 
 
 def catalog_page(
