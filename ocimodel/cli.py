@@ -857,6 +857,9 @@ def _copy(
     from ocimodel.errors import OCIError
 
     if all_tags:
+        from ocimodel._arenas import cap_arenas
+
+        cap_arenas()  # tags are copied -j at a time, each with its own blob workers: many threads
         target_name = session.repository(destination).name
         remote.copy_repository(
             source,
