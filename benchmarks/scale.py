@@ -31,11 +31,9 @@ milliseconds per tag and peak RSS against N to ``benchmarks/out/scale.png``.
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib.util
 import itertools
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -46,7 +44,17 @@ from pathlib import Path
 
 import attrs
 
-from benchmarks.peers import compile_ocimodel, count_requests, machine, registry_at, scratch_root, timed
+from benchmarks.peers import (
+    compile_ocimodel,
+    count_requests,
+    figures,
+    machine,
+    pyplot_or_none,
+    registry_at,
+    scratch_root,
+    timed,
+    write_rows,
+)
 from ocimodel import empty, mutate, random, remote
 from ocimodel.image import Image
 from ocimodel.mediatype import MediaType
@@ -233,16 +241,7 @@ def medians(samples: Sequence[Sample]) -> dict[tuple[int, str, str], Sample]:
     grouped: dict[tuple[int, str, str], list[Sample]] = {}
     for sample in samples:
         grouped.setdefault((sample.size, sample.operation, sample.tool), []).append(sample)
-    return {
-        key: Sample(
-            *key,
-            seconds=statistics.median(s.seconds for s in group),
-            cpu=statistics.median(s.cpu for s in group),
-            peak_mib=max(s.peak_mib for s in group),
-            requests=round(statistics.median(s.requests for s in group)),
-        )
-        for key, group in grouped.items()
-    }
+    return {(n, o, t): Sample(n, o, t, *figures(group)) for (n, o, t), group in grouped.items()}
 
 
 def _order(key: tuple[int, str, str]) -> tuple[int, int, int]:
@@ -278,23 +277,14 @@ def report(samples: Sequence[Sample], runs: dict[int, int]) -> str:
     return "\n".join(lines)
 
 
-def write_csv(samples: Sequence[Sample], folder: Path) -> Path:
-    path = folder / "scale.csv"
-    with path.open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow([field.name for field in attrs.fields(Sample)])
-        writer.writerows(attrs.astuple(sample) for sample in samples)
-    return path
+_LINES = {"ocimodel": "-", "skopeo": "--", "python-dxf": "-.", "stdlib-floor": ":"}
+_MARKERS = {"ocimodel": "o", "skopeo": "s", "python-dxf": "^", "stdlib-floor": "x"}
 
 
 def chart(samples: Sequence[Sample], folder: Path) -> Path | None:
     """Milliseconds per tag (left) and peak RSS (right) against N, a line per operation and tool."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from matplotlib import pyplot
-    except ImportError:
+    pyplot = pyplot_or_none()
+    if pyplot is None:
         return None
     found = medians(samples)
     series = sorted({(operation, tool) for _, operation, tool in found}, key=lambda s: _order((0, *s)))
@@ -302,10 +292,11 @@ def chart(samples: Sequence[Sample], folder: Path) -> Path | None:
     for operation, tool in series:
         points = sorted((size, sample) for (size, op, name), sample in found.items() if (op, name) == (operation, tool))
         sizes = [size for size, _ in points]
-        style = "-" if tool == BASELINE else "--"
+        # a colour per operation, a line and marker per tool (ocimodel's solid)
+        style = {"color": f"C{OPERATIONS.index(operation)}", "linestyle": _LINES[tool], "marker": _MARKERS[tool]}
         label = f"{operation}: {tool}"
-        per_tag.plot(sizes, [1000 * s.seconds / size for size, s in points], style, marker="o", label=label)
-        memory.plot(sizes, [s.peak_mib for _, s in points], style, marker="o", label=label)
+        per_tag.plot(sizes, [1000 * s.seconds / size for size, s in points], label=label, **style)
+        memory.plot(sizes, [s.peak_mib for _, s in points], label=label, **style)
     for axes, title in ((per_tag, "wall milliseconds per tag (or repository)"), (memory, "peak RSS, MiB")):
         axes.set_xscale("log")
         axes.set_xlabel("N (tags copied, repositories listed)")
@@ -372,7 +363,7 @@ def main() -> None:
                                 f"{summary.peak_mib:6.1f} MiB  {summary.requests:6} requests",
                                 flush=True,
                             )
-    print(f"raw figures: {write_csv(samples, output)}")
+    print(f"raw figures: {write_rows(samples, output / 'scale.csv')}")
     table = output / "scale.md"
     table.write_text(report(samples, runs))
     drawn = chart(samples, output)
