@@ -39,6 +39,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -276,17 +277,18 @@ def medians(samples: Sequence[Sample]) -> dict[tuple[str, str, str], Sample]:
     grouped: dict[tuple[str, str, str], list[Sample]] = {}
     for sample in samples:
         grouped.setdefault((sample.fixture, sample.operation, sample.tool), []).append(sample)
-    return {
-        key: Sample(
-            *key,
-            seconds=statistics.median(s.seconds for s in group),
-            cpu=statistics.median(s.cpu for s in group),
-            peak_mib=max(s.peak_mib for s in group),
-            requests=round(statistics.median(s.requests for s in group)),
-            payload_mib=group[0].payload_mib,
-        )
-        for key, group in grouped.items()
-    }
+    return {(f, o, t): Sample(f, o, t, *figures(group), group[0].payload_mib) for (f, o, t), group in grouped.items()}
+
+
+def figures(group: Sequence[Any]) -> tuple[float, float, float, int]:
+    """Of runs with ``seconds``, ``cpu``, ``peak_mib`` and ``requests``: the median time, CPU and
+    request count, and the worst peak RSS (in that order)."""
+    return (
+        statistics.median(s.seconds for s in group),
+        statistics.median(s.cpu for s in group),
+        max(s.peak_mib for s in group),
+        round(statistics.median(s.requests for s in group)),
+    )
 
 
 def machine() -> str:
@@ -342,23 +344,37 @@ def write_results(text: str, results: Path, markers: tuple[str, str] = (BEGIN, E
     results.write_text(current)
 
 
-def write_csv(samples: Sequence[Sample], folder: Path) -> Path:
-    path = folder / "peers.csv"
+def write_rows(rows: Sequence[Any], path: Path) -> Path:
+    """``rows`` (attrs instances of one class) as a CSV file, a header of field names first."""
     with path.open("w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow([field.name for field in attrs.fields(Sample)])
-        writer.writerows(attrs.astuple(sample) for sample in samples)
+        if rows:
+            writer.writerow([field.name for field in attrs.fields(type(rows[0]))])
+        writer.writerows(attrs.astuple(row) for row in rows)
     return path
 
 
-def chart(samples: Sequence[Sample], folder: Path) -> Path | None:
-    """Bars of wall-time ratio against the ocimodel CLI, one group per fixture and operation."""
+def write_csv(samples: Sequence[Sample], folder: Path) -> Path:
+    return write_rows(samples, folder / "peers.csv")
+
+
+def pyplot_or_none() -> Any:
+    """matplotlib's ``pyplot``, drawing to files (no display); ``None`` where it is not installed
+    (it is the ``bench`` extra's: the charts are optional)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         from matplotlib import pyplot
     except ImportError:
+        return None
+    return pyplot
+
+
+def chart(samples: Sequence[Sample], folder: Path) -> Path | None:
+    """Bars of wall-time ratio against the ocimodel CLI, one group per fixture and operation."""
+    pyplot = pyplot_or_none()
+    if pyplot is None:
         return None
     found = medians(samples)
     groups = sorted({(fixture, operation) for fixture, operation, _ in found}, key=lambda g: _order((*g, BASELINE)))

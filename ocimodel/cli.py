@@ -762,7 +762,7 @@ def blob(blob: str, blob_limit: int | None) -> None:
 
 @cli.command()
 @click.argument("arguments", metavar="SOURCE DESTINATION | SOURCE... PREFIX/ | - [PREFIX/]", nargs=-1, required=True)
-@click.option("-a", "--all-tags", is_flag=True, help="Copy every tag of the source repository.")
+@click.option("-a", "--all-tags", is_flag=True, help="Copy every tag of the source repository (-j tags at once).")
 @click.option(
     "-j",
     "--jobs",
@@ -771,7 +771,9 @@ def blob(blob: str, blob_limit: int | None) -> None:
     show_default=True,
     help="Blobs moved at once (with several sources: images copied at once, too).",
 )
-@click.option("-n", "--no-clobber", is_flag=True, help="Refuse to overwrite an existing tag.")
+@click.option(
+    "-n", "--no-clobber", is_flag=True, help="Refuse to overwrite an existing tag (with -a: leave out those there)."
+)
 def copy(arguments: Sequence[str], all_tags: bool, jobs: int, no_clobber: bool) -> None:
     """Copy an image or index between repositories (mounting blobs within a registry); also
     spelt cp, as in crane.
@@ -849,16 +851,27 @@ def _copy(
     done: Callable[[str], None],
 ) -> None:
     """Copy ``source`` to ``destination`` (with ``all_tags``, every tag of one repository to the
-    other, in turn); ``done`` is given ``REPOSITORY@DIGEST`` of each copy made."""
+    other, ``session.jobs`` tags at a time: :func:`ocimodel.remote.copy_repository`); ``done`` is
+    given ``REPOSITORY@DIGEST`` of each copy made."""
     from ocimodel import remote
     from ocimodel.errors import OCIError
 
-    pairs: list[tuple[Reference, Reference]]
     if all_tags:
-        source_repo, target_repo = session.repository(source), session.repository(destination)
-        pairs = [(source_repo.tag(t), target_repo.tag(t)) for t in remote.list_tags(source_repo, session=session)]
-    else:
-        pairs = [(session.reference(source), session.reference(destination))]
+        from ocimodel._arenas import cap_arenas
+
+        cap_arenas()  # tags are copied -j at a time, each with its own blob workers: many threads
+        target_name = session.repository(destination).name
+        remote.copy_repository(
+            source,
+            destination,
+            no_clobber=no_clobber,
+            platform_only=not whole,
+            copied=lambda _, digest: done(f"{target_name}@{digest}"),
+            session=session,
+            **write_options,
+        )
+        return
+    pairs = [(session.reference(source), session.reference(destination))]
     for src, dst in pairs:
         if no_clobber and _exists(dst, session):
             raise OCIError(f"refusing to overwrite {dst}: it exists (-n)")

@@ -1,6 +1,7 @@
-"""Every operation through every hosted registry's quirks: push, pull, copy, list, referrers and
-``ocimodel copy``, each against the real distribution registry behind a profile of
-``tests/harness/quirks.py`` (and against the embedded registry where no token auth is involved).
+"""Every operation through every hosted registry's quirks: push, pull, copy, list, referrers,
+``ocimodel copy`` and the copy of every tag of a repository, each against the real distribution
+registry behind a profile of ``tests/harness/quirks.py`` (and against the embedded registry where
+no token auth is involved).
 
 Each cell checks the result (digests, tags, referrers) against the registry itself, read behind
 the quirks, and that no credential of one host went to another. A cell that fails because of a
@@ -125,6 +126,31 @@ def list_tags(cell: Cell, tmp_path: Path) -> None:
     assert sorted(remote.list_tags(repository, session=cell.session)) == ["t1", "t2", "t3", "t4", "t5"]
 
 
+def copy_all_tags(cell: Cell, tmp_path: Path) -> None:
+    """Every tag of a repository (five: two images under three tags, an index under two; listed
+    in the profile's pages) to another, as ``copy --all-tags`` does, reported once each."""
+    first = cell.seeded("src", "t1", random.image(700, 2, seed=cell.seed))
+    second = cell.seeded("src", "t2", mutate.append_layers(first, random.layer(300, seed=cell.seed + 1)))
+    remote.tag(cell.behind("src", "t3"), first, session=cell.admin)
+    index = random.index(200, 1, 2, seed=cell.seed + 2)
+    remote.write_index(cell.behind("src", "i1"), index, session=cell.admin)
+    remote.tag(cell.behind("src", "i2"), index, session=cell.admin)
+    reported: dict[str, str] = {}
+    source, destination = cell.ref("src", "x").rpartition(":")[0], cell.write_ref("dst", "x").rpartition(":")[0]
+    remote.copy_repository(
+        source, destination, copied=lambda tag, digest: reported.update({tag: str(digest)}), session=cell.session
+    )
+    want = {
+        "t1": first.digest(),
+        "t2": second.digest(),
+        "t3": first.digest(),
+        "i1": index.digest(),
+        "i2": index.digest(),
+    }
+    assert reported == {tag: str(digest) for tag, digest in want.items()}
+    assert {tag: cell.digest_behind("dst", tag) for tag in want} == reported
+
+
 def referrers(cell: Cell, tmp_path: Path) -> None:
     """A signature attached to a multi-platform index is its only referrer, before and after."""
     subject = random.index(300, 1, 2, seed=cell.seed)
@@ -165,6 +191,7 @@ OPERATIONS: dict[str, Callable[[Cell, Path], None]] = {
     "list": list_tags,
     "referrers": referrers,
     "cli-copy": cli_copy,
+    "copy-all-tags": copy_all_tags,
 }
 
 #: Cells that fail because of the library: (profile, operation) -> the behaviour that is wrong

@@ -50,7 +50,8 @@ def test_every_remote_function_takes_the_declared_options() -> None:
         function = getattr(remote, name)
         if not inspect.isfunction(function) or "options" not in inspect.signature(function).parameters:
             continue
-        expected = "WriteOptions" if name.startswith(("write", "multi_write")) else "SessionOptions"
+        pushes = name.startswith(("write", "multi_write")) or name == "copy_repository"
+        expected = "WriteOptions" if pushes else "SessionOptions"
         assert function.__annotations__["options"] == f"Unpack[{expected}]", name
 
 

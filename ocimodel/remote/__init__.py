@@ -11,7 +11,8 @@ with ``Range``.
 
 Writing (:func:`write`, :func:`write_index`, :func:`multi_write`, :func:`write_layer`) uploads
 blobs first (skipping those present, mounting those in another repository of the registry,
-``jobs`` at a time), then manifests, children before parents; :func:`tag`, :func:`delete` and
+``jobs`` at a time), then manifests, children before parents; :func:`copy_repository` copies
+every tag of a repository, ``jobs`` tags at a time; :func:`tag`, :func:`delete` and
 :func:`check_push_permission` are single requests.
 
 What every function may raise (each is an :class:`~ocimodel.errors.OCIError`, except the first):
@@ -34,8 +35,9 @@ What every function may raise (each is an :class:`~ocimodel.errors.OCIError`, ex
 
 from __future__ import annotations
 
+import functools
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, Unpack, cast
 
 import attrs
@@ -47,7 +49,7 @@ from ocimodel.hashing import Hash
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Digest, Reference, Registry, Repository
 from ocimodel.remote._session import DEFAULT_PLATFORM, Progress, Session, SessionOptions, session_from
-from ocimodel.transport import Client, ManifestBody, ManifestHead
+from ocimodel.transport import Client, ManifestBody, ManifestHead, Page
 
 if TYPE_CHECKING:
     from ocimodel.image import Image
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
     from ocimodel.remote._blob import BlobReader
     from ocimodel.remote._objects import Descriptor, RemoteImage, RemoteIndex, RemoteLayer
     from ocimodel.remote._pull import BlobSink, DirectorySink, pull
+    from ocimodel.remote._repository import Copied
     from ocimodel.remote._write import MountableLayer, WriteOptions, Writer, WriterOptions
 
 # What only reading images or writing needs is imported on first use, so that the single-request
@@ -69,6 +72,7 @@ _LAZY = {
     "BlobSink": "_pull",
     "DirectorySink": "_pull",
     "pull": "_pull",
+    "Copied": "_repository",
     "MountableLayer": "_write",
     "WriteOptions": "_write",
     "Writer": "_write",
@@ -89,6 +93,7 @@ __all__ = [
     "DEFAULT_PLATFORM",
     "BlobReader",
     "BlobSink",
+    "Copied",
     "Descriptor",
     "DirectorySink",
     "MountableLayer",
@@ -105,6 +110,7 @@ __all__ = [
     "catalog",
     "catalog_page",
     "check_push_permission",
+    "copy_repository",
     "delete",
     "get",
     "head",
@@ -254,7 +260,8 @@ def list_tags(
     **options: Unpack[SessionOptions],
 ) -> list[str]:
     """Every tag of a repository, following the registry's pages (``Link``, on the same host
-    only), ``page_size`` tags a request (``None``: as many as the registry gives).
+    only), ``page_size`` tags a request (``None``, or a size the registry refuses with 400: as
+    many as the registry gives).
 
     :raises ~ocimodel.errors.NotFound: no such repository.
     :raises ~ocimodel.errors.ManifestTooLarge: more than ``list_limit`` tags (or a page over
@@ -263,7 +270,7 @@ def list_tags(
     session = session_from(session, options)
     parsed = session.repository(repository)
     client = session.client(parsed.registry)
-    first = client.tags_page(parsed, n=page_size)
+    first = _first_page(lambda n: client.tags_page(parsed, n=n), page_size)
     return client.listing(first, lambda url: client.tags_page(parsed, url=url), f"tags of {parsed.name}")
 
 
@@ -274,7 +281,8 @@ def catalog(
     session: Session | None = None,
     **options: Unpack[SessionOptions],
 ) -> list[str]:
-    """Every repository of a registry, following its pages (``page_size`` names a request).
+    """Every repository of a registry, following its pages (``page_size`` names a request, as
+    :func:`list_tags`).
 
     :raises ~ocimodel.errors.RegistryError: registries that do not offer the catalog answer
         401, 403 or 404 (:class:`~ocimodel.errors.Unauthorized`, …).
@@ -282,8 +290,20 @@ def catalog(
     session = session_from(session, options)
     parsed = registry if isinstance(registry, Registry) else Registry(registry, insecure=session.insecure)
     client = session.client(parsed)
-    first = client.catalog_page(n=page_size)
+    first = _first_page(lambda n: client.catalog_page(n=n), page_size)
     return client.listing(first, lambda url: client.catalog_page(url=url), f"catalog of {parsed}")
+
+
+def _first_page(fetch: Callable[[int | None], Page], page_size: int | None) -> Page:
+    """The first page of a listing, ``page_size`` names long; where the registry refuses that
+    size (400: distribution answers ``PAGINATION_NUMBER_INVALID`` above its ``maxentries``, ECR
+    above 1000), in the registry's own page size instead. The pages after it follow ``Link``."""
+    try:
+        return fetch(page_size)
+    except InvalidRequest as error:
+        if page_size is None or error.status != 400:
+            raise
+        return fetch(None)
 
 
 def catalog_page(
@@ -345,15 +365,22 @@ class Taggable(Protocol):
     def raw_manifest(self) -> bytes: ...
 
 
-def _writer(session: Session | None, options: WriteOptions) -> tuple[Session, Writer]:
-    """The session (from ``session`` or the session options) and a writer (the writer options)."""
-    from ocimodel.remote._write import WriteOptions, Writer, WriterOptions
+def _split(session: Session | None, options: WriteOptions) -> tuple[Session, WriterOptions]:
+    """The session (from ``session`` or the session options) and the writer options."""
+    from ocimodel.remote._write import WriteOptions, WriterOptions
 
     check_options(options, WriteOptions, "remote write")
     writer_keys = option_names(WriterOptions)
     writer_options = cast(WriterOptions, {k: v for k, v in options.items() if k in writer_keys})
     session_options = cast(SessionOptions, {k: v for k, v in options.items() if k not in writer_keys})
-    session = session_from(session, session_options)
+    return session_from(session, session_options), writer_options
+
+
+def _writer(session: Session | None, options: WriteOptions) -> tuple[Session, Writer]:
+    """The session (from ``session`` or the session options) and a writer (the writer options)."""
+    from ocimodel.remote._write import Writer
+
+    session, writer_options = _split(session, options)
     return session, Writer(session, **writer_options)
 
 
@@ -404,6 +431,46 @@ def write_layer(
     as :func:`write`)."""
     session, writer = _writer(session, options)
     writer.upload(session.repository(repository), layer)
+
+
+def copy_repository(
+    source: Repository | str,
+    destination: Repository | str,
+    *,
+    no_clobber: bool = False,
+    platform_only: bool = False,
+    copied: Copied | None = None,
+    session: Session | None = None,
+    **options: Unpack[WriteOptions],
+) -> None:
+    """Copy every tag of ``source`` to the same tag in ``destination`` (go-containerregistry's
+    ``CopyRepository``): the tags are listed (every page), then copied ``jobs`` at a time, each
+    image or index whole, by digest, mounting blobs within a registry; a blob the tags share is
+    moved (or probed) once per hundred-odd tags, not once per tag, and memory stays flat however
+    many tags there are. ``copied(tag, digest)`` is called as each tag is done (in the order they
+    finish, from the copying threads, one at a time).
+
+    :param no_clobber: leave out the tags ``destination`` has already (listed once, before
+        copying), as crane does.
+    :param platform_only: from an index, copy only the image for the session's ``platform``.
+
+    Options and errors as :func:`write`; an error names the tag being copied, and stops the copy
+    (tags under way finish, the others are not started).
+    """
+    from ocimodel.remote._repository import copy_tags
+    from ocimodel.remote._write import Writer
+
+    session, writer_options = _split(session, options)
+    here, there = session.repository(source), session.repository(destination)
+    tags = list_tags(here, session=session)
+    if no_clobber:
+        try:
+            present = set(list_tags(there, session=session))
+        except NotFound:
+            present = set()
+        tags = [tag for tag in tags if tag not in present]
+    writers = functools.partial(Writer, session, **writer_options)
+    copy_tags(session, here, there, tags, writers, platform_only=platform_only, copied=copied)
 
 
 def tag(
