@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any, Final, Protocol, TypeVar, cast
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import attrs
 import urllib3
@@ -48,7 +48,7 @@ from ocimodel.errors import (
     UntrustedCertificate,
 )
 from ocimodel.transport._deadline import POOL_CLASSES, too_late
-from ocimodel.transport._guard import url_host
+from ocimodel.transport._guard import resolve, url_host
 from ocimodel.transport._proxy import ProxyRules
 from ocimodel.transport._redact import redact_url
 from ocimodel.transport._retry import RetryPolicy
@@ -509,7 +509,7 @@ class Transport:
                 return response
             discard(response)
             redirects += 1
-            target = urljoin(url, location)
+            target = resolve(url, location, f"{method} {redact_url(url)}: redirect")
             if redirects > MAX_REDIRECTS:
                 shown = redact_url(url)
                 raise TransportError(f"{method} {shown}: more than {MAX_REDIRECTS} redirects", method=method, url=shown)
