@@ -1,5 +1,6 @@
 """Hostile answers beyond the bodies of ``test_hostile_registry.py``: URLs that are no URLs,
-numbers that are no numbers, and a client sending the embedded registry what is no number.
+numbers that are no numbers, secrets echoed where only the library's messages see them, a proxy
+that echoes its own credentials, and a client sending the embedded registry what is no number.
 
 Each hostile server is a small server on 127.0.0.1 named ``*.hostile.test`` (a public host to
 ocimodel, :mod:`tests.harness.hostile_registry`), with ocimodel in a confined child (200 MiB,
@@ -20,7 +21,7 @@ from ocimodel import Hash
 from ocimodel.mediatype import MediaType
 from ocimodel.registry import Registry
 from tests.harness import confined
-from tests.harness.hostile_registry import HostileServer, Reply, Seen, cases, cli
+from tests.harness.hostile_registry import HostileServer, Reply, Seen, basic, cases, cli, environment
 
 CONFIG = b"{}"
 CONFIG_DIGEST = Hash.sha256(CONFIG)
@@ -185,3 +186,130 @@ def test_the_embedded_registry_answers_a_number_that_is_no_number() -> None:
             assert b"BLOB_UPLOAD_INVALID" in body, (content_range, status, body)
         whole = ask("GET", f"/v2/app/blobs/{CONFIG_DIGEST}", {"Range": "bytes=" + "9" * 5000 + "-"})
         assert whole == (200, CONFIG)
+
+
+# ------------------------------------------------------------------------- secrets in the library's messages
+
+USER, PASSWORD = "alice", "s3cr3t-Pa55word"
+
+
+def _echo_route(seen: Seen) -> Reply:
+    """Registries that echo what we sent where only the library's messages quote it: in a
+    ``Location``, a ``Link``, an upload ``Location``, a chain of redirects, a digest header."""
+    case, sent = label(seen), seen.header("Authorization")
+    if seen.target == "/v2/" or not sent:
+        return Reply(401, {"WWW-Authenticate": 'Basic realm="hostile"'})
+    credential = sent.partition(" ")[2]
+    if case == "location":
+        return Reply(307, {"Location": f"http://127.0.0.1:1/{quote(PASSWORD)}/{credential}"})
+    if case == "link":
+        return Reply(
+            200, {"Content-Type": "application/json", "Link": f'<http://10.0.0.1/{PASSWORD}>; rel="next"'}, b"{}"
+        )
+    if case == "upload":
+        return Reply(202, {"Location": f"http://elsewhere.hostile.test:1/{credential}"})
+    if case == "loop":
+        return Reply(307, {"Location": f"/v2/{PASSWORD}{seen.target}"})
+    if case == "digest":
+        claim = f"sha256:{PASSWORD}, sha256:{'b' * 64}"
+        return Reply(200, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": claim}, MANIFEST)
+    return Reply(404, {}, b"")
+
+
+def test_a_secret_echoed_outside_an_error_body_is_not_in_the_library_s_messages(home: Path) -> None:
+    """The command line masks every line it prints; a program using the library reads
+    ``str(error)`` and ``repr(error)``: they hold no credential either, whichever part of the
+    answer echoed it."""
+    with HostileServer(_echo_route) as server:
+        n = server.name
+        names = {case: n(case) for case in ("location", "link", "upload", "loop", "digest")}
+        calls = {
+            "location": f"remote.get('{names['location']}/app:t', insecure=True)",
+            "link": f"remote.list_tags('{names['link']}/app', insecure=True)",
+            "upload": f"remote.check_push_permission('{names['upload']}/app:t', insecure=True)",
+            "loop": f"remote.get('{names['loop']}/app:t', insecure=True)",
+            "digest": f"remote.get('{names['digest']}/app@sha256:{'a' * 64}', insecure=True)",
+        }
+        shown = {case: f"show(lambda: {call})" for case, call in calls.items()}
+        setup = SETUP + (
+            "def show(call):\n"
+            "    try:\n        call()\n"
+            "    except Exception as error:\n"
+            "        return str(error) + ' | ' + repr(error) + ' | ' + repr(error.args)\n"
+        )
+        outcome, ended = cases(setup, shown, home, dict.fromkeys(names.values(), (USER, PASSWORD)))
+    within_bounds(outcome)
+    credential = basic(USER, PASSWORD).partition(" ")[2]
+    for case in calls:
+        found = ended.get(case)
+        assert found is not None, case
+        assert found.error is None, (case, found)
+        assert "<redacted>" in found.message, (case, found.message)
+        for secret in (PASSWORD, quote(PASSWORD), credential, f"{USER}:{PASSWORD}"):
+            assert secret not in found.message, (case, found.message)
+
+
+# ------------------------------------------------------------------------- proxies
+
+PROXY_PASSWORD = "pr0xy-S3cret-Value"
+
+
+def test_a_proxy_s_credentials_are_masked_as_ours_are(tmp_path: Path) -> None:
+    """A proxy that echoes the ``Proxy-Authorization`` it was sent in its error page, and a
+    proxy URL urllib3 cannot read (which it quotes whole, password included): no message, of the
+    library or the command line, holds the proxy's password."""
+    echoed = {"value": ""}
+
+    def proxy(seen: Seen) -> Reply:
+        echoed["value"] = seen.header("Proxy-Authorization") or ""
+        page = f"proxy authentication failed; you sent {echoed['value']}"  # 407: not retried
+        return Reply(407, {"Content-Type": "text/plain"}, page.encode())
+
+    with HostileServer(proxy) as server:
+        runs = {
+            "echo": f"http://bob:{PROXY_PASSWORD}@127.0.0.1:{server.port}",
+            "unreadable": f"http://bob:{PROXY_PASSWORD}@127.0.0.1:99999",
+        }
+        # only HTTP_PROXY: the https attempt goes straight on, and fails at once (no name resolves)
+        envs = {case: environment(tmp_path / case) | {"HTTP_PROXY": value} for case, value in runs.items()}
+        library = {
+            case: confined.python(
+                "from ocimodel import remote\n"
+                "from ocimodel.transport import RetryPolicy\n"
+                "try:\n    remote.get('registry.example.com/app:t', insecure=True, retry=RetryPolicy.never())\n"
+                "except Exception as error:\n    print(type(error).__name__, error, repr(error))\n",
+                env=env,
+            )
+            for case, env in envs.items()
+        }
+        command = confined.cli("--insecure", "manifest", "registry.example.com/app:t", env=envs["echo"])
+    assert echoed["value"] == basic("bob", PROXY_PASSWORD)  # the proxy was asked, and echoed it
+    secrets = (PROXY_PASSWORD, basic("bob", PROXY_PASSWORD).partition(" ")[2])
+    for case, outcome in library.items():
+        within_bounds(outcome)
+        assert outcome.stdout.startswith("InvalidRequest" if case == "echo" else "TransportError"), outcome.stdout
+        assert not any(secret in outcome.stdout for secret in secrets), outcome.stdout
+    assert "<redacted>" in library["echo"].stdout
+    within_bounds(command)
+    assert command.returncode == 1, command.stderr
+    assert len(command.lines) == 1, command.stderr
+    assert "<redacted>" in command.lines[0], command.stderr
+    assert not any(secret in command.stderr for secret in secrets), command.stderr
+
+
+def test_every_error_masks_what_was_sent_and_only_once_something_was() -> None:
+    """An error made once a credential was sent masks it (an OSError one too, still an OSError);
+    one made before any was sent keeps its message as it is."""
+    code = (
+        "import base64\n"
+        "from ocimodel.errors import OCIError, NotReadable\n"
+        "print(str(OCIError('plain s3cr3t-Pa55word')), str(NotReadable('cannot read x')))\n"
+        "from ocimodel._mask import remember\nremember('Basic ' + base64.b64encode(b'u:s3cr3t-Pa55word').decode())\n"
+        "error = NotReadable('cannot read s3cr3t-Pa55word')\n"
+        "print(str(OCIError('plain s3cr3t-Pa55word')), str(error), isinstance(error, OSError))\n"
+    )
+    outcome = confined.python(code)
+    assert outcome.stdout.splitlines() == [
+        "plain s3cr3t-Pa55word cannot read x",
+        "plain <redacted> cannot read <redacted> True",
+    ], outcome.stderr[-2000:]

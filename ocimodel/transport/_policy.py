@@ -39,6 +39,7 @@ from urllib.parse import unquote, urlsplit
 import attrs
 import urllib3
 
+from ocimodel._mask import remember
 from ocimodel.errors import (
     Cancelled,
     CredentialsError,
@@ -109,10 +110,13 @@ def _proxy_manager(proxy: str, options: dict[str, Any]) -> urllib3.ProxyManager:
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise TransportError(f"proxy {redact_url(proxy)!r}: only http and https proxies can be used")
         headers = urllib3.util.make_headers(proxy_basic_auth=unquote(parsed.auth)) if parsed.auth else None
+        if headers:  # what a proxy's error page may echo: masked in messages as ours are
+            remember(headers["proxy-authorization"])
         bare = parsed._replace(auth=None).url
         return urllib3.ProxyManager(bare, proxy_headers=headers, **options)
     except (urllib3.exceptions.HTTPError, ValueError) as error:
-        raise TransportError(f"proxy {redact_url(proxy)!r} cannot be used: {error}") from None
+        shown = redact_url(proxy)  # urllib3 quotes the whole URL, its user and password included
+        raise TransportError(f"proxy {shown!r} cannot be used: {str(error).replace(proxy, shown)}") from None
 
 
 def discard(response: urllib3.BaseHTTPResponse) -> None:
