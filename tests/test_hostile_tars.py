@@ -25,6 +25,7 @@ from typing import IO, cast
 from ocimodel.layer._members import tar_members
 from ocimodel.layer._tarinfo import CHAIN, DIGIT_RUN, SPECIAL_LIMIT
 from tests.harness import confined, hostile
+from tests.test_flatten_rules import member, tar_of
 
 END = bytes(2 * tarfile.BLOCKSIZE)
 
@@ -206,21 +207,12 @@ def test_members_are_not_kept_as_they_are_read() -> None:
     assert peak < 10 << 20, peak  # 6 MiB (buffers, the stream's tail kept); all members kept, 14 MiB
 
 
-def _pax_file(name: str, content: bytes = b"") -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        info = tarfile.TarInfo(name)
-        info.size = len(content)
-        archive.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
-
-
 def test_flattening_paths_thousands_of_folders_deep(tmp_path: Path) -> None:
     """A whiteout or an opaque whiteout over a folder 1,500 deep used to be a RecursionError."""
     deep = "/".join(["a"] * 1500)
     layers = {
-        "whiteout": [_pax_file(deep + "/f", b"x"), _pax_file(".wh.a")],
-        "opaque": [_pax_file(deep + "/f", b"x"), _pax_file("a/.wh..wh..opq")],
+        "whiteout": [tar_of(member(deep + "/f", content=b"x")), tar_of(member(".wh.a"))],
+        "opaque": [tar_of(member(deep + "/f", content=b"x")), tar_of(member("a/.wh..wh..opq"))],
     }
     paths = {}
     for case, tars in layers.items():
