@@ -39,7 +39,15 @@ def digest(value: Hash | str) -> Hash:
     return value if isinstance(value, Hash) else Hash.parse(value)
 
 
+#: The largest size a descriptor can state: the image-spec's ``int64`` (Go's, every registry's).
+SIZE_LIMIT = (1 << 63) - 1
+
+
 def non_negative(_: object, attribute: object, value: int) -> None:
+    """A size: not negative, and within the image-spec's ``int64`` (JSON has numbers of any
+    length; one of 4,000 digits is no size, and no message should quote it whole)."""
+    name = getattr(attribute, "name", "value")
     if value < 0:
-        name = getattr(attribute, "name", "value")
         raise ValueError(f"{name} must not be negative, got {value}")
+    if value > SIZE_LIMIT:
+        raise ValueError(f"{name} must be at most {SIZE_LIMIT} (an int64), got a number of {value.bit_length()} bits")

@@ -45,7 +45,18 @@ from urllib.parse import quote, quote_plus
 
 import attrs
 
-__all__ = ["FOLDED_MIN", "GRAM", "MASK", "REMEMBERED", "mask", "mask_json", "remember", "secret_forms", "sent"]
+__all__ = [
+    "FOLDED_MIN",
+    "GRAM",
+    "MASK",
+    "REMEMBERED",
+    "forget",
+    "mask",
+    "mask_json",
+    "remember",
+    "secret_forms",
+    "sent",
+]
 
 #: What stands in a message where a secret was.
 MASK = "<redacted>"
@@ -183,6 +194,13 @@ def sent() -> frozenset[str]:
     """The values :func:`remember` was given (the latest :data:`REMEMBERED`)."""
     with _sent_lock:
         return frozenset(_sent)
+
+
+def forget() -> None:
+    """Forget every value :func:`remember` was given: for a process that starts over (a test
+    suite, between tests: one test's password must not mask another's words)."""
+    with _sent_lock:
+        _sent.clear()
 
 
 # ------------------------------------------------------------------------ normalised views

@@ -94,7 +94,25 @@ __all__ = [
 
 
 class OCIError(Exception):
-    """Root of every error ocimodel raises on purpose."""
+    """Root of every error ocimodel raises on purpose.
+
+    Its message never holds a credential the process sent: a server may echo one anywhere (in a
+    redirect's ``Location``, a realm, a header a message quotes, not only in an error body), so
+    every one sent so far (:func:`ocimodel._mask.sent`) is masked as ``<redacted>``, in the
+    spellings :func:`ocimodel._mask.mask` knows, when the error is made."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*_masked(args))
+
+
+def _masked(args: tuple[object, ...]) -> tuple[object, ...]:
+    """``args`` with the credentials sent masked in the message (the first, if it is text)."""
+    if not args or not isinstance(args[0], str):
+        return args
+    from ocimodel._mask import mask, sent  # here: most errors come where nothing was ever sent
+
+    secrets = sent()
+    return (mask(args[0], secrets, short=False), *args[1:]) if secrets else args
 
 
 class BadNameError(OCIError, ValueError):

@@ -58,6 +58,7 @@ from ocimodel.layer import Layer, UncompressedLayer, from_file
 from ocimodel.layer._family import fitted
 from ocimodel.layer._members import end_problem, unreadable
 from ocimodel.layer._tar import TarChunks
+from ocimodel.layer._tarinfo import members, open_bounded
 from ocimodel.manifest import IndexManifest, Manifest
 from ocimodel.mediatype import MediaType
 from ocimodel.name import Digest, Reference, Tag, parse_reference
@@ -132,14 +133,14 @@ class TarIndex:
     def _scan(self, stream: IO[bytes]) -> None:
         last = None
         try:
-            with tarfile.open(fileobj=stream, mode="r:") as archive:
-                for member in archive:
+            with open_bounded(stream, "r:") as archive:
+                for member in members(archive):
                     last = member.name
                     self.members[_clean(member.name)] = _Member(
                         member.offset_data, member.size, member.type, member.linkname
                     )
                 stop = archive.offset
-        except (tarfile.TarError, EOFError) as error:
+        except (tarfile.TarError, EOFError, ValueError, OverflowError) as error:  # sparse maps, seeks: ValueError
             raise unreadable(self.name, last, error) from error
         stream.seek(stop)
         problem = end_problem(read_head(stream, tarfile.BLOCKSIZE), last)

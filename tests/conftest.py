@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from ocimodel._mask import forget
 from ocimodel.registry import Registry
 from tests.harness import quirks
 from tests.harness.distribution import DistributionRegistry
@@ -24,6 +25,14 @@ settings.register_profile(
     "ci", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
 settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+
+@pytest.fixture(autouse=True)
+def _nothing_sent_yet() -> None:
+    """Each test starts with no credential remembered as sent: every error masks those the
+    process sent (ocimodel._mask), and one test's password ("unknown") must not mask the words
+    of another's messages."""
+    forget()
 
 
 @pytest.fixture(scope="session")

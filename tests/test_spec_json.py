@@ -280,6 +280,16 @@ def test_values_are_immutable_and_hashable() -> None:
         ),
         (
             Descriptor,
+            b'{"mediaType":"a","size":%d,"digest":"%s"}' % (1 << 63, D.encode()),
+            ["$: size must be at most 9223372036854775807 (an int64), got a number of 64 bits"],
+        ),
+        (
+            Descriptor,
+            b'{"mediaType":"a","size":1%s,"digest":"%s"}' % (b"0" * 4000, D.encode()),
+            ["$: size must be at most 9223372036854775807 (an int64), got a number of 13288 bits"],
+        ),
+        (
+            Descriptor,
             b'{"mediaType":"a","size":1.5,"digest":"%s","data":"!!"}' % D.encode(),
             [
                 "$.size: expected an integer, got a number",

@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING
 
 from ocimodel._streams import PrefixedReader, Reader, binary, read_head
 from ocimodel.errors import BadLayerError, OCIError
+from ocimodel.layer._tarinfo import members, open_bounded
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -74,18 +75,30 @@ class _Content(Reader):
         return len(data)
 
 
+#: How many reads at the end of the data tarfile may make: it makes one or two; a stream's
+#: ``seek`` past the end (a member claiming more than the data holds) would go on for ever.
+_READS_AT_END = 8
+
+
 class _Tail:
     """Passes a stream to :mod:`tarfile`, keeping the last few MiB it read, so the block where
-    the archive ended can be looked at afterwards (tarfile does not say why it stopped)."""
+    the archive ended can be looked at afterwards (tarfile does not say why it stopped). Reading
+    on at the end of the data, over and over, is an error: tarfile skips a member in a stream by
+    reading forward as far as the member claims (a size of 30 digits), end or no end."""
 
     def __init__(self, inner: IO[bytes]) -> None:
         self._inner = inner
         self._kept: collections.deque[tuple[int, bytes]] = collections.deque()
         self._kept_size = 0
+        self._at_end = 0
         self.end = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._inner.read(size)
+        if not data and size:
+            self._at_end += 1
+            if self._at_end > _READS_AT_END:
+                raise tarfile.ReadError("unexpected end of data: an entry claims more than the tar holds")
         if data:
             self._kept.append((self.end, data))
             self.end += len(data)
@@ -179,8 +192,8 @@ def tar_members(stream: IO[bytes], what: Callable[[], str]) -> Iterator[tuple[ta
         return  # an empty stream is an empty tar
     tail = _Tail(binary(PrefixedReader(head, stream)))
     try:
-        with tarfile.open(fileobj=tail, mode="r|", bufsize=_CHUNK) as archive:  # type: ignore[call-overload]
-            for member in archive:
+        with open_bounded(tail, "r|", bufsize=_CHUNK) as archive:  # type: ignore[arg-type]
+            for member in members(archive):
                 if "/" in member.name:  # a GNU header's times may have been read as a name prefix
                     _gnu_name(member, tail.block(member.offset))
                 entry = member.name

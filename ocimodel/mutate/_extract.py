@@ -181,10 +181,20 @@ class _Model:
 
     def prune(self, node: _Node, layer: int) -> bool:
         """Remove from ``node`` what layers below ``layer`` wrote; whether ``node`` is left empty
-        of this layer's writing (then its parent drops it)."""
-        if node.children:
-            for part in [part for part, child in node.children.items() if self.prune(child, layer)]:
-                del node.children[part]
+        of this layer's writing (then its parent drops it). Children are pruned before their
+        parents, without recursion: a path may be thousands of folders deep."""
+        order: list[_Node] = []  # each node before its descendants
+        pending = [node]
+        while pending:
+            current = pending.pop()
+            order.append(current)
+            if current.children:
+                pending.extend(current.children.values())
+        for current in reversed(order):
+            if current.children:
+                gone = [part for part, child in current.children.items() if child.layer < layer and not child.children]
+                for part in gone:
+                    del current.children[part]
         return node.layer < layer and not node.children
 
     def entry(self, member: tarfile.TarInfo, name: str, source: tuple[int, int], where: Callable[[], str]) -> None:

@@ -35,6 +35,7 @@ _ROUTES = [
     ("referrers", re.compile(rf"/v2/{_NAME}/referrers/(?P<digest>[^/]+)")),
 ]
 _PIECE = 1 << 20
+_NUMBER = re.compile(r"[0-9]{1,19}")  # what a client sends as a number: ASCII digits, 64 bits at most
 
 
 log = logging.getLogger("ocimodel.registry")
@@ -89,9 +90,11 @@ def _page(items: list[str], query: dict[str, list[str]], path: str) -> tuple[lis
     n_text = query.get("n", [""])[0]
     if not n_text:
         return items, None
+    if not _NUMBER.fullmatch(n_text):
+        raise _Error(400, "PAGINATION_NUMBER_INVALID", f"n must be a number of entries, not {n_text[:40]!r}")
     n = int(n_text)
-    if len(items) <= n:
-        return items, None
+    if len(items) <= n or n == 0:
+        return items[:n], None
     page = items[:n]
     return page, f'<{path}?n={n}&last={quote(page[-1], safe="")}>; rel="next"'
 
@@ -283,7 +286,7 @@ class Registry:
             size = source.seek(0, io.SEEK_END)
             answer = {"Content-Type": "application/octet-stream", "Docker-Content-Digest": str(hash_)}
             start, end, status = 0, size - 1, 200
-            wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", headers.get("Range", "") or "")
+            wanted = re.fullmatch(r"bytes=([0-9]{1,19})-([0-9]{0,19})", headers.get("Range", "") or "")
             if wanted:
                 start = int(wanted.group(1))
                 end = int(wanted.group(2)) if wanted.group(2) else size - 1
@@ -337,7 +340,10 @@ class Registry:
         upload = self._upload_or_fail(name, id)
         content_range = headers.get("Content-Range")
         if content_range:
-            start = int(content_range.split("-")[0])
+            found = re.fullmatch(r"\s*([0-9]{1,19})-[0-9]{1,19}\s*", content_range)
+            if found is None:
+                raise _Error(416, "BLOB_UPLOAD_INVALID", f"Content-Range is not <first>-<last>: {content_range[:40]!r}")
+            start = int(found.group(1))
             if start != len(upload.data):
                 raise _Error(416, "BLOB_UPLOAD_INVALID", f"expected the chunk at {len(upload.data)}, got {start}")
         self._fits(len(upload.data) + len(body))

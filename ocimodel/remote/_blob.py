@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ocimodel.remote")
 _SKIP = 1 << 20
-_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-\d+/(?:\d+|\*)\s*$", re.IGNORECASE)
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+([0-9]{1,19})-[0-9]+/(?:[0-9]+|\*)\s*$", re.IGNORECASE)
 
 
 def _read_body_into(response: urllib3.BaseHTTPResponse, view: memoryview) -> int:

@@ -29,7 +29,7 @@ from ocimodel.name import Registry, Repository
 from ocimodel.transport._auth import TOKEN_LIMIT, Auth
 from ocimodel.transport._challenge import Challenge, parse_challenges, preferred
 from ocimodel.transport._errors import registry_error
-from ocimodel.transport._guard import check_target, url_host
+from ocimodel.transport._guard import check_target, resolve, url_host
 from ocimodel.transport._headers import content_length, next_link, upload_offset
 from ocimodel.transport._policy import (
     Answer,
@@ -588,7 +588,7 @@ class Client:
                 f"the registry answered {response.status} to an upload without a Location", status=response.status
             )
         answered = response.url or request_url
-        absolute = urljoin(answered, location)
+        absolute = resolve(answered, location, "upload location")
         self.check_url(absolute, "upload location")
         if origin(absolute) != origin(answered):
             raise InsecureRedirect(
@@ -740,7 +740,7 @@ class Client:
         """The next page's URL from the answer's ``Link`` header (``None`` at the end): on the
         registry's own host only (a list never leads elsewhere)."""
         link = next_link(response.headers.get("Link"), what)
-        next_url = urljoin(urljoin(self.base_url(), url), link) if link else None
+        next_url = resolve(urljoin(self.base_url(), url), link, "next page") if link else None
         if next_url is not None:
             self.check_url(next_url, "next page")
             if origin(next_url) != origin(self.base_url()):

@@ -34,7 +34,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import urllib3
 
@@ -67,6 +67,20 @@ def url_host(url: str) -> tuple[str, str, int]:
     if not host:
         raise ValueError("a URL without a host")
     return scheme, host, parsed.port or (443 if scheme == "https" else 80)
+
+
+def resolve(base: str, location: str, what: str) -> str:
+    """``location``, a URL a server named (a ``Location``, a ``Link``), made absolute against
+    ``base``, the URL of the answer that named it.
+
+    :raises ~ocimodel.errors.InsecureRedirect: it is not a URL (``http://[oops/``: Python's URL
+        parser raises ``ValueError``), so it cannot be followed.
+    """
+    try:
+        return urljoin(base, location)
+    except ValueError as error:
+        shown = redact_url(location)
+        raise InsecureRedirect(f"{what} {shown!r} cannot be followed: {shown_text(str(error))}") from None
 
 
 def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -12,7 +12,12 @@ import re
 from ocimodel._shown import shown
 from ocimodel.errors import RegistryError
 
-_RANGE = re.compile(r"^\s*(?:bytes\s*[= ]\s*)?(\d+)\s*-\s*(-?\d+)\s*(?:/\s*(?:\d+|\*)\s*)?$", re.IGNORECASE)
+_RANGE = re.compile(
+    r"^\s*(?:bytes\s*[= ]\s*)?([0-9]{1,19})\s*-\s*(-?[0-9]{1,19})\s*(?:/\s*(?:[0-9]+|\*)\s*)?$", re.IGNORECASE
+)
+#: A number as HTTP writes one: ASCII digits, as many as a 64-bit size takes (``\d`` and
+#: ``str.isdigit`` take others: ``²`` is a digit to them, and no number to ``int``).
+_NUMBER = re.compile(r"[0-9]{1,19}")
 
 
 def upload_offset(value: str | None) -> int:
@@ -113,8 +118,8 @@ def _split_links(value: str) -> list[str]:
 
 def content_length(value: str | None) -> int | None:
     """``Content-Length`` as a number, ``None`` when absent or not one (a claim to check, never
-    a fact: the bytes that arrive decide)."""
+    a fact: the bytes that arrive decide): ASCII digits only, at most 19 of them."""
     if value is None:
         return None
     value = value.strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if _NUMBER.fullmatch(value) else None

@@ -34,11 +34,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any, Final, Protocol, TypeVar, cast
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import attrs
 import urllib3
 
+from ocimodel._mask import remember
 from ocimodel.errors import (
     Cancelled,
     CredentialsError,
@@ -48,7 +49,7 @@ from ocimodel.errors import (
     UntrustedCertificate,
 )
 from ocimodel.transport._deadline import POOL_CLASSES, too_late
-from ocimodel.transport._guard import url_host
+from ocimodel.transport._guard import resolve, url_host
 from ocimodel.transport._proxy import ProxyRules
 from ocimodel.transport._redact import redact_url
 from ocimodel.transport._retry import RetryPolicy
@@ -109,10 +110,13 @@ def _proxy_manager(proxy: str, options: dict[str, Any]) -> urllib3.ProxyManager:
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise TransportError(f"proxy {redact_url(proxy)!r}: only http and https proxies can be used")
         headers = urllib3.util.make_headers(proxy_basic_auth=unquote(parsed.auth)) if parsed.auth else None
+        if headers:  # what a proxy's error page may echo: masked in messages as ours are
+            remember(headers["proxy-authorization"])
         bare = parsed._replace(auth=None).url
         return urllib3.ProxyManager(bare, proxy_headers=headers, **options)
     except (urllib3.exceptions.HTTPError, ValueError) as error:
-        raise TransportError(f"proxy {redact_url(proxy)!r} cannot be used: {error}") from None
+        shown = redact_url(proxy)  # urllib3 quotes the whole URL, its user and password included
+        raise TransportError(f"proxy {shown!r} cannot be used: {str(error).replace(proxy, shown)}") from None
 
 
 def discard(response: urllib3.BaseHTTPResponse) -> None:
@@ -526,7 +530,7 @@ class Transport:
                 return response
             discard(response)
             redirects += 1
-            target = urljoin(url, location)
+            target = resolve(url, location, f"{method} {redact_url(url)}: redirect")
             if redirects > MAX_REDIRECTS:
                 shown = redact_url(url)
                 raise TransportError(f"{method} {shown}: more than {MAX_REDIRECTS} redirects", method=method, url=shown)

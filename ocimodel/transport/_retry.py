@@ -59,7 +59,7 @@ class RetryPolicy:
 def parse_retry_after(value: str) -> float | None:
     """``Retry-After`` as seconds from now: an integer, or an HTTP date (``None`` if neither)."""
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "³", a digit to isdigit and none to float
         return float(value)
     try:
         moment = parsedate_to_datetime(value)
