@@ -27,7 +27,6 @@ step, for a foreign layer — goes through :meth:`Transport.send`. It owns:
 from __future__ import annotations
 
 import http.client
-import logging
 import socket
 import ssl
 import threading
@@ -39,6 +38,7 @@ from urllib.parse import unquote, urlsplit
 import attrs
 import urllib3
 
+from ocimodel._mask import logger as masked_logger
 from ocimodel._mask import remember
 from ocimodel.errors import (
     Cancelled,
@@ -55,7 +55,7 @@ from ocimodel.transport._redact import redact_url
 from ocimodel.transport._retry import RetryPolicy
 from ocimodel.transport._tls import https_pool_options, tls_context
 
-log = logging.getLogger("ocimodel.transport")
+log = masked_logger("ocimodel.transport")
 T = TypeVar("T")
 
 #: What a request can send: bytes, a binary stream, or pieces sent one after the other (each may
