@@ -327,6 +327,28 @@ def test_a_proxy_s_credentials_are_masked_as_ours_are(tmp_path: Path) -> None:
     assert not any(secret in command.stderr for secret in secrets), command.stderr
 
 
+def test_a_proxy_that_cannot_be_used_is_not_tried_again(tmp_path: Path) -> None:
+    """A proxy URL that cannot be used (port 99999, an ftp proxy) is the caller's set-up, not a
+    network failure: with the default retry policy (four attempts, with back-off) the first
+    request fails at once, naming the proxy without its password."""
+    for case, proxy in {"port": f"http://bob:{PROXY_PASSWORD}@127.0.0.1:99999", "scheme": "ftp://127.0.0.1:21"}.items():
+        env = environment(tmp_path / case) | {"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy}
+        outcome = confined.python(
+            "import time\nfrom ocimodel import remote\n"
+            "started = time.monotonic()\n"
+            "try:\n    remote.get('registry.example.com/app:t', insecure=True)\n"
+            "except Exception as error:\n"
+            "    print(type(error).__name__, round(time.monotonic() - started, 2), error)\n",
+            env=env,
+        )
+        within_bounds(outcome)
+        kind, seconds, message = outcome.stdout.split(" ", 2)
+        assert kind == "TransportError", outcome.stdout
+        assert float(seconds) < 1.0, outcome.stdout  # four attempts with back-off took about 7 s
+        assert "proxy" in message, message
+        assert PROXY_PASSWORD not in message, message
+
+
 def test_every_error_masks_what_was_sent_and_only_once_something_was() -> None:
     """An error made once a credential was sent masks it (an OSError one too, still an OSError);
     one made before any was sent keeps its message as it is."""
