@@ -37,6 +37,7 @@ import base64
 import codecs
 import functools
 import json
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -474,3 +475,28 @@ def mask_json(value: object, secrets: Collection[str], depth: int = 32) -> objec
     if isinstance(value, dict):
         return {mask(str(key), secrets): mask_json(item, secrets, depth - 1) for key, item in value.items()}
     return value
+
+
+class MaskingFilter(logging.Filter):
+    """A filter for the library's loggers: every credential the process sent (:func:`sent`) is
+    masked in a record's message, so that a program logging ``ocimodel.*`` at DEBUG sees no
+    secret a registry echoed (in a redirect target, a header). It runs only for records that are
+    logged, after the level check: nothing is masked, and nothing costs, while logging is off."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = sent()
+        if secrets:
+            message = record.getMessage()
+            masked = mask(message, secrets, short=False)
+            if masked != message:
+                record.msg, record.args = masked, None
+        return True
+
+
+def logger(name: str) -> logging.Logger:
+    """The logger ``name`` (one of ``ocimodel.*``) with a :class:`MaskingFilter` (a logger's
+    filters see only the records logged on it, so each of the library's loggers needs its own)."""
+    found = logging.getLogger(name)
+    if not any(isinstance(each, MaskingFilter) for each in found.filters):
+        found.addFilter(MaskingFilter())
+    return found

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import posixpath
 import tarfile
@@ -35,6 +34,7 @@ import attrs
 from ocimodel import codec, limits
 from ocimodel._files import write_file
 from ocimodel._json import loads
+from ocimodel._mask import logger as masked_logger
 from ocimodel._memo import memoized
 from ocimodel._reading import document_limit, open_file, read_capped, too_large
 from ocimodel._save_check import Saved, blob_path, disagreements
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = ["image", "layer", "manifest", "size", "write", "write_legacy"]
 
-log = logging.getLogger("ocimodel.tarball")
+log = masked_logger("ocimodel.tarball")
 
 Opener = Callable[[], IO[bytes]]
 _CHUNK = 1 << 20

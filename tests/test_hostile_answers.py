@@ -249,6 +249,36 @@ def test_a_secret_echoed_outside_an_error_body_is_not_in_the_library_s_messages(
             assert secret not in found.message, (case, found.message)
 
 
+def test_a_secret_echoed_to_the_library_s_debug_log_is_masked(home: Path) -> None:
+    """A program that logs the library's loggers at DEBUG (not the command line, which scrubs its
+    own ``-v`` lines) sees the redirects a registry sent, but no credential echoed in them."""
+    with HostileServer(_echo_route) as server:
+        n = server.name
+        names = {case: n(case) for case in ("location", "loop")}
+        setup = SETUP + (
+            "import io, logging\n"
+            "_log = io.StringIO()\n"
+            "_handler = logging.StreamHandler(_log)\n"
+            "logging.getLogger('ocimodel').addHandler(_handler)\n"
+            "logging.getLogger('ocimodel').setLevel(logging.DEBUG)\n"
+            "def logged(call):\n"
+            "    try:\n        call()\n"
+            "    except Exception:\n        pass\n"
+            "    return _log.getvalue()\n"
+        )
+        calls = {case: f"logged(lambda: remote.get('{name}/app:t', insecure=True))" for case, name in names.items()}
+        outcome, ended = cases(setup, calls, home, dict.fromkeys(names.values(), (USER, PASSWORD)))
+    within_bounds(outcome)
+    credential = basic(USER, PASSWORD).partition(" ")[2]
+    for case in calls:
+        found = ended.get(case)
+        assert found is not None, case
+        assert found.error is None, (case, found)
+        assert "redirect" in found.message.lower() or "307" in found.message, (case, found.message)
+        for secret in (PASSWORD, quote(PASSWORD), credential):
+            assert secret not in found.message, (case, found.message)
+
+
 # ------------------------------------------------------------------------- proxies
 
 PROXY_PASSWORD = "pr0xy-S3cret-Value"
@@ -297,6 +327,28 @@ def test_a_proxy_s_credentials_are_masked_as_ours_are(tmp_path: Path) -> None:
     assert not any(secret in command.stderr for secret in secrets), command.stderr
 
 
+def test_a_proxy_that_cannot_be_used_is_not_tried_again(tmp_path: Path) -> None:
+    """A proxy URL that cannot be used (port 99999, an ftp proxy) is the caller's set-up, not a
+    network failure: with the default retry policy (four attempts, with back-off) the first
+    request fails at once, naming the proxy without its password."""
+    for case, proxy in {"port": f"http://bob:{PROXY_PASSWORD}@127.0.0.1:99999", "scheme": "ftp://127.0.0.1:21"}.items():
+        env = environment(tmp_path / case) | {"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy}
+        outcome = confined.python(
+            "import time\nfrom ocimodel import remote\n"
+            "started = time.monotonic()\n"
+            "try:\n    remote.get('registry.example.com/app:t', insecure=True)\n"
+            "except Exception as error:\n"
+            "    print(type(error).__name__, round(time.monotonic() - started, 2), error)\n",
+            env=env,
+        )
+        within_bounds(outcome)
+        kind, seconds, message = outcome.stdout.split(" ", 2)
+        assert kind == "TransportError", outcome.stdout
+        assert float(seconds) < 1.0, outcome.stdout  # four attempts with back-off took about 7 s
+        assert "proxy" in message, message
+        assert PROXY_PASSWORD not in message, message
+
+
 def test_every_error_masks_what_was_sent_and_only_once_something_was() -> None:
     """An error made once a credential was sent masks it (an OSError one too, still an OSError);
     one made before any was sent keeps its message as it is."""
@@ -313,3 +365,64 @@ def test_every_error_masks_what_was_sent_and_only_once_something_was() -> None:
         "plain s3cr3t-Pa55word cannot read x",
         "plain <redacted> cannot read <redacted> True",
     ], outcome.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------- a type that is two types
+
+DOCKER_MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": str(MediaType.DOCKER_MANIFEST_SCHEMA2),
+        "config": {"mediaType": str(MediaType.DOCKER_CONFIG), "size": len(CONFIG), "digest": str(CONFIG_DIGEST)},
+        "layers": [],
+    }
+).encode()
+
+
+def _two_types_route(seen: Seen) -> Reply:
+    case, path = label(seen), seen.target
+    if path == "/v2/":
+        return Reply(200, {}, b"{}")
+    if "/manifests/" in path:
+        said = {
+            "index": str(MediaType.OCI_INDEX),  # a Docker image's manifest sent as an OCI index
+            "oci": OCI_MANIFEST,  # ... as an OCI image manifest
+            "generic": "application/json",  # a generic type says nothing: the document's own counts
+            "same": str(MediaType.DOCKER_MANIFEST_SCHEMA2),
+        }[case]
+        return Reply(
+            200, {"Content-Type": said, "Docker-Content-Digest": str(Hash.sha256(DOCKER_MANIFEST))}, DOCKER_MANIFEST
+        )
+    if "/blobs/" in path:
+        return Reply(200, {"Content-Length": str(len(CONFIG))}, CONFIG)
+    return Reply(404, {}, b"")
+
+
+def test_a_manifest_whose_own_type_contradicts_its_content_type_is_refused(home: Path) -> None:
+    """The image-spec's ``mediaType`` is there against content confusion: a document that says it
+    is a Docker manifest, sent as an OCI index (or OCI manifest), is neither read nor copied as
+    either; a generic ``Content-Type`` or the same type is no contradiction."""
+    with HostileServer(_two_types_route) as server:
+        n = server.name
+        calls = {
+            case: f"str(remote.get('{n(case)}/app:t', insecure=True).media_type)"
+            for case in ("index", "oci", "generic", "same")
+        }
+        calls["image"] = f"remote.image('{n('index')}/app:t', insecure=True).manifest()"
+        outcome, ended = cases(SETUP, calls, home)
+        line = cli("--insecure", "copy", f"{n('index')}/app:t", f"{n('same')}/copy:t", home=home)
+    within_bounds(outcome)
+    for case in ("index", "oci", "image"):
+        found = ended.get(case)
+        assert found is not None, case
+        assert found.error == "UnsupportedMediaType", (case, found)
+        assert "the document says it is application/vnd.docker.distribution.manifest.v2+json" in found.message
+    for case in ("generic", "same"):
+        found = ended.get(case)
+        assert found is not None, case
+        assert found.error is None, (case, found)
+    within_bounds(line)
+    assert line.returncode == 1
+    assert len(line.lines) == 1, line.stderr
+    assert "one of them is false" in line.lines[0]
+    assert not [seen for seen in server.requests(n("same")) if seen.method in ("PUT", "POST")]  # nothing copied

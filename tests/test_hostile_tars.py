@@ -161,6 +161,53 @@ def test_an_extended_header_claiming_gigabytes_is_refused_unread(tmp_path: Path)
     hostile.refusal(ended["layer"], "BadLayerError", "layer 0", str(SPECIAL_LIMIT))
 
 
+def _sparse_bombs(real: int = 10**13) -> dict[str, bytes]:
+    """A byte of data that reads as ``real`` bytes through each sparse format (PAX 0.1, PAX 1.0,
+    GNU ``S``)."""
+    pax_01 = (
+        record("GNU.sparse.size", str(real).encode())
+        + record("GNU.sparse.numblocks", b"1")
+        + record("GNU.sparse.map", b"0,1")
+    )
+    pax_01_tar = _header("././@PaxHeader", tarfile.XHDTYPE, len(pax_01)) + _padded(pax_01) + _file("s")
+    pax_10 = (
+        record("GNU.sparse.major", b"1")
+        + record("GNU.sparse.minor", b"0")
+        + record("GNU.sparse.name", b"s")
+        + record("GNU.sparse.realsize", str(real).encode())
+    )
+    data_10 = _padded(b"1\n0\n1\n") + _padded(b"x")
+    pax_10_tar = (
+        _header("././@PaxHeader", tarfile.XHDTYPE, len(pax_10))
+        + _padded(pax_10)
+        + _header("GNUSparseFile.0/s", tarfile.REGTYPE, len(data_10))
+        + data_10
+    )
+    gnu = bytearray(_header("s", tarfile.GNUTYPE_SPARSE, 1, gnu=True))
+    gnu[386:398] = b"%011o\0" % 0  # the first entry of the map: offset 0 ...
+    gnu[398:410] = b"%011o\0" % 1  # ... of 1 byte
+    gnu[483:495] = bytes([0x80]) + real.to_bytes(11, "big")  # realsize, base-256
+    gnu_tar = _checksummed(gnu) + _padded(b"x")
+    return {"PAX 0.1": pax_01_tar, "PAX 1.0": pax_10_tar, "GNU": gnu_tar}
+
+
+def test_a_sparse_entry_that_reads_as_terabytes_is_refused(tmp_path: Path) -> None:
+    """A byte of data whose sparse map says it reads as 10 TB: flattening or exporting the layer
+    would write the holes out as zeros in full. Refused as a bomb, whatever the sparse format, a
+    sparse entry no further from its data than deflate can go being read as ever."""
+    cases = {}
+    for name, data in _sparse_bombs().items():
+        path = tmp_path / f"{name}.tar"
+        path.write_bytes(data + END)
+        cases[name] = f"flatten({str(path)!r})"
+    ended = hostile.each(cases, prelude=PRELUDE)
+    for name in cases:
+        hostile.refusal(ended[name], "BadLayerError", "layer 0", "'s'", str(10**13), "sparse entry")
+    for name, data in _sparse_bombs(64 << 10).items():  # 64 KiB from a byte: read as ever
+        read = [(m.name, m.isreg(), len(c.read()) if c else None) for m, c in tar_members(io.BytesIO(data + END), str)]
+        assert read == [("s", True, 64 << 10)], name
+
+
 def test_tars_real_tools_write_are_read_as_ever() -> None:
     """The bounds leave alone what GNU tar, Go and Python write: PAX records of long names, link
     names, xattrs and times with fractions, a few headers in a row, runs of digits up to the cap."""

@@ -15,7 +15,7 @@ import collections
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 from ocimodel._streams import PrefixedReader, Reader, binary, read_head
 from ocimodel.errors import BadLayerError, OCIError
@@ -161,6 +161,29 @@ def plain(member: tarfile.TarInfo) -> tarfile.TarInfo:
     return member
 
 
+#: How far deflate can expand its input, at most (1032:1, zlib's technical details): a sparse
+#: member may read as no more than that over the data it stores, plus :data:`_SPARSE_SLACK`.
+_DEFLATE_RATIO = 1032
+_SPARSE_SLACK = 1 << 20
+
+
+def _check_expansion(member: tarfile.TarInfo, what: Callable[[], str]) -> None:
+    """Refuse a sparse member whose holes make it read as far more than the data it stores (a
+    few KiB claiming 10 TB of zeros): one no gzip bomb of the same bytes could match. Every
+    reader here writes a sparse file out as the plain file its content reads as (:func:`plain`),
+    so its holes would be written as zeros in full."""
+    if member.sparse is None:
+        return
+    blocks = cast("list[tuple[int, int]]", member.sparse)  # typeshed has it as an int
+    stored = sum(size for _, size in blocks)
+    if member.size > stored * _DEFLATE_RATIO + _SPARSE_SLACK:
+        raise BadLayerError(
+            f"{what()}: the sparse entry {member.name!r} reads as {member.size} bytes from {stored} "
+            f"bytes of data, more than {_DEFLATE_RATIO} times over: refused, as a bomb that would be "
+            "written out as zeros in full"
+        )
+
+
 def _text(field: bytes) -> str:
     return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
@@ -197,6 +220,7 @@ def tar_members(stream: IO[bytes], what: Callable[[], str]) -> Iterator[tuple[ta
                 if "/" in member.name:  # a GNU header's times may have been read as a name prefix
                     _gnu_name(member, tail.block(member.offset))
                 entry = member.name
+                _check_expansion(member, what)
                 content = archive.extractfile(member) if member.isreg() else None
                 yield plain(member), (binary(_Content(content, what, entry)) if content is not None else None)
             end = archive.offset

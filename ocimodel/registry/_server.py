@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
 import threading
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import attrs
 
+from ocimodel._mask import logger as masked_logger
 from ocimodel.descriptor import Descriptor
 from ocimodel.errors import BadDigestError, BadJSONError
 from ocimodel.hashing import Hash
@@ -38,7 +38,7 @@ _PIECE = 1 << 20
 _NUMBER = re.compile(r"[0-9]{1,19}")  # what a client sends as a number: ASCII digits, 64 bits at most
 
 
-log = logging.getLogger("ocimodel.registry")
+log = masked_logger("ocimodel.registry")
 
 
 class _Server(ThreadingHTTPServer):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import http.client
 import io
-import logging
 import re
 from typing import IO, TYPE_CHECKING, cast
 
 import urllib3
 
+from ocimodel._mask import logger as masked_logger
 from ocimodel._streams import Reader
 from ocimodel.errors import RegistryError, TransportError
 from ocimodel.hashing import Hash
@@ -19,7 +19,7 @@ from ocimodel.transport import Client, content_length, redact_url, release
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-log = logging.getLogger("ocimodel.remote")
+log = masked_logger("ocimodel.remote")
 _SKIP = 1 << 20
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+([0-9]{1,19})-[0-9]+/(?:[0-9]+|\*)\s*$", re.IGNORECASE)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING
 
 import attrs
 import urllib3
 
+from ocimodel._mask import logger as masked_logger
 from ocimodel._memo import memoized
 from ocimodel._streams import Reader, binary, read_into
 from ocimodel.descriptor import Descriptor as SpecDescriptor
@@ -39,7 +39,7 @@ from ocimodel.transport import ManifestBody, discard, redact_url, release
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-log = logging.getLogger("ocimodel.remote")
+log = masked_logger("ocimodel.remote")
 IMAGE_TYPES = (MediaType.OCI_MANIFEST, MediaType.DOCKER_MANIFEST_SCHEMA2)
 INDEX_TYPES = (MediaType.OCI_INDEX, MediaType.DOCKER_MANIFEST_LIST)
 

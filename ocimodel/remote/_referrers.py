@@ -3,8 +3,7 @@ without the referrers API keeps the index of a subject's referrers, under the ta
 
 from __future__ import annotations
 
-import logging
-
+from ocimodel._mask import logger as masked_logger
 from ocimodel._shown import shown
 from ocimodel.errors import NotFound, RegistryError
 from ocimodel.hashing import Hash
@@ -13,7 +12,7 @@ from ocimodel.mediatype import MediaType
 from ocimodel.name import Repository
 from ocimodel.transport import Client
 
-log = logging.getLogger("ocimodel.remote")
+log = masked_logger("ocimodel.remote")
 
 
 def fallback_tag(subject: Hash) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -11,6 +10,7 @@ from typing import IO, Any, TypedDict, Unpack
 
 import attrs
 
+from ocimodel._mask import logger as masked_logger
 from ocimodel._options import check_options
 from ocimodel._streams import CountingReader, binary, chunks
 from ocimodel.descriptor import Descriptor as SpecDescriptor
@@ -27,7 +27,7 @@ from ocimodel.remote._session import Progress, Session, SessionOptions
 from ocimodel.transport import Client, UploadState
 from ocimodel.transport import refused as nothing_listens
 
-log = logging.getLogger("ocimodel.remote")
+log = masked_logger("ocimodel.remote")
 
 #: Blobs up to this size are sent in one request after the POST (monolithic upload).
 MONOLITHIC_LIMIT = 1 << 20

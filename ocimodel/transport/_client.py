@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
@@ -13,15 +12,19 @@ import attrs
 import urllib3
 
 from ocimodel._json import loads
+from ocimodel._mask import logger as masked_logger
+from ocimodel._shown import shown
 from ocimodel._version import __version__
 from ocimodel.authn import Anonymous, Authenticator, Keychain, StaticKeychain, default_keychain
 from ocimodel.errors import (
+    BadJSONError,
     BadNameError,
     DigestMismatch,
     InsecureRedirect,
     ManifestTooLarge,
     RegistryError,
     TransportError,
+    UnsupportedMediaType,
 )
 from ocimodel.hashing import Hash
 from ocimodel.mediatype import MediaType
@@ -47,7 +50,7 @@ from ocimodel.transport._proxy import ProxyRules
 from ocimodel.transport._redact import redact_url
 from ocimodel.transport._retry import RetryPolicy
 
-log = logging.getLogger("ocimodel.transport")
+log = masked_logger("ocimodel.transport")
 
 #: Every manifest type ocimodel reads, for ``Accept`` (OCI first; a registry may refuse to convert).
 MANIFEST_TYPES: Final = (
@@ -481,6 +484,7 @@ class Client:
         media_type = MediaType(response.headers.get("Content-Type") or MediaType.OCI_MANIFEST)
         asked = _digest_or_none(reference)
         _check_said(response, asked, f"GET of manifest {repository.name}@{asked}")
+        _check_own_type(data, media_type, f"manifest {repository.name}:{reference}")
         return ManifestBody(data, media_type, Hash.of(data, asked.algorithm) if asked else Hash.sha256(data))
 
     def put_manifest(self, repository: Repository, reference: str, data: bytes, media_type: str) -> Hash:
@@ -835,6 +839,29 @@ def _said_digest(response: urllib3.BaseHTTPResponse) -> Hash | None:
         return Hash.parse(response.headers.get("Docker-Content-Digest", ""))
     except ValueError:
         return None
+
+
+def _check_own_type(data: bytes, media_type: MediaType, what: str) -> None:
+    """A manifest whose own ``mediaType`` names another manifest type than the ``Content-Type``
+    it came with is refused: one of the two claims is false, and acting on the header would
+    copy or read the document as what it is not (image-spec, "Guidelines for Artifact Usage" and
+    the ``mediaType`` field, there to prevent such confusion). A generic header, or a document
+    with no ``mediaType`` (or that is no JSON: its reader says so), is not a contradiction.
+
+    :raises ~ocimodel.errors.UnsupportedMediaType: the two name different manifest types.
+    """
+    if not media_type.is_manifest() or b'"mediaType"' not in data:
+        return
+    try:
+        document = loads(data, what)
+    except BadJSONError:
+        return
+    own = document.get("mediaType") if isinstance(document, dict) else None
+    if isinstance(own, str) and MediaType(own).is_manifest() and MediaType(own).essence != media_type.essence:
+        raise UnsupportedMediaType(
+            f"{what}: the registry sent it as {media_type.essence}, but the document says it is "
+            f"{shown(MediaType(own).essence)}; one of them is false, so it is neither read nor copied"
+        )
 
 
 def _check_said(response: urllib3.BaseHTTPResponse, asked: Hash | None, what: str) -> None:

@@ -27,7 +27,6 @@ step, for a foreign layer — goes through :meth:`Transport.send`. It owns:
 from __future__ import annotations
 
 import http.client
-import logging
 import socket
 import ssl
 import threading
@@ -39,6 +38,7 @@ from urllib.parse import unquote, urlsplit
 import attrs
 import urllib3
 
+from ocimodel._mask import logger as masked_logger
 from ocimodel._mask import remember
 from ocimodel.errors import (
     Cancelled,
@@ -55,7 +55,7 @@ from ocimodel.transport._redact import redact_url
 from ocimodel.transport._retry import RetryPolicy
 from ocimodel.transport._tls import https_pool_options, tls_context
 
-log = logging.getLogger("ocimodel.transport")
+log = masked_logger("ocimodel.transport")
 T = TypeVar("T")
 
 #: What a request can send: bytes, a binary stream, or pieces sent one after the other (each may
@@ -388,10 +388,7 @@ class Transport:
         started = time.monotonic()
         log.debug("--> %s %s", method, redact_url(url))
         body = self._watched(body, f"{method} {redact_url(url)} abandoned")
-        try:
-            pool = self._pool(url)
-        except OSError as error:  # SSL_CERT_FILE names a file that cannot be read or used: no fallback
-            raise CredentialsError(f"{method} {redact_url(url)}: cannot load CA certificates: {error}") from error
+        pool = self._pool_for(method, url)
         try:
             response = pool.request(
                 method,
@@ -409,6 +406,15 @@ class Transport:
         log.debug("<-- %s %s (%.3f s)", response.status, redact_url(url), time.monotonic() - started)
         return response
 
+    def _pool_for(self, method: str, url: str) -> urllib3.PoolManager:
+        """The pool for ``url``; what keeps one from being made is the caller's set-up, not the
+        network's: :class:`CredentialsError` for CA certificates that cannot be loaded (no
+        fallback), :class:`TransportError` for a proxy URL that cannot be used."""
+        try:
+            return self._pool(url)
+        except OSError as error:  # SSL_CERT_FILE names a file that cannot be read or used: no fallback
+            raise CredentialsError(f"{method} {redact_url(url)}: cannot load CA certificates: {error}") from error
+
     def _attempts(
         self,
         method: str,
@@ -424,6 +430,7 @@ class Transport:
         (and the body can be sent again), after a retryable status when the body can be sent again
         (only :data:`NOT_TAKEN_STATUSES` when not ``replay``)."""
         policy = self.retry
+        self._pool_for(method, url)  # a pool that cannot be made (a proxy URL, a CA file) is not tried again
         attempt, waited = 0, 0.0
         while True:
             attempt += 1
