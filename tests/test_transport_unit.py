@@ -283,6 +283,10 @@ TARGETS = [
     ("10.0.0.5:5000", "http", "http://10.0.0.6/token", True),
     ("10.0.0.5:5000", "http", "http://127.0.0.1:5001/token", False),
     ("10.0.0.5:5000", "http", "http://169.254.169.254/token", False),
+    ("10.0.0.5:5000", "http", "http://[64:ff9b::a9fe:a9fe]/token", False),  # NAT64 of the metadata service
+    ("registry.example.com", "https", "https://[64:ff9b::7f00:1]/token", False),  # NAT64 of 127.0.0.1
+    ("registry.example.com", "https", "https://[64:ff9b:1::a00:1]/token", False),  # local-use NAT64 of 10.0.0.1
+    ("registry.example.com", "https", "https://[64:ff9b::808:808]/token", True),  # NAT64 of a public address
     # the registry's own host and port, whatever it is
     ("169.254.1.1:5000", "http", "http://169.254.1.1:5000/token", True),
     ("169.254.1.1:5000", "http", "http://169.254.1.1:5001/token", False),

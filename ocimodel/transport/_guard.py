@@ -100,6 +100,18 @@ def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
         return None
 
 
+#: NAT64 prefixes: the well-known one (RFC 6052) and the local-use one (RFC 8215), each with the
+#: IPv4 address in its last 32 bits (the /96 form; the only one a gateway of either is set up with
+#: by default).
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/96"))
+
+
+def _nat64(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if any(address in prefix for prefix in _NAT64):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def locality(host: str | None) -> Locality:
     """Where ``host`` is: ``localhost`` (and ``*.localhost``) and loopback addresses are
     ``"loopback"``; addresses that are not globally reachable are ``"private"`` (RFC 1918, ULA,
@@ -114,8 +126,9 @@ def locality(host: str | None) -> Locality:
     if address is None:
         return "public"
     if isinstance(address, ipaddress.IPv6Address):
-        # ::ffff:127.0.0.1 is 127.0.0.1; a 6to4 address stands for the IPv4 address inside it
-        address = address.ipv4_mapped or address.sixtofour or address
+        # ::ffff:127.0.0.1 is 127.0.0.1; a 6to4 or NAT64 address stands for the IPv4 address
+        # inside it (a NAT64 gateway connects 64:ff9b::a9fe:a9fe to 169.254.169.254)
+        address = address.ipv4_mapped or address.sixtofour or _nat64(address) or address
     if address.is_loopback:
         return "loopback"
     if address.is_unspecified:
