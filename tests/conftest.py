@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,13 @@ from tests.harness.faultproxy import FaultProxy
 from tests.harness.quirk_site import Upstream
 from tests.harness.tls import client_certificate, self_signed
 from tests.harness.tokenserver import ISSUER, PASSWORD, SERVICE, USER, TokenServer
+
+# The command-line tests send SIGINT as Ctrl-C would, to children started as a terminal starts
+# them. A shell that runs the suite in the background starts it with SIGINT ignored, which every
+# child would inherit (an ignored signal stays ignored across exec, and the command line keeps it
+# so, as it should): give the children the default disposition back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 settings.register_profile("default", deadline=None, max_examples=100)
 settings.register_profile(

@@ -423,25 +423,27 @@ def test_ctrl_c_ends_a_batch_at_once(distribution_proxy: FaultProxy, stored: dic
     for them, and stdin (still open: more could come) is not waited for either."""
     references = [r.replace(r.split("/")[0], distribution_proxy.host) for r in stored]
     distribution_proxy.inject(Fault("HEAD", "/manifests/", skip=2, times=100, delay=10))
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "ocimodel", "digest", "-j", "2", "-"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    )
-    assert process.stdin is not None
-    assert process.stdout is not None
-    process.stdin.write("".join(f"{r}\n" for r in references).encode())
-    process.stdin.flush()
-    printed = [process.stdout.readline(), process.stdout.readline()]
-    assert [line.split()[0].decode() for line in printed] == references[:2]
-    time.sleep(0.2)  # the next ones are under way
-    started = time.monotonic()
-    process.send_signal(signal.SIGINT)
-    status = process.wait(timeout=10)
-    took = time.monotonic() - started
-    rest, err = process.stdout.read(), process.communicate()[1]
-    process.stdin.close()
+    ) as process:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        try:
+            process.stdin.write("".join(f"{r}\n" for r in references).encode())
+            process.stdin.flush()
+            printed = [process.stdout.readline(), process.stdout.readline()]
+            assert [line.split()[0].decode() for line in printed] == references[:2]
+            time.sleep(0.2)  # the next ones are under way
+            started = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            status = process.wait(timeout=10)
+            took = time.monotonic() - started
+            rest, err = process.stdout.read(), process.communicate()[1]
+        finally:
+            process.kill()  # nothing left running for a later test to meet, however this one ends
     assert status == 130, err.decode()
     assert took < 4, took  # the stalled answers would take 10 s
     assert rest == b""
