@@ -146,6 +146,26 @@ def test_a_shared_blob_is_probed_once_per_writer_span(
     assert digests(f"{host}/span/dst", list(wanted)) == wanted
 
 
+def test_tags_of_one_index_put_each_child_manifest_once(distribution_proxy: FaultProxy) -> None:
+    """Four tags naming one index, copied at once on one writer: each child manifest is put
+    once, not once a tag and at the same moment (distribution reads a manifest being written
+    again as missing, and then refuses the index that names it: MANIFEST_BLOB_UNKNOWN)."""
+    host = distribution_proxy.host
+    index = random.index(300, 1, 3, seed=1809)
+    remote.write_index(f"{host}/children/src:i0", index)
+    for number in range(1, 4):
+        remote.tag(f"{host}/children/src:i{number}", index)
+    distribution_proxy.reset()
+    remote.copy_repository(f"{host}/children/src", f"{host}/children/dst", jobs=4)
+    children = [str(entry.digest) for entry in index.index_manifest().manifests]
+    for child in children:
+        assert len(distribution_proxy.requests("PUT", f"^/v2/children/dst/manifests/{child}$")) == 1, child
+    assert len(distribution_proxy.requests("PUT", "^/v2/children/dst/manifests/i")) == 4  # each tag, once
+    assert digests(f"{host}/children/dst", [f"i{n}" for n in range(4)]) == dict.fromkeys(
+        [f"i{n}" for n in range(4)], str(index.digest())
+    )
+
+
 def test_no_clobber_leaves_out_the_tags_the_destination_has(registry: DistributionRegistry) -> None:
     """``copy -a -n`` lists the destination's tags once and copies only the others (crane's
     ``CopyRepository``), printing one line per tag copied; a tag already there keeps its image."""

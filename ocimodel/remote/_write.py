@@ -171,6 +171,10 @@ class Writer:
         self._chunkless: set[str] = set()  # registries that refused a chunked upload
         self._progress = _Progress(session.progress)
         self._blobs: dict[tuple[str, object], Future[None]] = {}
+        # child manifests (put by digest) this writer has put or is putting: one PUT each, however
+        # many writes share them (two tags of one index), never two at once (distribution reads a
+        # manifest being written again as missing, and refuses a parent naming it meanwhile)
+        self._children: dict[tuple[str, str], Future[None]] = {}
         self._lock = threading.Lock()
         self._refer_lock = threading.Lock()
 
@@ -196,7 +200,7 @@ class Writer:
             # then the manifests, children before parents: those of one height at once
             for height in sorted({each.height for each in manifests}):
                 level = [each for each in manifests if each.height == height]
-                _wait([pool.submit(self._put, each) for each in level])
+                _wait([self._submit_put(pool, each) for each in level])
 
     def _plan(self, pool: ThreadPoolExecutor, repository: Repository, image: Image) -> tuple[list[Future[None]], bool]:
         """Hand ``image``'s blobs to the pool: its layers, and its config unless it names
@@ -242,6 +246,16 @@ class Writer:
             future = pool.submit(self._upload, repository, layer)
             self._blobs[key] = future
             return future
+
+    def _submit_put(self, pool: ThreadPoolExecutor, manifest: _Manifest) -> Future[None]:
+        """The PUT of ``manifest``: a tag's every time; a child's (named by its digest) once."""
+        if not _is_digest(manifest.identifier):
+            return pool.submit(self._put, manifest)
+        key = (manifest.repository.name, manifest.identifier)
+        with self._lock:
+            if key not in self._children:
+                self._children[key] = pool.submit(self._put, manifest)
+            return self._children[key]
 
     def _put(self, manifest: _Manifest) -> None:
         self.put_manifest(manifest.repository, manifest.identifier, manifest.target)
@@ -504,6 +518,10 @@ def _manifests(reference: Reference, target: Pushable) -> list[_Manifest]:
 
     visit(target, reference.identifier, 1)
     return found
+
+
+def _is_digest(identifier: str) -> bool:
+    return identifier.startswith(("sha256:", "sha512:"))
 
 
 def _wait(futures: list[Future[Any]]) -> None:
