@@ -15,8 +15,10 @@ The rules, as go-containerregistry's ``pkg/name``:
   ``/`` follows; otherwise the whole string is a repository on the default registry
   (``index.docker.io``; ``docker.io`` is always rewritten to it), where a one-component repository
   gets the ``library/`` namespace.
-- Repositories are 1 to 255 characters of ``a-z0-9_-./``; tags 1 to 128 of ``A-Za-z0-9_.-``; digests are
-  ``sha256:`` (or ``sha512:``) and the right number of lower-case hex digits.
+- Repositories are 1 to 255 characters of ``a-z0-9_-./``, each part between ``/`` holding a
+  letter or digit (no ``..``, ``-`` or empty part, which no registry has); tags 1 to 128 of
+  ``A-Za-z0-9_.-``; digests are ``sha256:`` (or ``sha512:``) and the right number of lower-case
+  hex digits.
 - A missing tag defaults to ``latest``. ``strict=True`` turns every default off: the registry, the
   tag and Docker Hub's ``library/`` must all be written out.
 - :attr:`Registry.scheme` is ``"http"`` (meaning: http is allowed as a fallback) for
@@ -59,6 +61,7 @@ _DOCKER_HUB_ALIAS = "docker.io"
 _HUB_NAMESPACE = "library"
 
 _REPOSITORY_CHARS = re.compile(r"[a-z0-9_\-./]*")
+_HAS_ALNUM = re.compile(r"[a-z0-9]")
 _TAG_CHARS = re.compile(r"[A-Za-z0-9_.\-]*")
 _HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~\-]+)(?::[0-9]{1,5})?")
 _LOCALHOST_SUBDOMAIN = re.compile(r".*\.localhost(?::\d{1,5})?")
@@ -92,6 +95,16 @@ def _check_repository(repository: str, text: str) -> None:
             f"bad repository {repository!r} in {text!r}: a repository may contain only "
             "lower-case letters, digits, '_', '-', '.' and '/'"
         )
+    # A part with no letter or digit ('..', '.', '-', an empty one) names no repository on any
+    # registry (the distribution grammar starts and ends each with one), and '..' in a URL path
+    # would reach another repository than the one named: '-' (stdin, for a verb that reads a
+    # list) is no repository on Docker Hub either.
+    for part in repository.split("/"):
+        if not _HAS_ALNUM.search(part):
+            raise BadNameError(
+                f"bad repository {repository!r} in {text!r}: each part between '/' needs a letter or "
+                f"digit, not {part!r}"
+            )
 
 
 def _check_tag(tag: str, text: str) -> None:

@@ -38,8 +38,23 @@ GOOD_STRICT_REPOSITORIES = [
     "example.com/a",
     "example.com/a/b",
 ]
-GOOD_WEAK_REPOSITORIES = ["namespace/pathcomponent/image", "library/ubuntu", "ubuntu", "a", "0"]
-BAD_REPOSITORIES = ["white space", "b@char/image", "", "UPPER/case", "x" * 256]
+GOOD_WEAK_REPOSITORIES = ["namespace/pathcomponent/image", "library/ubuntu", "ubuntu", "a", "0", "a-", "_a", "a/.b"]
+BAD_REPOSITORIES = [
+    "white space",
+    "b@char/image",
+    "",
+    "UPPER/case",
+    "x" * 256,
+    # parts with no letter or digit: no registry has them, and '..' would reach another repository
+    "-",
+    "_",
+    "..",
+    "a/../b",
+    "a/./b",
+    "a//b",
+    "x/-/y",
+    "a/",
+]
 
 GOOD_STRICT_TAGS = [
     "gcr.io/g-convoy/hello-world:latest",
