@@ -377,18 +377,19 @@ class Transport:
 
     def _hop(
         self,
+        pool: urllib3.PoolManager,
         method: str,
         url: str,
         headers: Mapping[str, str],
         body: Body | None,
         chunked: bool,
     ) -> urllib3.BaseHTTPResponse:
-        """One HTTP exchange, no redirect followed; connection failures become :class:`TransportError`."""
+        """One HTTP exchange through ``pool``, no redirect followed; connection failures become
+        :class:`TransportError`."""
         self.check_cancelled(f"no more requests to {redact_url(url)}")
         started = time.monotonic()
         log.debug("--> %s %s", method, redact_url(url))
         body = self._watched(body, f"{method} {redact_url(url)} abandoned")
-        pool = self._pool_for(method, url)
         try:
             response = pool.request(
                 method,
@@ -430,12 +431,12 @@ class Transport:
         (and the body can be sent again), after a retryable status when the body can be sent again
         (only :data:`NOT_TAKEN_STATUSES` when not ``replay``)."""
         policy = self.retry
-        self._pool_for(method, url)  # a pool that cannot be made (a proxy URL, a CA file) is not tried again
+        pool = self._pool_for(method, url)  # one that cannot be made (a proxy URL, a CA file) is not tried again
         attempt, waited = 0, 0.0
         while True:
             attempt += 1
             try:
-                response = self._hop(method, url, headers, body, chunked)
+                response = self._hop(pool, method, url, headers, body, chunked)
             except TransportError as error:
                 nothing_there = refused(error)
                 limit = min(policy.attempts, policy.refused_attempts) if nothing_there else policy.attempts
