@@ -225,8 +225,6 @@ class Registry:
     def _manifest_put(
         self, name: str, reference: str, headers: Any, body: bytes, **_: Any
     ) -> tuple[int, dict[str, str], bytes]:
-        if len(body) > MANIFEST_LIMIT:
-            raise _Error(413, "MANIFEST_INVALID", f"manifest larger than {MANIFEST_LIMIT} bytes")
         media_type = MediaType(headers.get("Content-Type", ""))
         answer: dict[str, str] = {}
         try:
